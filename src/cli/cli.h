@@ -1,0 +1,36 @@
+/* cli.h — what the sdc subcommands share: exit codes, error printing and
+ * strict argument parsing. Only the CLI prints and picks exit codes. */
+#ifndef SDC_CLI_H
+#define SDC_CLI_H
+
+#include "sdc.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+typedef struct sdc_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} sdc_command;
+
+/* Prints "sdc <cmd>: <message>" to stderr and returns EXIT_RUNTIME / EXIT_USAGE. */
+int cli_error(const char *cmd, const sdc_err *err);
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing: the whole string, no overflow, finite, in [lo, hi].
+ * On failure prints a usage error naming the flag and returns false. */
+bool cli_parse_int(const char *cmd, const char *flag, const char *s, long long lo, long long hi,
+                   long long *out);
+bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi,
+                     double *out);
+/* True if arg is "--help" or "-h". */
+bool cli_is_help(const char *arg);
+/* Writes s as a JSON string literal (with quotes) to f. */
+void cli_json_string(FILE *f, const char *s);
+
+int cmd_info(int argc, char **argv);
+
+#endif

@@ -1,0 +1,8 @@
+/* conv2d.c — CPU ops (stub: to be implemented). */
+#include "cpu_ops.h"
+
+sdc_status sdc_cpu_conv2d(sdc_backend *be, const sdc_op *op, sdc_err *err) {
+    (void)be; (void)op;
+    return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "conv2d: not implemented yet");
+}
+

@@ -1,0 +1,121 @@
+/* cpu_backend.c — the CPU backend: its op table, host memory, and the
+ * weight-conversion scratch shared by its ops. */
+#include "cpu_ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NSLOTS 8
+
+typedef struct cpu_impl {
+    float *slot[NSLOTS];
+    size_t slot_cap[NSLOTS]; /* in floats */
+} cpu_impl;
+
+float *sdc_cpu_scratch(sdc_backend *be, int slot, size_t n, sdc_err *err) {
+    cpu_impl *impl = be->impl;
+    if (slot < 0 || slot >= NSLOTS) {
+        sdc_err_set(err, SDC_ERR_ARG, "cpu: scratch slot %d out of range", slot);
+        return NULL;
+    }
+    if (impl->slot_cap[slot] < n) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(float)) != 0) {
+            sdc_err_set(err, SDC_ERR_OOM, "cpu: cannot allocate %zu floats of scratch", n);
+            return NULL;
+        }
+        free(impl->slot[slot]);
+        impl->slot[slot] = p;
+        impl->slot_cap[slot] = n;
+    }
+    return impl->slot[slot];
+}
+
+const float *sdc_cpu_as_f32(sdc_backend *be, int slot, const sdc_tensor *t, sdc_err *err) {
+    if (t->dtype == SDC_F32 && ((uintptr_t)t->data & 3) == 0) return t->data;
+    size_t n = (size_t)sdc_tensor_numel(t);
+    float *dst = sdc_cpu_scratch(be, slot, n, err);
+    if (!dst) return NULL;
+    if (sdc_convert(dst, SDC_F32, t->data, t->dtype, n, err)) return NULL;
+    return dst;
+}
+
+static void *cpu_alloc(sdc_backend *be, size_t bytes) {
+    (void)be;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+    return p;
+}
+
+static void cpu_free(sdc_backend *be, void *p) {
+    (void)be;
+    free(p);
+}
+
+static sdc_status cpu_copy(sdc_backend *be, void *dst, const void *src, size_t bytes,
+                           sdc_err *err) {
+    (void)be;
+    (void)err;
+    memcpy(dst, src, bytes);
+    return SDC_OK;
+}
+
+static sdc_status cpu_sync(sdc_backend *be, sdc_err *err) {
+    (void)be;
+    (void)err;
+    return SDC_OK;
+}
+
+static bool cpu_supports(const sdc_backend *be, sdc_op_kind kind, sdc_dtype t) {
+    (void)be;
+    /* Activations are F32; convert also handles the half types. */
+    return t == SDC_F32 || (kind == SDC_OP_CONVERT && (t == SDC_F16 || t == SDC_BF16));
+}
+
+static void cpu_destroy(sdc_backend *be) {
+    cpu_impl *impl = be->impl;
+    for (int i = 0; i < NSLOTS; i++) free(impl->slot[i]);
+    free(impl);
+    free(be);
+}
+
+sdc_backend *sdc_cpu_backend_create(sdc_err *err) {
+    sdc_backend *be = calloc(1, sizeof *be);
+    cpu_impl *impl = calloc(1, sizeof *impl);
+    if (!be || !impl) {
+        free(be);
+        free(impl);
+        sdc_err_set(err, SDC_ERR_OOM, "cpu backend: out of memory");
+        return NULL;
+    }
+    be->name = "cpu";
+    be->device = SDC_DEVICE_CPU;
+    be->op[SDC_OP_CONV2D] = sdc_cpu_conv2d;
+    be->op[SDC_OP_LINEAR] = sdc_cpu_linear;
+    be->op[SDC_OP_GROUP_NORM] = sdc_cpu_group_norm;
+    be->op[SDC_OP_LAYER_NORM] = sdc_cpu_layer_norm;
+    be->op[SDC_OP_ATTENTION] = sdc_cpu_attention;
+    be->op[SDC_OP_SOFTMAX] = sdc_cpu_softmax;
+    be->op[SDC_OP_GELU] = sdc_cpu_gelu;
+    be->op[SDC_OP_QUICK_GELU] = sdc_cpu_quick_gelu;
+    be->op[SDC_OP_GEGLU] = sdc_cpu_geglu;
+    be->op[SDC_OP_SILU] = sdc_cpu_silu;
+    be->op[SDC_OP_ADD] = sdc_cpu_add;
+    be->op[SDC_OP_MUL] = sdc_cpu_mul;
+    be->op[SDC_OP_UPSAMPLE2X] = sdc_cpu_upsample2x;
+    be->op[SDC_OP_CONCAT] = sdc_cpu_concat;
+    be->op[SDC_OP_TIMESTEP_EMBED] = sdc_cpu_timestep_embedding;
+    be->op[SDC_OP_EMBEDDING] = sdc_cpu_embedding;
+    be->op[SDC_OP_CONVERT] = sdc_cpu_convert;
+    be->op[SDC_OP_TRANSPOSE] = sdc_cpu_transpose;
+    be->alloc = cpu_alloc;
+    be->free = cpu_free;
+    be->upload = cpu_copy;
+    be->download = cpu_copy;
+    be->synchronize = cpu_sync;
+    be->supports = cpu_supports;
+    be->destroy = cpu_destroy;
+    be->impl = impl;
+    (void)sdc_get_threads(); /* starts the pool settings and OpenBLAS's count */
+    return be;
+}

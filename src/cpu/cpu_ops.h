@@ -1,0 +1,26 @@
+/* cpu_ops.h — the CPU backend's op functions (one per sdc_op_kind) and the
+ * helpers they share. Each function may assume sdc_op_run() validated the op
+ * (shapes, dtypes: activations F32, weights F32/F16/BF16). */
+#ifndef SDC_CPU_OPS_H
+#define SDC_CPU_OPS_H
+
+#include "sdc_ops.h"
+#include "../core/parallel.h"
+
+/* Weights as F32: t's own data when it is already F32 (and 4-byte aligned),
+ * else a conversion into the backend's reusable scratch `slot` (0..3). The
+ * pointer is valid until the next call with the same slot. NULL on OOM. */
+const float *sdc_cpu_as_f32(sdc_backend *be, int slot, const sdc_tensor *t, sdc_err *err);
+/* A reusable F32 scratch buffer of n floats in `slot` (4..7), 64-byte aligned. */
+float *sdc_cpu_scratch(sdc_backend *be, int slot, size_t n, sdc_err *err);
+
+#define SDC_CPU_OPS(X)                                                                   \
+    X(conv2d) X(linear) X(group_norm) X(layer_norm) X(attention) X(softmax) X(gelu)     \
+    X(quick_gelu) X(geglu) X(silu) X(add) X(mul) X(upsample2x) X(concat)                 \
+    X(timestep_embedding) X(embedding) X(convert) X(transpose)
+
+#define SDC_DECLARE_CPU_OP(name) sdc_status sdc_cpu_##name(sdc_backend *be, const sdc_op *op, sdc_err *err);
+SDC_CPU_OPS(SDC_DECLARE_CPU_OP)
+#undef SDC_DECLARE_CPU_OP
+
+#endif

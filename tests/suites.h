@@ -1,0 +1,17 @@
+/* suites.h — every Check suite of the test runner, and helpers they share. */
+#ifndef SDC_TEST_SUITES_H
+#define SDC_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *suite_core(void);
+Suite *suite_ops(void);
+Suite *suite_safetensors(void);
+Suite *suite_cli(void);
+
+/* Path of the sdc binary under test ($SDC_BIN, default build/sdc). */
+const char *test_sdc_bin(void);
+/* A fresh empty directory under $TMPDIR for this test (removed at exit). */
+const char *test_tmpdir(void);
+
+#endif
