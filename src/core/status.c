@@ -25,7 +25,15 @@ sdc_status sdc_err_wrap(sdc_err *err, const char *fmt, ...) {
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
     old[sizeof old - 1] = '\0';
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* Truncation is fine here: the message stays NUL-terminated. */
+    size_t n = strlen(prefix);
+    if (n > sizeof err->msg - 3) n = sizeof err->msg - 3;
+    memcpy(err->msg, prefix, n);
+    memcpy(err->msg + n, ": ", 2);
+    size_t room = sizeof err->msg - n - 3, len = strlen(old);
+    if (len > room) len = room;
+    memcpy(err->msg + n + 2, old, len);
+    err->msg[n + 2 + len] = '\0';
     return err->code;
 }
 
