@@ -1,4 +1,188 @@
-/* test_ops.c — placeholder suite (to be written). */
+/* test_ops.c — every row of the op table (tests/op_cases.c) on the CPU
+ * backend against the double reference, one Check case per op kind, and the
+ * argument checks of sdc_op_run(). A stub op (SDC_ERR_UNSUPPORTED) fails. */
 #include "suites.h"
 
-Suite *suite_ops(void) { return suite_create("ops"); }
+#include "op_cases.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t seed;
+static bool reduced; /* big rows at their san_shape: sanitized, unless $SDC_OPS_FULL=1 */
+
+START_TEST(op_row) {
+    const op_case *c = &op_cases[_i];
+    sdc_err err = {0};
+    sdc_backend *be = sdc_cpu_backend_create(&err);
+    ck_assert_msg(be != NULL, "cpu backend: %s", err.msg);
+    op_opts o = {.seed = seed, .act = SDC_F32, .reduced = reduced};
+    op_inst in;
+    op_error e = {0};
+    sdc_status s = op_inst_build(&in, c, &o, be, &err);
+    if (!s) s = op_inst_exec(&in, &err);
+    if (!s) s = op_inst_check(&in, &e, &err);
+    char shape[96];
+    op_inst_shape(&in, shape, sizeof shape);
+    op_tol t = op_case_tol(c);
+    bool pass = !s && e.rel_l2 <= t.rel_l2 && e.max_abs <= t.max_abs;
+    if (s)
+        printf("ops: %-34s %-20s %s: %s\n", c->name, shape, sdc_status_name(s), err.msg);
+    else
+        printf("ops: %-34s %-20s max_abs %.3g (tol %.3g)  rel_l2 %.3g (tol %.3g)%s%s\n", c->name,
+               shape, e.max_abs, t.max_abs, e.rel_l2, t.rel_l2,
+               o.reduced && c->san_shape[0] ? "  [reduced: sanitizers]" : "",
+               pass ? "" : "  FAIL");
+    fflush(stdout);
+    op_inst_free(&in);
+    sdc_backend_destroy(be);
+    ck_assert_msg(s == SDC_OK, "%s %s: %s: %s", c->name, shape, sdc_status_name(s), err.msg);
+    ck_assert_msg(pass,
+                  "%s %s: max_abs %.3g (tol %.3g), rel_l2 %.3g (tol %.3g), %zu non-finite "
+                  "mismatches; worst at %zu: got %.9g, want %.9g (seed %llu)",
+                  c->name, shape, e.max_abs, t.max_abs, e.rel_l2, t.rel_l2, e.nonfinite, e.worst,
+                  e.worst_got, e.worst_ref, (unsigned long long)seed);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- validation */
+
+/* Host tensors over one scratch buffer (the checks never run an op). */
+static float scratch[4096];
+
+static sdc_tensor tens(sdc_dtype dt, int ndim, int64_t a, int64_t b, int64_t c, int64_t d) {
+    sdc_tensor t;
+    int64_t s[4] = {a, b, c, d};
+    sdc_tensor_init(&t, dt, ndim, s, scratch, NULL);
+    return t;
+}
+
+static void expect(sdc_op *op, sdc_status want, const char *needle) {
+    sdc_err err = {0};
+    sdc_backend *be = sdc_cpu_backend_create(&err);
+    ck_assert_ptr_nonnull(be);
+    sdc_status s = sdc_op_run(be, op, &err);
+    sdc_backend_destroy(be);
+    ck_assert_msg(s == want, "%s: got %s (%s), want %s", sdc_op_name(op->kind),
+                  sdc_status_name(s), err.msg, sdc_status_name(want));
+    ck_assert_msg(strstr(err.msg, needle), "message \"%s\" lacks \"%s\"", err.msg, needle);
+}
+
+START_TEST(reject_wrong_dst_shape) {
+    sdc_tensor x = tens(SDC_F32, 4, 1, 4, 5, 5), w = tens(SDC_F32, 4, 6, 4, 3, 3);
+    sdc_tensor y = tens(SDC_F32, 4, 1, 6, 4, 5);
+    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, &w}, .dst = &y, .p.conv2d = {1, 1, 1, 1, 1}};
+    expect(&op, SDC_ERR_SHAPE, "expected F32 [1, 6, 5, 5]");
+}
+END_TEST
+
+START_TEST(reject_channel_mismatch) {
+    sdc_tensor x = tens(SDC_F32, 4, 1, 4, 5, 5), w = tens(SDC_F32, 4, 6, 3, 3, 3);
+    sdc_tensor y = tens(SDC_F32, 4, 1, 6, 5, 5);
+    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, &w}, .dst = &y, .p.conv2d = {1, 1, 1, 1, 1}};
+    expect(&op, SDC_ERR_SHAPE, "w has 3 input channels, x has 4");
+    sdc_tensor a = tens(SDC_F32, 3, 2, 7, 16, 1), wl = tens(SDC_F32, 2, 8, 15, 1, 1);
+    sdc_tensor yl = tens(SDC_F32, 3, 2, 7, 8, 1);
+    sdc_op lin = {.kind = SDC_OP_LINEAR, .src = {&a, &wl}, .dst = &yl};
+    expect(&lin, SDC_ERR_SHAPE, "x's last dim is 16");
+}
+END_TEST
+
+START_TEST(reject_groups_not_dividing) {
+    sdc_tensor x = tens(SDC_F32, 4, 1, 10, 2, 2), g = tens(SDC_F32, 1, 10, 1, 1, 1);
+    sdc_tensor y = x;
+    sdc_op op = {.kind = SDC_OP_GROUP_NORM, .src = {&x, &g, &g}, .dst = &y,
+                 .p.group_norm = {4, 1e-5f, false}};
+    expect(&op, SDC_ERR_SHAPE, "10 channels do not split into 4 groups");
+}
+END_TEST
+
+START_TEST(reject_bad_params) {
+    sdc_tensor q = tens(SDC_F32, 3, 1, 4, 8, 1), k = tens(SDC_F32, 3, 1, 5, 8, 1);
+    sdc_tensor y = q;
+    sdc_op causal = {.kind = SDC_OP_ATTENTION, .src = {&q, &k, &k}, .dst = &y,
+                     .p.attention = {2, true, 0}};
+    expect(&causal, SDC_ERR_SHAPE, "causal mask needs as many keys as queries");
+    sdc_op heads = {.kind = SDC_OP_ATTENTION, .src = {&q, &k, &k}, .dst = &y,
+                    .p.attention = {3, false, 0}};
+    expect(&heads, SDC_ERR_SHAPE, "does not split into 3 heads");
+    sdc_tensor x = tens(SDC_F32, 2, 3, 5, 1, 1), yg = tens(SDC_F32, 2, 3, 2, 1, 1);
+    sdc_op geglu = {.kind = SDC_OP_GEGLU, .src = {&x}, .dst = &yg};
+    expect(&geglu, SDC_ERR_SHAPE, "last dim must be even");
+    sdc_tensor b = tens(SDC_F32, 2, 2, 5, 1, 1);
+    sdc_op add = {.kind = SDC_OP_ADD, .src = {&x, &b}, .dst = &x};
+    expect(&add, SDC_ERR_SHAPE, "does not broadcast");
+    sdc_op null_dst = {.kind = SDC_OP_SILU, .src = {&x}};
+    expect(&null_dst, SDC_ERR_ARG, "NULL");
+}
+END_TEST
+
+START_TEST(reject_dtypes) {
+    /* The CPU backend computes F32 activations only; mixing is a shape error. */
+    sdc_tensor x = tens(SDC_F32, 2, 3, 4, 1, 1), y16 = tens(SDC_F16, 2, 3, 4, 1, 1);
+    sdc_op mixed = {.kind = SDC_OP_SILU, .src = {&x}, .dst = &y16};
+    expect(&mixed, SDC_ERR_SHAPE, "source 0 is F32 but dst is F16");
+    sdc_tensor x16 = tens(SDC_F16, 2, 3, 4, 1, 1);
+    sdc_op half = {.kind = SDC_OP_SILU, .src = {&x16}, .dst = &y16};
+    expect(&half, SDC_ERR_UNSUPPORTED, "does not implement it for F16");
+    sdc_tensor ids = tens(SDC_F32, 1, 3, 1, 1, 1), tab = tens(SDC_F32, 2, 10, 4, 1, 1);
+    sdc_tensor ye = tens(SDC_F32, 2, 3, 4, 1, 1);
+    sdc_op emb = {.kind = SDC_OP_EMBEDDING, .src = {&ids, &tab}, .dst = &ye};
+    expect(&emb, SDC_ERR_SHAPE, "ids must be I32");
+}
+END_TEST
+
+/* An id outside [0, V) is only visible in the data: the backend's check. */
+START_TEST(reject_embedding_id_out_of_range) {
+    static const int32_t bad[][3] = {{0, 10, 1}, {2, -1, 3}};
+    for (int i = 0; i < 2; i++) {
+        int32_t idv[3];
+        memcpy(idv, bad[i], sizeof idv);
+        float table[40], out[12];
+        for (int j = 0; j < 40; j++) table[j] = (float)j + 1;
+        sdc_tensor ids, tab, y;
+        sdc_tensor_init(&ids, SDC_I32, 1, (int64_t[]){3}, idv, NULL);
+        sdc_tensor_init(&tab, SDC_F32, 2, (int64_t[]){10, 4}, table, NULL);
+        sdc_tensor_init(&y, SDC_F32, 2, (int64_t[]){3, 4}, out, NULL);
+        sdc_op op = {.kind = SDC_OP_EMBEDDING, .src = {&ids, &tab}, .dst = &y};
+        expect(&op, SDC_ERR_ARG, i == 0 ? "10" : "-1");
+    }
+}
+END_TEST
+
+Suite *suite_ops(void) {
+    Suite *s = suite_create("ops");
+    seed = op_seed();
+    const char *full = getenv("SDC_OPS_FULL");
+    reduced = OP_SANITIZED && !(full && !strcmp(full, "1"));
+    const char *only = getenv("CK_RUN_SUITE");
+    if (!only || !strcmp(only, "ops"))
+        printf("ops: seed %llu (rerun with SDC_TEST_SEED=%llu)%s\n", (unsigned long long)seed,
+               (unsigned long long)seed,
+               reduced ? "; sanitizers: big rows at a reduced shape (SDC_OPS_FULL=1: full)" : "");
+    /* One case per op kind (CK_RUN_CASE=conv2d picks one); a loop test per
+     * run of consecutive rows of that kind. */
+    TCase *tc_of[SDC_OP_COUNT] = {0};
+    for (size_t i = 0; i < op_case_count;) {
+        sdc_op_kind k = op_cases[i].op.kind;
+        size_t j = i;
+        while (j < op_case_count && op_cases[j].op.kind == k) j++;
+        if (!tc_of[k]) {
+            tc_of[k] = tcase_create(sdc_op_name(k));
+            tcase_set_timeout(tc_of[k], 900); /* the naive references at full SD shapes */
+            suite_add_tcase(s, tc_of[k]);
+        }
+        tcase_add_loop_test(tc_of[k], op_row, (int)i, (int)j);
+        i = j;
+    }
+    TCase *v = tcase_create("validation");
+    tcase_add_test(v, reject_wrong_dst_shape);
+    tcase_add_test(v, reject_channel_mismatch);
+    tcase_add_test(v, reject_groups_not_dividing);
+    tcase_add_test(v, reject_bad_params);
+    tcase_add_test(v, reject_dtypes);
+    tcase_add_test(v, reject_embedding_id_out_of_range);
+    suite_add_tcase(s, v);
+    return s;
+}

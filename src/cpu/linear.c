@@ -1,8 +1,56 @@
-/* linear.c — CPU ops (stub: to be implemented). */
+/* linear.c — CPU linear layer: y [M, N] = x [M, K] · wᵀ + b through OpenBLAS
+ * sgemm. The bias is written into y first and sgemm accumulates onto it
+ * (beta = 1), so no separate epilogue pass over y is needed. */
 #include "cpu_ops.h"
 
-sdc_status sdc_cpu_linear(sdc_backend *be, const sdc_op *op, sdc_err *err) {
-    (void)be; (void)op;
-    return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "linear: not implemented yet");
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+/* cblas takes int sizes; larger M is cut into row chunks below. */
+#define ROW_CHUNK ((int64_t)1 << 30)
+
+typedef struct bias_ctx {
+    float *y;        /* [m, n] */
+    const float *b;  /* [n] or NULL (then zeros) */
+    int64_t n;
+} bias_ctx;
+
+static void fill_rows(void *p, int64_t begin, int64_t end) {
+    const bias_ctx *c = p;
+    for (int64_t i = begin; i < end; i++) {
+        if (c->b) memcpy(c->y + i * c->n, c->b, (size_t)c->n * sizeof *c->y);
+        else memset(c->y + i * c->n, 0, (size_t)c->n * sizeof *c->y);
+    }
 }
 
+sdc_status sdc_cpu_linear(sdc_backend *be, const sdc_op *op, sdc_err *err) {
+    const sdc_tensor *x = op->src[0]; /* [..., K] */
+    const sdc_tensor *wt = op->src[1]; /* [N, K] */
+    const sdc_tensor *bt = op->src[2]; /* [N] or NULL */
+    int64_t k = wt->shape[1], n = wt->shape[0];
+    int64_t m = k ? sdc_tensor_numel(x) / k : sdc_tensor_numel(op->dst) / (n ? n : 1);
+    float *y = op->dst->data; /* [..., N] */
+    if (m == 0 || n == 0) return SDC_OK;
+    if (k > INT_MAX || n > INT_MAX)
+        return sdc_err_set(err, SDC_ERR_UNSUPPORTED,
+                           "linear: w [%lld, %lld] exceeds the BLAS int range", (long long)n,
+                           (long long)k);
+    const float *w = k ? sdc_cpu_as_f32(be, 0, wt, err) : NULL;
+    const float *b = bt ? sdc_cpu_as_f32(be, 1, bt, err) : NULL;
+    if ((k && !w) || (bt && !b)) return sdc_err_wrap(err, "linear");
+
+    /* y rows start as the bias (or zero when K = 0 and there is none). */
+    if (b || k == 0) {
+        bias_ctx c = {y, b, n};
+        sdc_parallel_for(m, n >= 65536 ? 1 : 65536 / n, fill_rows, &c);
+    }
+    if (k == 0) return SDC_OK;
+    const float *xd = x->data;
+    for (int64_t r0 = 0; r0 < m; r0 += ROW_CHUNK) {
+        int64_t rows = m - r0 < ROW_CHUNK ? m - r0 : ROW_CHUNK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, (int)k, 1.0f,
+                    xd + r0 * k, (int)k, w, (int)k, b ? 1.0f : 0.0f, y + r0 * n, (int)n);
+    }
+    return SDC_OK;
+}
