@@ -1,8 +1,313 @@
-/* cmd_info.c — sdc info (stub: to be implemented). */
+/* cmd_info.c — sdc info FILE|DIR [--json]: what a safetensors file or a
+ * diffusers folder holds (tensors, parameters and bytes per dtype, layout,
+ * components, __metadata__). The input kind is picked by sniffing (see kind_of). */
 #include "cli.h"
 
-int cmd_info(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "sdc info: not implemented yet\n");
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const CMD = "info";
+
+typedef struct counts {
+    uint64_t tensors, params, bytes;
+} counts;
+
+/* One safetensors file of the input, and what it adds up to. */
+typedef struct info_file {
+    char path[4096];
+    const char *shown;        /* the name printed: relative inside a folder */
+    int component;            /* sdc_component, or -1 for a single file */
+    sdc_safetensors *st;
+    counts total, by[SDC_DTYPE_COUNT];
+} info_file;
+
+typedef struct info {
+    const char *path;
+    bool folder;              /* a diffusers folder, else one file */
+    sdc_layout_info layout;
+    info_file files[SDC_COMPONENT_COUNT];
+    int n_files;
+    counts total, by[SDC_DTYPE_COUNT];
+} info;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: sdc info FILE|DIR [--json]\n\n"
+            "Describes a .safetensors file or a diffusers checkpoint folder: tensor count,\n"
+            "parameters and bytes per dtype, the checkpoint layout and its components, and\n"
+            "the __metadata__ keys. Every file is fully validated first.\n\n"
+            "  --json      print one JSON object instead of text\n"
+            "  -h, --help  this help\n\n"
+            "exit codes: 0 ok, 1 unreadable or malformed input, 2 usage error\n");
+}
+
+/* ---------------------------------------------------------------- gathering */
+
+static void add_counts(counts *to, const counts *c) {
+    to->tensors += c->tensors;
+    to->params += c->params;
+    to->bytes += c->bytes;
+}
+
+static void tally(info_file *f) {
+    size_t n = sdc_safetensors_count(f->st);
+    for (size_t i = 0; i < n; i++) {
+        const sdc_st_entry *e = sdc_safetensors_entry(f->st, i);
+        counts c = {1, sdc_st_entry_numel(e), e->end - e->begin};
+        add_counts(&f->by[e->dtype], &c);
+        add_counts(&f->total, &c);
+    }
+}
+
+static int open_file(info *in, const char *path, const char *shown, int component) {
+    info_file *f = &in->files[in->n_files];
+    snprintf(f->path, sizeof f->path, "%s", path);
+    f->shown = shown;
+    f->component = component;
+    sdc_err err = {0};
+    if (!(f->st = sdc_safetensors_open(f->path, &err))) return cli_error(CMD, &err);
+    in->n_files++;
+    tally(f);
+    add_counts(&in->total, &f->total);
+    for (int t = 0; t < SDC_DTYPE_COUNT; t++) add_counts(&in->by[t], &f->by[t]);
+    return EXIT_OK;
+}
+
+static int gather_file(info *in) {
+    int rc = open_file(in, in->path, in->path, -1);
+    if (rc) return rc;
+    sdc_layout_of_file(in->files[0].st, &in->layout);
+    return EXIT_OK;
+}
+
+static int gather_folder(info *in) {
+    in->folder = true;
+    sdc_err err = {0};
+    if (sdc_detect_layout(in->path, &in->layout, &err)) return cli_error(CMD, &err);
+    if (in->layout.layout != SDC_LAYOUT_DIFFUSERS) {
+        fprintf(stderr,
+                "sdc info: %s: not a diffusers checkpoint folder (no model_index.json or "
+                "unet/diffusion_pytorch_model.safetensors)\n", in->path);
+        return EXIT_RUNTIME;
+    }
+    for (int c = 0; c < SDC_COMPONENT_COUNT; c++) {
+        const char *rel = in->layout.file[c];
+        if (!rel) continue;
+        char path[4096];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", in->path, rel) >= sizeof path) {
+            fprintf(stderr, "sdc info: %s: path too long\n", in->path);
+            return EXIT_RUNTIME;
+        }
+        int rc = open_file(in, path, rel, c);
+        if (rc) return rc;
+    }
+    return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- text output */
+
+/* Keys come from the file: control bytes must not reach the terminal. */
+static void put_clean(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
+}
+
+static void print_components(const sdc_layout_info *l) {
+    int k = 0;
+    for (int c = 0; c < SDC_COMPONENT_COUNT; c++)
+        if (l->has[c]) printf("%s%s", k++ ? ", " : " (", sdc_component_name(c));
+    printf("%s\n", k ? ")" : "");
+}
+
+static void print_meta_keys(const sdc_safetensors *st) {
+    size_t n = sdc_safetensors_meta_count(st);
+    if (!n) printf("(none)");
+    for (size_t i = 0; i < n; i++) {
+        const char *k;
+        sdc_safetensors_meta_at(st, i, &k, NULL);
+        if (i) printf(", ");
+        put_clean(k);
+    }
+    printf("\n");
+}
+
+static void print_text(const info *in) {
+    printf("path:        ");
+    put_clean(in->path);
+    printf("\nformat:      %s\nlayout:      %s", in->folder ? "diffusers folder" : "safetensors",
+           sdc_layout_name(in->layout.layout));
+    print_components(&in->layout);
+    if (in->folder) {
+        printf("files:       %d\n", in->n_files);
+        for (int i = 0; i < in->n_files; i++)
+            printf("  %-48s %" PRIu64 " tensors, %" PRIu64 " parameters\n", in->files[i].shown,
+                   in->files[i].total.tensors, in->files[i].total.params);
+    }
+    printf("tensors:     %" PRIu64 "\nparameters:  %" PRIu64 "\n", in->total.tensors,
+           in->total.params);
+    for (int t = 0; t < SDC_DTYPE_COUNT; t++)
+        if (in->by[t].tensors)
+            printf("  %-5s %" PRIu64 " parameters in %" PRIu64 " tensors, %" PRIu64 " bytes\n",
+                   sdc_dtype_name(t), in->by[t].params, in->by[t].tensors, in->by[t].bytes);
+    printf("bytes:       %" PRIu64 " (%.2f MiB)\n", in->total.bytes,
+           (double)in->total.bytes / (1024.0 * 1024.0));
+    if (!in->folder) {
+        printf("metadata:    ");
+        print_meta_keys(in->files[0].st);
+        return;
+    }
+    for (int i = 0; i < in->n_files; i++) {
+        printf("metadata of %s: ", in->files[i].shown);
+        print_meta_keys(in->files[i].st);
+    }
+}
+
+/* ---------------------------------------------------------------- JSON output */
+
+static void json_counts(const counts *c) {
+    printf("\"tensors\":%" PRIu64 ",\"parameters\":%" PRIu64 ",\"bytes\":%" PRIu64, c->tensors,
+           c->params, c->bytes);
+}
+
+static void json_dtypes(const counts *by) {
+    printf("\"dtypes\":{");
+    for (int t = 0, k = 0; t < SDC_DTYPE_COUNT; t++) {
+        if (!by[t].tensors) continue;
+        printf("%s\"%s\":{", k++ ? "," : "", sdc_dtype_name(t));
+        json_counts(&by[t]);
+        printf("}");
+    }
+    printf("}");
+}
+
+static void json_meta(const sdc_safetensors *st) {
+    printf("\"metadata\":{");
+    for (size_t i = 0; i < sdc_safetensors_meta_count(st); i++) {
+        const char *k, *v;
+        sdc_safetensors_meta_at(st, i, &k, &v);
+        if (i) printf(",");
+        cli_json_string(stdout, k);
+        printf(":");
+        cli_json_string(stdout, v);
+    }
+    printf("}");
+}
+
+static void print_json(const info *in) {
+    printf("{\"path\":");
+    cli_json_string(stdout, in->path);
+    printf(",\"format\":\"%s\",\"layout\":\"%s\",\"components\":[",
+           in->folder ? "diffusers-folder" : "safetensors",
+           sdc_layout_name(in->layout.layout));
+    for (int c = 0, k = 0; c < SDC_COMPONENT_COUNT; c++)
+        if (in->layout.has[c]) printf("%s\"%s\"", k++ ? "," : "", sdc_component_name(c));
+    printf("],");
+    json_counts(&in->total);
+    printf(",");
+    json_dtypes(in->by);
+    if (!in->folder) {
+        printf(",");
+        json_meta(in->files[0].st);
+    }
+    printf(",\"files\":[");
+    for (int i = 0; i < in->n_files; i++) {
+        const info_file *f = &in->files[i];
+        printf("%s{\"file\":", i ? "," : "");
+        cli_json_string(stdout, f->shown);
+        printf(",\"component\":");
+        if (f->component >= 0) printf("\"%s\",", sdc_component_name(f->component));
+        else printf("null,");
+        json_counts(&f->total);
+        printf(",");
+        json_dtypes(f->by);
+        printf(",");
+        json_meta(f->st);
+        printf("}");
+    }
+    printf("]}\n");
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+typedef enum { KIND_SAFETENSORS, KIND_PNG, KIND_FOLDER } input_kind;
+
+/* Folders by stat, files by their first bytes: a PNG starts with its
+ * 8-byte signature; anything else is read as safetensors. */
+static int kind_of(const char *path, input_kind *kind) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        fprintf(stderr, "sdc info: %s: %s\n", path, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        *kind = KIND_FOLDER;
+        return EXIT_OK;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        fprintf(stderr, "sdc info: %s: not a regular file or folder\n", path);
+        return EXIT_RUNTIME;
+    }
+    unsigned char sig[8] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "sdc info: %s: cannot open: %s\n", path, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    ssize_t got = read(fd, sig, sizeof sig);
+    close(fd);
+    *kind = got == 8 && memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0 ? KIND_PNG : KIND_SAFETENSORS;
+    return EXIT_OK;
+}
+
+static int info_png(const char *path) {
+    /* Reading the generation parameters from PNG text chunks is a later issue. */
+    fprintf(stderr, "sdc info: %s: PNG metadata is not supported yet\n", path);
     return EXIT_RUNTIME;
+}
+
+static int parse_args(int argc, char **argv, const char **path, bool *json) {
+    bool options_done = false;
+    *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!options_done && strcmp(a, "--") == 0) options_done = true;
+        else if (!options_done && strcmp(a, "--json") == 0) *json = true;
+        else if (!options_done && a[0] == '-' && a[1])
+            return cli_usage_error(CMD, "unknown option '%s'", a);
+        else if (*path) return cli_usage_error(CMD, "more than one input ('%s' and '%s')", *path, a);
+        else *path = a;
+    }
+    if (!*path) return cli_usage_error(CMD, "missing FILE or DIR");
+    return EXIT_OK;
+}
+
+int cmd_info(int argc, char **argv) {
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (cli_is_help(argv[i])) {
+            usage(stdout);
+            return EXIT_OK;
+        }
+    const char *path;
+    bool json = false;
+    input_kind kind;
+    int rc = parse_args(argc, argv, &path, &json);
+    if (rc || (rc = kind_of(path, &kind))) return rc;
+    if (kind == KIND_PNG) return info_png(path);
+
+    info in = {.path = path};
+    rc = kind == KIND_FOLDER ? gather_folder(&in) : gather_file(&in);
+    if (!rc) {
+        if (json) print_json(&in);
+        else print_text(&in);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "sdc info: cannot write the output: %s\n", strerror(errno));
+            rc = EXIT_RUNTIME;
+        }
+    }
+    for (int i = 0; i < in.n_files; i++) sdc_safetensors_close(in.files[i].st);
+    return rc;
 }

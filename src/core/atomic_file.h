@@ -1,0 +1,21 @@
+/* atomic_file.h — durable whole-file writes: a temp file in the target's
+ * directory (O_EXCL), every write checked, fsync, rename into place, fsync of
+ * the directory. A failure at any step removes the temp file and leaves the
+ * target untouched; an fsync error is a failure (never retried). */
+#ifndef SDC_ATOMIC_FILE_H
+#define SDC_ATOMIC_FILE_H
+
+#include "sdc.h"
+
+typedef struct sdc_atomic_file sdc_atomic_file;
+
+sdc_atomic_file *sdc_atomic_open(const char *path, sdc_err *err);
+sdc_status sdc_atomic_write(sdc_atomic_file *f, const void *data, size_t len, sdc_err *err);
+/* Makes the file durable under its final name; frees f either way. */
+sdc_status sdc_atomic_commit(sdc_atomic_file *f, sdc_err *err);
+/* Drops the temp file; frees f. NULL is ignored. */
+void sdc_atomic_abort(sdc_atomic_file *f);
+/* All of the above for one buffer. */
+sdc_status sdc_write_file_atomic(const char *path, const void *data, size_t len, sdc_err *err);
+
+#endif

@@ -1,0 +1,35 @@
+/* cli_run.c — see cli_run.h. */
+#include "cli_run.h"
+#include "suites.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static void slurp(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = '\0';
+    if (f) fclose(f);
+}
+
+const cli_result *cli_run(const char *fmt, ...) {
+    static cli_result r;
+    char args[8192], cmd[10000], out_path[400], err_path[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    const char *dir = test_tmpdir();
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    snprintf(cmd, sizeof cmd, "%s %s >'%s' 2>'%s' </dev/null", test_sdc_bin(), args, out_path,
+             err_path);
+    int st = system(cmd);
+    r.code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    slurp(out_path, r.out, sizeof r.out);
+    slurp(err_path, r.err, sizeof r.err);
+    return &r;
+}
