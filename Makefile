@@ -32,10 +32,10 @@ LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += -lopenblas -lcjson -lm
 
 LIB_SRC := $(wildcard src/core/*.c src/cpu/*.c src/weights/*.c src/models/*.c \
-                      src/pipeline/*.c src/augment/*.c)
+                      src/pipeline/*.c src/augment/*.c src/text/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
-BENCH_SRC := bench/ops.c tests/op_cases.c tests/op_ref.c
+BENCH_UTIL := bench/bench_util.c
 
 # CUDA: on when nvcc exists and there are kernels, unless CUDA=0.
 CU_SRC := $(wildcard kernels/*.cu)
@@ -58,7 +58,8 @@ endif
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ_CU)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
-BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
+BENCH_OPS_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/ops.c tests/op_cases.c tests/op_ref.c $(BENCH_UTIL))
+BENCH_MODELS_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/models.c $(BENCH_UTIL))
 
 SETUP_STAMP := weights/.setup-done
 
@@ -71,6 +72,13 @@ setup $(SETUP_STAMP): scripts/setup.sh
 $(BUILD)/%.o: %.c | $(SETUP_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Unicode tables of the tokenizer: generated from Python's unicodedata, never committed.
+$(BUILD)/gen/unicode_tables.h: scripts/gen_unicode_tables.py
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 scripts/gen_unicode_tables.py $@
+$(BUILD)/src/text/unicode.o: $(BUILD)/gen/unicode_tables.h
+$(BUILD)/src/text/unicode.o: CFLAGS += -I$(BUILD)/gen
 
 $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
@@ -86,14 +94,17 @@ $(BUILD)/sdc: $(CLI_OBJ) $(BUILD)/libsdc.a
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libsdc.a
 	$(CC) $(LDFLAGS) $^ -o $@ -lcheck -lsubunit -lrt $(LDLIBS)
 
-$(BUILD)/bench_ops: $(BENCH_OBJ) $(BUILD)/libsdc.a
+$(BUILD)/bench_ops: $(BENCH_OPS_OBJ) $(BUILD)/libsdc.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/bench_models: $(BENCH_MODELS_OBJ) $(BUILD)/libsdc.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # The tests find the CLI through $SDC_BIN and fixtures under tests/fixtures.
 test: $(SETUP_STAMP) $(BUILD)/sdc $(BUILD)/run_tests
 	SDC_BIN=$(BUILD)/sdc CK_DEFAULT_TIMEOUT=1200 $(BUILD)/run_tests
 
-bench: $(BUILD)/bench_ops $(BUILD)/sdc
+bench: $(BUILD)/bench_ops $(BUILD)/bench_models $(BUILD)/sdc
 
 # Compiles every kernel on its own with warnings as errors (CI runs this).
 kernels:

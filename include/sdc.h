@@ -123,6 +123,15 @@ bool sdc_tensor_same_shape(const sdc_tensor *a, const sdc_tensor *b);
 /* "[2, 320, 64, 64]" into buf; returns buf. */
 const char *sdc_shape_str(const sdc_tensor *t, char *buf, size_t cap);
 
+/* Error metrics of got against want (same shape, float dtypes): max |got-want|
+ * and ||got-want||₂ / ||want||₂, in double. Any NaN/Inf makes both Inf. */
+typedef struct sdc_compare_result {
+    double max_abs, rel_l2;
+    size_t nonfinite;
+} sdc_compare_result;
+sdc_status sdc_compare(const sdc_tensor *got, const sdc_tensor *want, sdc_compare_result *r,
+                       sdc_err *err);
+
 /* ---------------------------------------------------------------- safetensors */
 
 typedef struct sdc_st_entry {
@@ -153,6 +162,13 @@ const sdc_st_entry *sdc_safetensors_entry(const sdc_safetensors *st, size_t i);
 const sdc_st_entry *sdc_safetensors_find(const sdc_safetensors *st, const char *name);
 /* __metadata__ value for key, or NULL. */
 const char *sdc_safetensors_meta(const sdc_safetensors *st, const char *key);
+/* Number of __metadata__ pairs, and pair i (sorted by key; false if i is out
+ * of range). key/value may be NULL. */
+size_t sdc_safetensors_meta_count(const sdc_safetensors *st);
+bool sdc_safetensors_meta_at(const sdc_safetensors *st, size_t i, const char **key,
+                             const char **value);
+/* Element count of an entry (1 for a scalar; checked for overflow at open). */
+uint64_t sdc_st_entry_numel(const sdc_st_entry *e);
 /* Converts an entry (F32/F16/BF16, or integer for I32/I64 targets) into dst,
  * which holds numel elements of dst_t. */
 sdc_status sdc_safetensors_read(const sdc_safetensors *st, const sdc_st_entry *e, void *dst,
@@ -176,6 +192,72 @@ typedef enum sdc_layout {
 } sdc_layout;
 
 const char *sdc_layout_name(sdc_layout l);
+
+/* The parts of SD 1.x a checkpoint carries. */
+typedef enum sdc_component {
+    SDC_COMPONENT_UNET = 0,
+    SDC_COMPONENT_VAE,
+    SDC_COMPONENT_TEXT,    /* the CLIP text encoder */
+    SDC_COMPONENT_COUNT
+} sdc_component;
+
+/* "unet", "vae", "text_encoder" (also the diffusers folder names). */
+const char *sdc_component_name(sdc_component c);
+
+typedef struct sdc_layout_info {
+    sdc_layout layout;
+    /* Which components are present: by key prefix in a single file
+     * (model.diffusion_model., first_stage_model.,
+     * cond_stage_model.transformer.text_model.), by file in a folder. */
+    bool has[SDC_COMPONENT_COUNT];
+    /* Folder only: each component's weights file relative to the folder
+     * ("unet/diffusion_pytorch_model.safetensors", or the .fp16 variant when
+     * only that exists), or NULL. Static strings. */
+    const char *file[SDC_COMPONENT_COUNT];
+} sdc_layout_info;
+
+/* Detects the layout of a file (opened and fully validated) or a folder
+ * (diffusers when it has model_index.json or a UNet weights file). Anything
+ * else is SDC_LAYOUT_UNKNOWN, which is not an error; a missing path or a
+ * malformed file is. */
+sdc_status sdc_detect_layout(const char *path, sdc_layout_info *info, sdc_err *err);
+/* The same for an already opened single file (no I/O). */
+void sdc_layout_of_file(const sdc_safetensors *st, sdc_layout_info *info);
+
+/* ---------------------------------------------------------------- tokenizer */
+
+/* CLIP's BPE tokenizer, id for id transformers.CLIPTokenizer as installed by
+ * `pip install diffusers transformers` (no ftfy). Immutable once loaded, so it
+ * may be shared between threads.
+ *
+ *     sdc_tokenizer *tok = sdc_tokenizer_load_bpe_gz("weights/bpe_simple_vocab_16e6.txt.gz", &err);
+ *     int32_t ids[SDC_TOKENS_MAX];
+ *     bool cut;
+ *     if (sdc_tokenize_77(tok, prompt, strlen(prompt), ids, &cut, &err)) ...
+ */
+#define SDC_TOKENS_MAX 77 /* SD 1.x context: BOS, 75 tokens, EOS */
+
+typedef struct sdc_tokenizer sdc_tokenizer;
+
+/* From CLIP's gzip'ed merges file (vocabulary built as CLIP does: 49408 ids). */
+sdc_tokenizer *sdc_tokenizer_load_bpe_gz(const char *path, sdc_err *err);
+/* From a diffusers folder's tokenizer/vocab.json and tokenizer/merges.txt. */
+sdc_tokenizer *sdc_tokenizer_load_files(const char *vocab_json, const char *merges_txt,
+                                        sdc_err *err);
+void sdc_tokenizer_free(sdc_tokenizer *tok);
+/* Tokenizes text[0..len) (UTF-8; embedded NULs allowed) without BOS/EOS/padding:
+ * ids into out (cap entries); *n is the full count, which may exceed cap (then
+ * out holds the first cap). Invalid UTF-8 is SDC_ERR_ARG naming the byte offset. */
+sdc_status sdc_tokenize(const sdc_tokenizer *tok, const char *text, size_t len, int32_t *out,
+                        size_t cap, size_t *n, sdc_err *err);
+/* SD 1.x encoding: BOS, the first 75 tokens, EOS, padded with EOS to 77, as
+ * tokenizer(prompt, padding="max_length", max_length=77, truncation=True).
+ * *truncated (may be NULL) tells whether tokens were dropped. */
+sdc_status sdc_tokenize_77(const sdc_tokenizer *tok, const char *text, size_t len,
+                           int32_t ids[SDC_TOKENS_MAX], bool *truncated, sdc_err *err);
+/* The id of a vocabulary entry spelled token (byte-level symbols, e.g.
+ * "cat</w>"), or -1 if absent. */
+int32_t sdc_tokenizer_lookup(const sdc_tokenizer *tok, const char *token);
 
 /* ---------------------------------------------------------------- threads */
 

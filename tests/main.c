@@ -22,9 +22,17 @@ static void remove_tmp_root(void) {
     }
 }
 
+/* Every directory handed out stays valid until exit (callers keep them). */
+static char *handed_out[4096];
+static int n_handed_out;
+
+static void free_handed_out(void) {
+    for (int i = 0; i < n_handed_out; i++) free(handed_out[i]);
+}
+
 const char *test_tmpdir(void) {
     static int counter;
-    static char path[300];
+    char path[300];
     if (!tmp_root[0]) {
         const char *base = getenv("TMPDIR");
         snprintf(tmp_root, sizeof tmp_root, "%s/sdc-test-XXXXXX", base && *base ? base : "/tmp");
@@ -33,12 +41,13 @@ const char *test_tmpdir(void) {
             abort();
         }
         atexit(remove_tmp_root);
+        atexit(free_handed_out);
     }
     snprintf(path, sizeof path, "%s/%d-%d", tmp_root, (int)getpid(), counter++);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
-    if (system(cmd) != 0) abort();
-    return path;
+    if (system(cmd) != 0 || n_handed_out == 4096) abort();
+    return handed_out[n_handed_out++] = strdup(path);
 }
 
 int main(void) {
@@ -46,6 +55,10 @@ int main(void) {
     srunner_add_suite(sr, suite_ops());
     srunner_add_suite(sr, suite_safetensors());
     srunner_add_suite(sr, suite_cli());
+    srunner_add_suite(sr, suite_models());
+    srunner_add_suite(sr, suite_eval_cli());
+    srunner_add_suite(sr, suite_fullsize());
+    srunner_add_suite(sr, suite_tokenizer());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -8,6 +8,10 @@ Suite *suite_core(void);
 Suite *suite_ops(void);
 Suite *suite_safetensors(void);
 Suite *suite_cli(void);
+Suite *suite_models(void);
+Suite *suite_eval_cli(void);
+Suite *suite_fullsize(void);
+Suite *suite_tokenizer(void);
 
 /* Path of the sdc binary under test ($SDC_BIN, default build/sdc). */
 const char *test_sdc_bin(void);

@@ -32,5 +32,9 @@ bool cli_is_help(const char *arg);
 void cli_json_string(FILE *f, const char *s);
 
 int cmd_info(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_make_random(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

@@ -9,6 +9,10 @@
 
 static const sdc_command commands[] = {
     {"info", "describe a safetensors file, a checkpoint folder or a PNG", cmd_info},
+    {"eval", "run one model component on tensors from a file (reference harness)", cmd_eval},
+    {"compare", "max-abs and relative-L2 error between two tensor files", cmd_compare},
+    {"make-random", "write a random-weight SD 1.5 checkpoint (either layout)", cmd_make_random},
+    {"tokenize", "the CLIP token ids of a prompt (SD 1.x, 77 ids)", cmd_tokenize},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 

@@ -1,0 +1,183 @@
+/* exec.c — eager op calls with arena outputs and sticky errors (see exec.h). */
+#include "exec.h"
+
+#include <string.h>
+#include <time.h>
+
+double sdc_op_flops(const sdc_op *op) {
+    const sdc_tensor *d = op->dst;
+    switch (op->kind) {
+    case SDC_OP_CONV2D: { /* 2 · N·OC·OH·OW · C·KH·KW */
+        const sdc_tensor *w = op->src[1];
+        return 2.0 * (double)sdc_tensor_numel(d) * (double)(w->shape[1] * w->shape[2] * w->shape[3]);
+    }
+    case SDC_OP_LINEAR: /* 2 · M·N·K */
+        return 2.0 * (double)sdc_tensor_numel(d) * (double)op->src[1]->shape[1];
+    case SDC_OP_ATTENTION: { /* QKᵀ and PV: 4 · B·Nq·Nk·(H·D), halved under a causal mask */
+        const sdc_tensor *q = op->src[0], *k = op->src[1];
+        double f = 4.0 * (double)q->shape[0] * (double)q->shape[1] * (double)k->shape[1] *
+                   (double)q->shape[2];
+        return op->p.attention.causal ? f / 2 : f;
+    }
+    default: return 0;
+    }
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Runs op on the backend, accounting FLOPs and (when profiling) time. */
+static sdc_status dispatch(sdc_exec *ex, const sdc_op *op) {
+    double t0 = ex->profile ? now_seconds() : 0;
+    sdc_status s = sdc_op_run(ex->be, op, ex->err);
+    if (s) return s;
+    if (ex->profile) {
+        /* Asynchronous backends are timed to completion. */
+        if ((s = ex->be->synchronize(ex->be, ex->err))) return s;
+        ex->op_seconds[op->kind] += now_seconds() - t0;
+        ex->op_calls[op->kind]++;
+    }
+    ex->flops += sdc_op_flops(op);
+    return SDC_OK;
+}
+
+sdc_exec sdc_exec_begin(sdc_backend *be, sdc_arena *arena, sdc_err *err) {
+    return (sdc_exec){.be = be, .arena = arena, .err = err, .status = SDC_OK, .act = SDC_F32};
+}
+
+void sdc_x_dump(sdc_exec *ex, const char *name, const sdc_tensor *t) {
+    if (ex->dump && !ex->status) ex->dump(ex->dump_ctx, name, t);
+}
+
+static sdc_tensor empty(void) { return (sdc_tensor){0}; }
+
+sdc_tensor sdc_x_new(sdc_exec *ex, sdc_dtype dtype, int ndim, const int64_t *shape) {
+    sdc_tensor t = empty();
+    if (ex->status) return t;
+    ex->status = sdc_arena_tensor(ex->arena, &t, dtype, ndim, shape, ex->err);
+    return ex->status ? empty() : t;
+}
+
+void sdc_x_free(sdc_exec *ex, sdc_tensor *t) {
+    if (t->data) sdc_arena_release(ex->arena, t->data);
+    *t = empty();
+}
+
+sdc_tensor sdc_x_reshape(sdc_exec *ex, sdc_tensor t, int ndim, const int64_t *shape) {
+    if (ex->status) return empty();
+    sdc_tensor r;
+    ex->status = sdc_tensor_init(&r, t.dtype, ndim, shape, t.data, ex->err);
+    if (!ex->status && sdc_tensor_numel(&r) != sdc_tensor_numel(&t))
+        ex->status = sdc_err_set(ex->err, SDC_ERR_SHAPE, "reshape: %lld elements into %lld",
+                                 (long long)sdc_tensor_numel(&t), (long long)sdc_tensor_numel(&r));
+    if (ex->status) return empty();
+    r.device = t.device;
+    return r;
+}
+
+/* Infers dst, allocates it from the arena, runs. */
+static sdc_tensor run(sdc_exec *ex, sdc_op *op, sdc_dtype dst_dtype) {
+    if (ex->status) return empty();
+    sdc_tensor shape, out;
+    shape.dtype = dst_dtype;
+    ex->status = sdc_op_infer(op, op->kind == SDC_OP_CONVERT ? SDC_F32 : dst_dtype, &shape, ex->err);
+    if (!ex->status) ex->status = sdc_arena_tensor(ex->arena, &out, shape.dtype, shape.ndim,
+                                                   shape.shape, ex->err);
+    if (ex->status) return empty();
+    op->dst = &out;
+    ex->status = dispatch(ex, op);
+    if (ex->status) {
+        sdc_arena_release(ex->arena, out.data);
+        return empty();
+    }
+    return out;
+}
+
+sdc_tensor sdc_x_conv2d_pad(sdc_exec *ex, sdc_tensor x, const sdc_tensor *w, const sdc_tensor *b,
+                            int stride, int top, int bottom, int left, int right) {
+    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, w, b}};
+    op.p.conv2d.stride = stride;
+    op.p.conv2d.pad_top = top;
+    op.p.conv2d.pad_bottom = bottom;
+    op.p.conv2d.pad_left = left;
+    op.p.conv2d.pad_right = right;
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_conv2d(sdc_exec *ex, sdc_tensor x, const sdc_tensor *w, const sdc_tensor *b,
+                        int stride, int pad) {
+    return sdc_x_conv2d_pad(ex, x, w, b, stride, pad, pad, pad, pad);
+}
+
+sdc_tensor sdc_x_linear(sdc_exec *ex, sdc_tensor x, const sdc_tensor *w, const sdc_tensor *b) {
+    sdc_op op = {.kind = SDC_OP_LINEAR, .src = {&x, w, b}};
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_group_norm(sdc_exec *ex, sdc_tensor x, const sdc_tensor *gamma,
+                            const sdc_tensor *beta, int groups, float eps, bool silu) {
+    sdc_op op = {.kind = SDC_OP_GROUP_NORM, .src = {&x, gamma, beta}};
+    op.p.group_norm.groups = groups;
+    op.p.group_norm.eps = eps;
+    op.p.group_norm.silu = silu;
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_layer_norm(sdc_exec *ex, sdc_tensor x, const sdc_tensor *gamma,
+                            const sdc_tensor *beta, float eps) {
+    sdc_op op = {.kind = SDC_OP_LAYER_NORM, .src = {&x, gamma, beta}};
+    op.p.layer_norm.eps = eps;
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_attention(sdc_exec *ex, sdc_tensor q, sdc_tensor k, sdc_tensor v, int heads,
+                           bool causal) {
+    sdc_op op = {.kind = SDC_OP_ATTENTION, .src = {&q, &k, &v}};
+    op.p.attention.heads = heads;
+    op.p.attention.causal = causal;
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_unary(sdc_exec *ex, sdc_op_kind kind, sdc_tensor x) {
+    sdc_op op = {.kind = kind, .src = {&x}};
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_binary(sdc_exec *ex, sdc_op_kind kind, sdc_tensor a, sdc_tensor b) {
+    sdc_op op = {.kind = kind, .src = {&a, &b}};
+    return run(ex, &op, ex->act);
+}
+
+void sdc_x_add_inplace(sdc_exec *ex, sdc_tensor a, sdc_tensor b) {
+    if (ex->status) return;
+    sdc_op op = {.kind = SDC_OP_ADD, .src = {&a, &b}, .dst = &a};
+    ex->status = dispatch(ex, &op);
+}
+
+sdc_tensor sdc_x_concat(sdc_exec *ex, sdc_tensor a, sdc_tensor b) {
+    sdc_op op = {.kind = SDC_OP_CONCAT, .src = {&a, &b}};
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_timestep_embedding(sdc_exec *ex, sdc_tensor t, int dim, bool flip_sin_to_cos,
+                                    float freq_shift) {
+    sdc_op op = {.kind = SDC_OP_TIMESTEP_EMBED, .src = {&t}};
+    op.p.timestep.dim = dim;
+    op.p.timestep.flip_sin_to_cos = flip_sin_to_cos;
+    op.p.timestep.freq_shift = freq_shift;
+    op.p.timestep.max_period = 10000.0f;
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_embedding(sdc_exec *ex, sdc_tensor ids, const sdc_tensor *table) {
+    sdc_op op = {.kind = SDC_OP_EMBEDDING, .src = {&ids, table}};
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_convert(sdc_exec *ex, sdc_tensor x, sdc_dtype to) {
+    sdc_op op = {.kind = SDC_OP_CONVERT, .src = {&x}};
+    return run(ex, &op, to);
+}

@@ -1,0 +1,83 @@
+/* exec.h — eager execution for model code: each call validates and runs one
+ * op on the backend, with its output taken from the arena. Errors are sticky:
+ * after the first failure every later call is a no-op returning an empty
+ * tensor, so a forward reads like the architecture and checks once at the end.
+ *
+ *     sdc_exec ex = sdc_exec_begin(be, arena, &err);
+ *     sdc_tensor h = sdc_x_conv2d(&ex, x, &w, &b, 1, 1);    // x: [N, C, H, W]
+ *     sdc_tensor y = sdc_x_silu(&ex, h);
+ *     sdc_x_free(&ex, &h);
+ *     if (ex.status) return ex.status;                      // err names the op
+ */
+#ifndef SDC_EXEC_H
+#define SDC_EXEC_H
+
+#include "arena.h"
+#include "sdc_ops.h"
+
+typedef struct sdc_exec {
+    sdc_backend *be;
+    sdc_arena *arena;
+    sdc_err *err;
+    sdc_status status; /* first failure, sticky */
+    sdc_dtype act;     /* activation dtype (F32 on the CPU backend) */
+    /* Work done: FLOPs of the matrix ops (conv2d, linear, attention; 1 MAC =
+     * 2 FLOP), and with `profile` set, wall time and calls per op kind. */
+    double flops;
+    bool profile;
+    double op_seconds[SDC_OP_COUNT];
+    int64_t op_calls[SDC_OP_COUNT];
+    /* Optional: called with named intermediate results (activation dumps). */
+    void (*dump)(void *ctx, const char *name, const sdc_tensor *t);
+    void *dump_ctx;
+} sdc_exec;
+
+/* FLOPs of one op (2 per multiply-add of conv2d, linear and attention; 0 for
+ * the memory-bound rest). */
+double sdc_op_flops(const sdc_op *op);
+
+/* Calls ex->dump when set and no error is pending. */
+void sdc_x_dump(sdc_exec *ex, const char *name, const sdc_tensor *t);
+
+sdc_exec sdc_exec_begin(sdc_backend *be, sdc_arena *arena, sdc_err *err);
+
+/* An arena tensor of the given shape (uninitialized). */
+sdc_tensor sdc_x_new(sdc_exec *ex, sdc_dtype dtype, int ndim, const int64_t *shape);
+/* Returns t's storage to the arena and clears t. Safe on empty tensors. */
+void sdc_x_free(sdc_exec *ex, sdc_tensor *t);
+/* Same data, new shape (numel must match). No copy. */
+sdc_tensor sdc_x_reshape(sdc_exec *ex, sdc_tensor t, int ndim, const int64_t *shape);
+
+/* Ops (see sdc_ops.h for exact semantics). b may be NULL. */
+sdc_tensor sdc_x_conv2d(sdc_exec *ex, sdc_tensor x, const sdc_tensor *w, const sdc_tensor *b,
+                        int stride, int pad);
+sdc_tensor sdc_x_conv2d_pad(sdc_exec *ex, sdc_tensor x, const sdc_tensor *w, const sdc_tensor *b,
+                            int stride, int top, int bottom, int left, int right);
+sdc_tensor sdc_x_linear(sdc_exec *ex, sdc_tensor x, const sdc_tensor *w, const sdc_tensor *b);
+sdc_tensor sdc_x_group_norm(sdc_exec *ex, sdc_tensor x, const sdc_tensor *gamma,
+                            const sdc_tensor *beta, int groups, float eps, bool silu);
+sdc_tensor sdc_x_layer_norm(sdc_exec *ex, sdc_tensor x, const sdc_tensor *gamma,
+                            const sdc_tensor *beta, float eps);
+sdc_tensor sdc_x_attention(sdc_exec *ex, sdc_tensor q, sdc_tensor k, sdc_tensor v, int heads,
+                           bool causal);
+sdc_tensor sdc_x_unary(sdc_exec *ex, sdc_op_kind kind, sdc_tensor x);
+sdc_tensor sdc_x_binary(sdc_exec *ex, sdc_op_kind kind, sdc_tensor a, sdc_tensor b);
+/* a += b in place (b broadcasts to a). */
+void sdc_x_add_inplace(sdc_exec *ex, sdc_tensor a, sdc_tensor b);
+sdc_tensor sdc_x_concat(sdc_exec *ex, sdc_tensor a, sdc_tensor b);
+sdc_tensor sdc_x_timestep_embedding(sdc_exec *ex, sdc_tensor t, int dim, bool flip_sin_to_cos,
+                                    float freq_shift);
+sdc_tensor sdc_x_embedding(sdc_exec *ex, sdc_tensor ids, const sdc_tensor *table);
+sdc_tensor sdc_x_convert(sdc_exec *ex, sdc_tensor x, sdc_dtype to);
+
+#define sdc_x_silu(ex, x) sdc_x_unary((ex), SDC_OP_SILU, (x))
+#define sdc_x_gelu(ex, x) sdc_x_unary((ex), SDC_OP_GELU, (x))
+#define sdc_x_quick_gelu(ex, x) sdc_x_unary((ex), SDC_OP_QUICK_GELU, (x))
+#define sdc_x_geglu(ex, x) sdc_x_unary((ex), SDC_OP_GEGLU, (x))
+#define sdc_x_softmax(ex, x) sdc_x_unary((ex), SDC_OP_SOFTMAX, (x))
+#define sdc_x_upsample2x(ex, x) sdc_x_unary((ex), SDC_OP_UPSAMPLE2X, (x))
+#define sdc_x_transpose(ex, x) sdc_x_unary((ex), SDC_OP_TRANSPOSE, (x))
+#define sdc_x_add(ex, a, b) sdc_x_binary((ex), SDC_OP_ADD, (a), (b))
+#define sdc_x_mul(ex, a, b) sdc_x_binary((ex), SDC_OP_MUL, (a), (b))
+
+#endif

@@ -1,0 +1,271 @@
+/* checkpoint.c — opening SD 1.x checkpoints in both layouts, inferring the
+ * original layout's configs from tensor shapes, and binding the models. */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define UNET_PREFIX "model.diffusion_model."
+#define VAE_PREFIX "first_stage_model."
+#define CLIP_PREFIX "cond_stage_model.transformer."
+
+void sdc_checkpoint_close(sdc_checkpoint *ck) {
+    if (!ck) return;
+    sdc_safetensors_close(ck->single);
+    sdc_safetensors_close(ck->unet_st);
+    sdc_safetensors_close(ck->vae_st);
+    sdc_safetensors_close(ck->text_st);
+    free(ck->path);
+    free(ck);
+}
+
+static const sdc_st_entry *find(const sdc_safetensors *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const sdc_st_entry *find(const sdc_safetensors *st, const char *fmt, ...) {
+    char key[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(key, sizeof key, fmt, ap);
+    va_end(ap);
+    return sdc_safetensors_find(st, key);
+}
+
+static bool has_prefix(const sdc_safetensors *st, const char *prefix) {
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < sdc_safetensors_count(st); i++)
+        if (strncmp(sdc_safetensors_entry(st, i)->name, prefix, n) == 0) return true;
+    return false;
+}
+
+/* A short description of what a non-SD-1.x single file looks like. */
+static const char *what_it_looks_like(const sdc_safetensors *st) {
+    if (has_prefix(st, "lora_") || has_prefix(st, "lora_unet_") ||
+        find(st, "lora_te_text_model_encoder_layers_0_mlp_fc1.alpha"))
+        return "a LoRA, not a full checkpoint";
+    if (has_prefix(st, "conditioner.embedders.")) return "an SDXL checkpoint";
+    if (has_prefix(st, "cond_stage_model.model.")) return "an SD 2.x checkpoint (OpenCLIP text encoder)";
+    if (sdc_safetensors_count(st) == 0) return "an empty file";
+    return "not an SD 1.x checkpoint";
+}
+
+static long meta_long(const sdc_safetensors *st, const char *key, long def) {
+    const char *v = sdc_safetensors_meta(st, key);
+    if (!v) return def;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    return *v && !*end && errno == 0 && n > 0 && n < 4096 ? n : -1;
+}
+
+#define NEED(e, what)                                                                    \
+    do {                                                                                 \
+        if (!(e))                                                                        \
+            return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing %s)", path,          \
+                               what_it_looks_like(st), what);                             \
+    } while (0)
+
+static sdc_status infer_clip(const sdc_safetensors *st, const char *path, sdc_clip_text_config *c,
+                             sdc_err *err) {
+    const sdc_st_entry *tok = find(st, CLIP_PREFIX "text_model.embeddings.token_embedding.weight");
+    const sdc_st_entry *pos = find(st, CLIP_PREFIX "text_model.embeddings.position_embedding.weight");
+    const sdc_st_entry *fc1 = find(st, CLIP_PREFIX "text_model.encoder.layers.0.mlp.fc1.weight");
+    NEED(tok && tok->ndim == 2, CLIP_PREFIX "text_model.embeddings.token_embedding.weight");
+    NEED(pos && pos->ndim == 2, CLIP_PREFIX "text_model.embeddings.position_embedding.weight");
+    NEED(fc1 && fc1->ndim == 2, CLIP_PREFIX "text_model.encoder.layers.0.mlp.fc1.weight");
+    *c = sdc_clip_text_sd15;
+    c->vocab = (int)tok->shape[0];
+    c->width = (int)tok->shape[1];
+    c->max_pos = (int)pos->shape[0];
+    c->ffn = (int)fc1->shape[0];
+    c->layers = 0;
+    while (c->layers < 1024 &&
+           find(st, CLIP_PREFIX "text_model.encoder.layers.%d.layer_norm1.weight", c->layers))
+        c->layers++;
+    long heads = meta_long(st, "sdc.clip.heads", c->width % 64 == 0 ? c->width / 64 : -1);
+    if (heads < 1 || c->width % heads)
+        return sdc_err_set(err, SDC_ERR_FORMAT, "%s: cannot tell the text encoder's head count "
+                           "(width %d)", path, c->width);
+    c->heads = (int)heads;
+    return SDC_OK;
+}
+
+static sdc_status infer_unet(const sdc_safetensors *st, const char *path, sdc_unet_config *c,
+                             sdc_err *err) {
+    const sdc_st_entry *in = find(st, UNET_PREFIX "input_blocks.0.0.weight");
+    const sdc_st_entry *out = find(st, UNET_PREFIX "out.2.weight");
+    NEED(in && in->ndim == 4, UNET_PREFIX "input_blocks.0.0.weight");
+    NEED(out && out->ndim == 4, UNET_PREFIX "out.2.weight");
+    *c = sdc_unet_sd15;
+    c->in_channels = (int)in->shape[1];
+    c->out_channels = (int)out->shape[0];
+    if (c->in_channels != 4)
+        return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: the UNet takes %d input channels%s; SD "
+                           "1.x txt2img/img2img needs 4", path, c->in_channels,
+                           c->in_channels == 9 ? " (an inpainting model)" : "");
+    /* input_blocks.{L+1}.0.op is the first downsampler. */
+    int L = 1;
+    while (L <= UNET_MAX_LAYERS && !find(st, UNET_PREFIX "input_blocks.%d.0.op.weight", L + 1)) L++;
+    NEED(L <= UNET_MAX_LAYERS, "the first downsampler (input_blocks.N.0.op)");
+    c->layers_per_block = L;
+    int n = 0;
+    while (n < UNET_MAX_LEVELS &&
+           find(st, UNET_PREFIX "input_blocks.%d.0.out_layers.3.weight", 1 + n * (L + 1))) {
+        const sdc_st_entry *e =
+            find(st, UNET_PREFIX "input_blocks.%d.0.out_layers.3.weight", 1 + n * (L + 1));
+        c->channels[n] = (int)e->shape[0];
+        c->attn[n] = find(st, UNET_PREFIX "input_blocks.%d.1.proj_in.weight", 1 + n * (L + 1));
+        n++;
+    }
+    NEED(n >= 1, "UNet down blocks");
+    c->levels = n;
+    const sdc_st_entry *k2 =
+        find(st, UNET_PREFIX "middle_block.1.transformer_blocks.0.attn2.to_k.weight");
+    NEED(k2 && k2->ndim == 2, UNET_PREFIX "middle_block.1.transformer_blocks.0.attn2.to_k.weight");
+    c->context_dim = (int)k2->shape[1];
+    if (find(st, UNET_PREFIX "input_blocks.1.1.proj_in.weight") &&
+        find(st, UNET_PREFIX "input_blocks.1.1.proj_in.weight")->ndim == 2)
+        return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: the UNet uses linear projections "
+                           "(an SD 2.x model)", path);
+    long heads = meta_long(st, "sdc.unet.heads", 8);
+    if (heads < 1) return sdc_err_set(err, SDC_ERR_FORMAT, "%s: bad sdc.unet.heads", path);
+    c->heads = (int)heads;
+    return SDC_OK;
+}
+
+static sdc_status infer_vae(const sdc_safetensors *st, const char *path, sdc_vae_config *c,
+                            sdc_err *err) {
+    const sdc_st_entry *in = find(st, VAE_PREFIX "encoder.conv_in.weight");
+    const sdc_st_entry *out = find(st, VAE_PREFIX "decoder.conv_out.weight");
+    const sdc_st_entry *pq = find(st, VAE_PREFIX "post_quant_conv.weight");
+    NEED(in && in->ndim == 4, VAE_PREFIX "encoder.conv_in.weight");
+    NEED(out && out->ndim == 4, VAE_PREFIX "decoder.conv_out.weight");
+    NEED(pq && pq->ndim >= 2, VAE_PREFIX "post_quant_conv.weight");
+    *c = sdc_vae_sd15;
+    c->in_channels = (int)in->shape[1];
+    c->out_channels = (int)out->shape[0];
+    c->latent_channels = (int)pq->shape[0];
+    int L = 0;
+    while (L < VAE_MAX_LAYERS && find(st, VAE_PREFIX "encoder.down.0.block.%d.conv1.weight", L)) L++;
+    NEED(L >= 1, VAE_PREFIX "encoder.down.0.block.0");
+    c->layers_per_block = L;
+    int n = 0;
+    while (n < VAE_MAX_LEVELS && find(st, VAE_PREFIX "encoder.down.%d.block.0.conv2.weight", n)) {
+        c->channels[n] = (int)find(st, VAE_PREFIX "encoder.down.%d.block.0.conv2.weight", n)->shape[0];
+        n++;
+    }
+    c->levels = n;
+    return SDC_OK;
+}
+
+static sdc_status open_original(sdc_checkpoint *ck, sdc_err *err) {
+    const char *path = ck->path;
+    ck->single = sdc_safetensors_open(path, err);
+    if (!ck->single) return err->code;
+    const sdc_safetensors *st = ck->single;
+    if (!has_prefix(st, UNET_PREFIX) || !has_prefix(st, VAE_PREFIX) ||
+        !has_prefix(st, CLIP_PREFIX "text_model."))
+        return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: %s (an SD 1.x file holds %s*, %s* and "
+                           "%s*)", path, what_it_looks_like(st), UNET_PREFIX, VAE_PREFIX,
+                           CLIP_PREFIX "text_model.");
+    ck->layout = SDC_LAYOUT_ORIGINAL;
+    sdc_status s;
+    if ((s = infer_clip(st, path, &ck->clip, err)) || (s = infer_unet(st, path, &ck->unet, err)) ||
+        (s = infer_vae(st, path, &ck->vae, err)))
+        return s;
+    return SDC_OK;
+}
+
+/* dir/sub/name if it exists (tries each name in order). */
+static bool pick(char *out, size_t cap, const char *dir, const char *sub,
+                 const char *const *names) {
+    struct stat sb;
+    for (; *names; names++) {
+        snprintf(out, cap, "%s/%s/%s", dir, sub, *names);
+        if (stat(out, &sb) == 0 && S_ISREG(sb.st_mode)) return true;
+    }
+    return false;
+}
+
+static sdc_status open_component(const char *dir, const char *sub, const char *const *weights,
+                                 sdc_safetensors **st, char *config, size_t cap, sdc_err *err) {
+    char path[4096];
+    if (!pick(path, sizeof path, dir, sub, weights))
+        return sdc_err_set(err, SDC_ERR_IO, "%s/%s: no %s (pickle .bin weights are not loaded; "
+                           "convert them to safetensors)", dir, sub, weights[0]);
+    *st = sdc_safetensors_open(path, err);
+    if (!*st) return err->code;
+    snprintf(config, cap, "%s/%s/config.json", dir, sub);
+    return SDC_OK;
+}
+
+static sdc_status open_diffusers(sdc_checkpoint *ck, sdc_err *err) {
+    static const char *const unet_w[] = {"diffusion_pytorch_model.safetensors",
+                                         "diffusion_pytorch_model.fp16.safetensors", NULL};
+    static const char *const text_w[] = {"model.safetensors", "model.fp16.safetensors", NULL};
+    char cfg[4096];
+    sdc_status s;
+    ck->layout = SDC_LAYOUT_DIFFUSERS;
+    if ((s = open_component(ck->path, "unet", unet_w, &ck->unet_st, cfg, sizeof cfg, err)) ||
+        (s = sdc_unet_config_from_json(cfg, &ck->unet, err)) ||
+        (s = open_component(ck->path, "vae", unet_w, &ck->vae_st, cfg, sizeof cfg, err)) ||
+        (s = sdc_vae_config_from_json(cfg, &ck->vae, err)) ||
+        (s = open_component(ck->path, "text_encoder", text_w, &ck->text_st, cfg, sizeof cfg, err)) ||
+        (s = sdc_clip_text_config_from_json(cfg, &ck->clip, err)))
+        return s;
+    return SDC_OK;
+}
+
+sdc_checkpoint *sdc_checkpoint_open(const char *path, sdc_err *err) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        sdc_err_set(err, SDC_ERR_IO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    sdc_checkpoint *ck = calloc(1, sizeof *ck);
+    if (!ck || !(ck->path = strdup(path))) {
+        free(ck);
+        sdc_err_set(err, SDC_ERR_OOM, "%s: out of memory", path);
+        return NULL;
+    }
+    sdc_status s = S_ISDIR(sb.st_mode) ? open_diffusers(ck, err) : open_original(ck, err);
+    if (s) {
+        sdc_checkpoint_close(ck);
+        return NULL;
+    }
+    return ck;
+}
+
+/* ------------------------------------------------------------ binding */
+
+static sdc_status bind(sdc_params *p, const char *component, const sdc_checkpoint *ck,
+                       sdc_safetensors *own, const char *prefix, sdc_backend *be, sdc_err *err) {
+    if (ck->layout == SDC_LAYOUT_ORIGINAL)
+        return sdc_params_bind(p, component, &ck->single, 1, sdc_key_map_original, prefix, be, err);
+    return sdc_params_bind(p, component, &own, 1, sdc_key_map_diffusers, "", be, err);
+}
+
+sdc_status sdc_clip_text_load(sdc_clip_text *m, const sdc_checkpoint *ck, sdc_backend *be,
+                              sdc_err *err) {
+    sdc_status s = sdc_clip_text_init(m, &ck->clip, err);
+    if (!s) s = bind(&m->params, "text encoder", ck, ck->text_st, CLIP_PREFIX, be, err);
+    if (s) sdc_clip_text_free(m);
+    return s;
+}
+
+sdc_status sdc_unet_load(sdc_unet *m, const sdc_checkpoint *ck, sdc_backend *be, sdc_err *err) {
+    sdc_status s = sdc_unet_init(m, &ck->unet, err);
+    if (!s) s = bind(&m->params, "unet", ck, ck->unet_st, UNET_PREFIX, be, err);
+    if (s) sdc_unet_free(m);
+    return s;
+}
+
+sdc_status sdc_vae_load(sdc_vae *m, const sdc_checkpoint *ck, sdc_backend *be, sdc_err *err) {
+    sdc_status s = sdc_vae_init(m, &ck->vae, err);
+    if (!s) s = bind(&m->params, "vae", ck, ck->vae_st, VAE_PREFIX, be, err);
+    if (s) sdc_vae_free(m);
+    return s;
+}

@@ -1,0 +1,265 @@
+/* test_models.c — every SD 1.x component against reference tensors from
+ * transformers/diffusers (tests/make_fixtures.py), in both checkpoint layouts
+ * and in F16 (as committed), F32 and BF16 (copies written here). */
+#include "suites.h"
+
+#include "../src/models/checkpoint.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIXTURES "tests/fixtures/"
+#define TINY FIXTURES "tiny/"
+
+/* Reads fixture tensor `name` from `file` as dtype (F32 or I32), host-owned. */
+static sdc_tensor *fixture(const char *file, const char *name, sdc_dtype dtype) {
+    sdc_err err = {0};
+    sdc_safetensors *st = sdc_safetensors_open(file, &err);
+    ck_assert_msg(st, "%s (regenerate with: build/venv/bin/python tests/make_fixtures.py)",
+                  err.msg);
+    const sdc_st_entry *e = sdc_safetensors_find(st, name);
+    ck_assert_msg(e, "%s: no tensor '%s' (regenerate the fixtures)", file, name);
+    sdc_tensor *t = sdc_tensor_new(dtype, e->ndim, e->shape, &err);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_msg(sdc_safetensors_read(st, e, t->data, dtype, &err) == SDC_OK, "%s", err.msg);
+    sdc_safetensors_close(st);
+    return t;
+}
+
+static void expect_close(const char *what, const sdc_tensor *got, const sdc_tensor *want,
+                         double tol) {
+    sdc_compare_result r;
+    sdc_err err = {0};
+    ck_assert_msg(sdc_compare(got, want, &r, &err) == SDC_OK, "%s: %s", what, err.msg);
+    printf("  %-44s max-abs %.3g  rel-L2 %.3g  (tol %.1e)\n", what, r.max_abs, r.rel_l2, tol);
+    ck_assert_msg(r.rel_l2 <= tol, "%s: rel-L2 %.3g over %.1e (max-abs %.3g)", what, r.rel_l2, tol,
+                  r.max_abs);
+}
+
+/* Copies `src` to `dst` with every float tensor converted to dtype. */
+static void convert_file(const char *src, const char *dst, sdc_dtype dtype) {
+    sdc_err err = {0};
+    sdc_safetensors *st = sdc_safetensors_open(src, &err);
+    ck_assert_msg(st, "%s", err.msg);
+    size_t n = sdc_safetensors_count(st);
+    sdc_st_write_item *items = calloc(n, sizeof *items);
+    sdc_tensor **ts = calloc(n, sizeof *ts);
+    for (size_t i = 0; i < n; i++) {
+        const sdc_st_entry *e = sdc_safetensors_entry(st, i);
+        ck_assert_int_le(e->ndim, 4);
+        ts[i] = sdc_tensor_new(dtype, e->ndim, e->shape, &err);
+        ck_assert_int_eq(sdc_safetensors_read(st, e, ts[i]->data, dtype, &err), SDC_OK);
+        items[i] = (sdc_st_write_item){e->name, ts[i]};
+    }
+    const char *meta[] = {"sdc.clip.heads", sdc_safetensors_meta(st, "sdc.clip.heads"),
+                          "sdc.unet.heads", sdc_safetensors_meta(st, "sdc.unet.heads")};
+    size_t n_meta = meta[1] && meta[3] ? 2 : 0;
+    ck_assert_msg(sdc_safetensors_write(dst, items, n, meta, n_meta, &err) == SDC_OK, "%s",
+                  err.msg);
+    for (size_t i = 0; i < n; i++) sdc_tensor_free(ts[i]);
+    free(ts);
+    free(items);
+    sdc_safetensors_close(st);
+}
+
+static void copy_file(const char *src, const char *dst) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, dst);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* The checkpoint variants under test: index -> path (made on demand). */
+static const char *variant_path(int v, char *buf, size_t cap) {
+    static const char *const names[] = {"diffusers-f16", "original-f16", "diffusers-f32",
+                                        "original-bf16"};
+    ck_assert_int_lt(v, 4);
+    if (v == 0) return TINY "diffusers";
+    if (v == 1) return TINY "original.safetensors";
+    const char *dir = test_tmpdir();
+    sdc_dtype dt = v == 2 ? SDC_F32 : SDC_BF16;
+    if (v == 2) {
+        static const char *const parts[][2] = {
+            {"unet", "diffusion_pytorch_model.safetensors"},
+            {"vae", "diffusion_pytorch_model.safetensors"},
+            {"text_encoder", "model.safetensors"}};
+        for (int i = 0; i < 3; i++) {
+            char src[512], dst[512], cmd[600];
+            snprintf(cmd, sizeof cmd, "mkdir -p '%s/%s'", dir, parts[i][0]);
+            ck_assert_int_eq(system(cmd), 0);
+            snprintf(src, sizeof src, TINY "diffusers/%s/config.json", parts[i][0]);
+            snprintf(dst, sizeof dst, "%s/%s/config.json", dir, parts[i][0]);
+            copy_file(src, dst);
+            snprintf(src, sizeof src, TINY "diffusers/%s/%s", parts[i][0], parts[i][1]);
+            snprintf(dst, sizeof dst, "%s/%s/%s", dir, parts[i][0], parts[i][1]);
+            convert_file(src, dst, dt);
+        }
+        snprintf(buf, cap, "%s", dir);
+    } else {
+        snprintf(buf, cap, "%s/original-bf16.safetensors", dir);
+        convert_file(TINY "original.safetensors", buf, dt);
+    }
+    printf("%s: %s\n", names[v], buf);
+    return buf;
+}
+
+/* F16 and F32 copies hold the fixture weights exactly (they were rounded to
+ * F16 when made): fp32 tolerance. BF16 rounds every weight again (relative
+ * 2^-9), so its outputs differ from the F32 reference by ~1e-2: its bound is
+ * set at ~3x the measured value, per component. */
+static double tol_for(int v, double fp32_tol, double bf16_tol) {
+    return v == 3 ? bf16_tol : fp32_tol;
+}
+
+typedef struct {
+    sdc_backend *be;
+    sdc_arena *arena;
+    sdc_checkpoint *ck;
+    sdc_err err;
+} env;
+
+static void env_open(env *e, int v) {
+    char buf[1024];
+    memset(e, 0, sizeof *e);
+    const char *path = variant_path(v, buf, sizeof buf);
+    e->be = sdc_cpu_backend_create(&e->err);
+    ck_assert_ptr_nonnull(e->be);
+    e->arena = sdc_arena_create(e->be, 0, &e->err);
+    e->ck = sdc_checkpoint_open(path, &e->err);
+    ck_assert_msg(e->ck, "%s", e->err.msg);
+}
+
+static void env_close(env *e) {
+    ck_assert_uint_eq(sdc_arena_in_use(e->arena), 0); /* every activation was released */
+    sdc_checkpoint_close(e->ck);
+    sdc_arena_destroy(e->arena);
+    sdc_backend_destroy(e->be);
+}
+
+START_TEST(clip_text_matches_transformers) {
+    env e;
+    env_open(&e, _i);
+    sdc_clip_text m;
+    ck_assert_msg(sdc_clip_text_load(&m, e.ck, e.be, &e.err) == SDC_OK, "%s", e.err.msg);
+    sdc_tensor *ids = fixture(FIXTURES "clip_text_io.safetensors", "input_ids", SDC_I32);
+    const char *want_names[] = {"last_hidden_state", "last_hidden_state_skip1"};
+    for (int skip = 0; skip < 2; skip++) {
+        sdc_tensor *want = fixture(FIXTURES "clip_text_io.safetensors", want_names[skip], SDC_F32);
+        sdc_exec ex = sdc_exec_begin(e.be, e.arena, &e.err);
+        sdc_tensor y = sdc_clip_text_forward(&ex, &m, ids->data, (int)ids->shape[0], skip);
+        ck_assert_msg(ex.status == SDC_OK, "%s", e.err.msg);
+        /* measured rel-L2: 2.2e-7 (F16/F32 weights); 4.7e-3 with BF16 weights */
+        expect_close(want_names[skip], &y, want, tol_for(_i, 1e-5, 1.5e-2));
+        sdc_x_free(&ex, &y);
+        sdc_tensor_free(want);
+    }
+    sdc_tensor_free(ids);
+    sdc_clip_text_free(&m);
+    env_close(&e);
+}
+END_TEST
+
+/* Timesteps arrive as any numeric dtype; the UNet takes them as F32. */
+static sdc_tensor *timesteps_f32(void) {
+    sdc_tensor *t = fixture(FIXTURES "unet_io.safetensors", "timestep", SDC_I32);
+    sdc_err err = {0};
+    sdc_tensor *f = sdc_tensor_new(SDC_F32, 1, t->shape, &err);
+    for (int64_t i = 0; i < t->shape[0]; i++) ((float *)f->data)[i] = (float)((int32_t *)t->data)[i];
+    sdc_tensor_free(t);
+    return f;
+}
+
+typedef struct {
+    int n;
+    char names[16][32];
+    sdc_tensor *copies[16];
+} dump_sink;
+
+static void collect(void *ctx, const char *name, const sdc_tensor *t) {
+    dump_sink *d = ctx;
+    sdc_err err = {0};
+    if (d->n == 16) return;
+    snprintf(d->names[d->n], sizeof d->names[0], "%s", name);
+    d->copies[d->n] = sdc_tensor_new(t->dtype, t->ndim, t->shape, &err);
+    memcpy(d->copies[d->n]->data, t->data, sdc_tensor_nbytes(t));
+    d->n++;
+}
+
+START_TEST(unet_matches_diffusers) {
+    env e;
+    env_open(&e, _i);
+    sdc_unet m;
+    ck_assert_msg(sdc_unet_load(&m, e.ck, e.be, &e.err) == SDC_OK, "%s", e.err.msg);
+    sdc_tensor *x = fixture(FIXTURES "unet_io.safetensors", "sample", SDC_F32);
+    sdc_tensor *ctx = fixture(FIXTURES "unet_io.safetensors", "encoder_hidden_states", SDC_F32);
+    sdc_tensor *want = fixture(FIXTURES "unet_io.safetensors", "out", SDC_F32);
+    sdc_tensor *t = timesteps_f32();
+    dump_sink dumps = {0};
+    sdc_exec ex = sdc_exec_begin(e.be, e.arena, &e.err);
+    ex.dump = collect;
+    ex.dump_ctx = &dumps;
+    sdc_tensor y = sdc_unet_forward(&ex, &m, *x, *t, *ctx);
+    ck_assert_msg(ex.status == SDC_OK, "%s", e.err.msg);
+    /* measured rel-L2: 1.3e-6 (F16/F32 weights; blocks 0.7-1.3e-6); 1.0e-2 with BF16 */
+    expect_close("unet out", &y, want, tol_for(_i, 1e-5, 3e-2));
+    ck_assert_int_eq(dumps.n, 9); /* 4 down, mid, 4 up */
+    for (int i = 0; i < dumps.n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "dump.%s", dumps.names[i]);
+        sdc_tensor *w = fixture(FIXTURES "unet_io.safetensors", key, SDC_F32);
+        expect_close(key, dumps.copies[i], w, tol_for(_i, 1e-5, 3e-2));
+        sdc_tensor_free(w);
+        sdc_tensor_free(dumps.copies[i]);
+    }
+    sdc_x_free(&ex, &y);
+    sdc_tensor_free(x);
+    sdc_tensor_free(ctx);
+    sdc_tensor_free(want);
+    sdc_tensor_free(t);
+    sdc_unet_free(&m);
+    env_close(&e);
+}
+END_TEST
+
+START_TEST(vae_matches_diffusers) {
+    env e;
+    env_open(&e, _i);
+    sdc_vae m;
+    ck_assert_msg(sdc_vae_load(&m, e.ck, e.be, &e.err) == SDC_OK, "%s", e.err.msg);
+    sdc_tensor *img = fixture(FIXTURES "vae_io.safetensors", "sample", SDC_F32);
+    sdc_tensor *z = fixture(FIXTURES "vae_io.safetensors", "latents", SDC_F32);
+    const char *names[] = {"mean", "logvar", "decoded"};
+    sdc_tensor *want[3];
+    for (int i = 0; i < 3; i++) want[i] = fixture(FIXTURES "vae_io.safetensors", names[i], SDC_F32);
+    sdc_exec ex = sdc_exec_begin(e.be, e.arena, &e.err);
+    sdc_tensor mean, logvar;
+    ck_assert_msg(sdc_vae_encode(&ex, &m, *img, &mean, &logvar) == SDC_OK, "%s", e.err.msg);
+    /* measured rel-L2: mean 1.4e-6, logvar 1.5e-6, decode 1.8e-6 (F16/F32
+     * weights); 8.5e-3, 9.5e-3, 8.8e-3 with BF16 weights */
+    expect_close("vae encode mean", &mean, want[0], tol_for(_i, 1e-5, 3e-2));
+    expect_close("vae encode logvar", &logvar, want[1], tol_for(_i, 1e-5, 3e-2));
+    sdc_tensor dec = sdc_vae_decode(&ex, &m, *z);
+    ck_assert_msg(ex.status == SDC_OK, "%s", e.err.msg);
+    expect_close("vae decode", &dec, want[2], tol_for(_i, 1e-5, 3e-2));
+    sdc_x_free(&ex, &mean);
+    sdc_x_free(&ex, &logvar);
+    sdc_x_free(&ex, &dec);
+    for (int i = 0; i < 3; i++) sdc_tensor_free(want[i]);
+    sdc_tensor_free(img);
+    sdc_tensor_free(z);
+    sdc_vae_free(&m);
+    env_close(&e);
+}
+END_TEST
+
+Suite *suite_models(void) {
+    Suite *s = suite_create("models");
+    TCase *tc = tcase_create("models");
+    tcase_set_timeout(tc, 600);
+    /* Variants: diffusers F16, original F16, diffusers F32, original BF16. */
+    tcase_add_loop_test(tc, clip_text_matches_transformers, 0, 4);
+    tcase_add_loop_test(tc, unet_matches_diffusers, 0, 4);
+    tcase_add_loop_test(tc, vae_matches_diffusers, 0, 4);
+    suite_add_tcase(s, tc);
+    return s;
+}
