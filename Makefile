@@ -29,6 +29,10 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -march=$(ARCH) -mtune=znver3 \
            -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror=implicit-function-declaration \
            -Iinclude -I/usr/include/stb -I/usr/include/cjson -pthread $(SANFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
+# CI builds with WERROR=1: a warning fails the build there.
+ifeq ($(WERROR),1)
+CFLAGS  += -Werror
+endif
 LDLIBS  += -lopenblas -lcjson -lm
 
 LIB_SRC := $(wildcard src/core/*.c src/cpu/*.c src/weights/*.c src/models/*.c \

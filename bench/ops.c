@@ -7,54 +7,13 @@
  *             [--no-check] [--all] [--json [FILE]]
  */
 #include "../tests/op_cases.h"
+#include "bench_util.h"
 
 #include <cJSON.h>
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* GFLOP/s of OpenBLAS sgemm at 2048³, median of 3 after a warm-up: the
- * ceiling a compute-bound op is reported against. */
-static double sgemm_ceiling(void) {
-    const int n = 2048;
-    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n);
-    float *c = malloc(sizeof(float) * n * n);
-    if (!a || !b || !c) {
-        free(a), free(b), free(c);
-        return NAN;
-    }
-    for (int i = 0; i < n * n; i++) {
-        a[i] = (float)((int)((unsigned)i * 7919u % 1000u) - 500) / 500;
-        b[i] = (float)((int)((unsigned)i * 104729u % 1000u) - 500) / 500;
-    }
-    double t[3];
-    for (int r = -1; r < 3; r++) {
-        double t0 = now_s();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-        if (r >= 0) t[r] = now_s() - t0;
-    }
-    free(a), free(b), free(c);
-    return 2.0 * n * n * n / median(t, 3) / 1e9;
-}
 
 static int parse_shape(const char *s, op_opts *o) {
     o->ndim = 0;
@@ -110,7 +69,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_ops: %s\n", err.msg);
         return 1;
     }
-    double ceil_gf = sgemm_ceiling();
+    double ceil_gf = bench_sgemm_ceiling();
     FILE *out = json && !json_path ? stderr : stdout; /* the table goes where JSON does not */
     fprintf(out, "bench_ops: backend %s, %d threads, seed %llu, sgemm 2048^3 ceiling %.1f GFLOP/s\n",
             be->name, sdc_get_threads(), (unsigned long long)o.seed, ceil_gf);
@@ -139,9 +98,9 @@ int main(int argc, char **argv) {
             pass = e.rel_l2 <= tol.rel_l2 && e.max_abs <= tol.max_abs;
         }
         for (int r = 0; r < reps && !s; r++) {
-            double t0 = now_s();
+            double t0 = bench_now();
             s = op_inst_exec(&in, &err);
-            t[r] = now_s() - t0;
+            t[r] = bench_now() - t0;
         }
         char shape[96];
         op_inst_shape(&in, shape, sizeof shape);
@@ -151,7 +110,7 @@ int main(int argc, char **argv) {
             op_inst_free(&in);
             continue;
         }
-        double sec = median(t, reps), flops = op_inst_flops(&in), bytes = op_inst_bytes(&in);
+        double sec = bench_median(t, reps), flops = op_inst_flops(&in), bytes = op_inst_bytes(&in);
         bool cb = op_case_compute_bound(c->op.kind);
         double gf = flops / sec / 1e9, gb = bytes / sec / 1e9;
         char chk[96] = "";

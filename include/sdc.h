@@ -173,6 +173,10 @@ uint64_t sdc_st_entry_numel(const sdc_st_entry *e);
  * which holds numel elements of dst_t. */
 sdc_status sdc_safetensors_read(const sdc_safetensors *st, const sdc_st_entry *e, void *dst,
                                 sdc_dtype dst_t, sdc_err *err);
+/* Reads tensor `name` (rank <= 4) converted to dtype into a new owned host
+ * tensor; NULL with err naming the file and tensor when absent or unfit. */
+sdc_tensor *sdc_safetensors_load(const sdc_safetensors *st, const char *name, sdc_dtype dtype,
+                                 sdc_err *err);
 
 /* Writes tensors atomically (temp file in the same directory, fsync, rename,
  * fsync of the directory). Tensors must be host tensors of rank <= 4. */

@@ -56,6 +56,7 @@ int main(void) {
     srunner_add_suite(sr, suite_safetensors());
     srunner_add_suite(sr, suite_cli());
     srunner_add_suite(sr, suite_models());
+    srunner_add_suite(sr, suite_model_refusals());
     srunner_add_suite(sr, suite_eval_cli());
     srunner_add_suite(sr, suite_fullsize());
     srunner_add_suite(sr, suite_tokenizer());

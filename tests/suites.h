@@ -9,6 +9,7 @@ Suite *suite_ops(void);
 Suite *suite_safetensors(void);
 Suite *suite_cli(void);
 Suite *suite_models(void);
+Suite *suite_model_refusals(void);
 Suite *suite_eval_cli(void);
 Suite *suite_fullsize(void);
 Suite *suite_tokenizer(void);

@@ -18,11 +18,8 @@ static sdc_tensor *fixture(const char *file, const char *name, sdc_dtype dtype) 
     sdc_safetensors *st = sdc_safetensors_open(file, &err);
     ck_assert_msg(st, "%s (regenerate with: build/venv/bin/python tests/make_fixtures.py)",
                   err.msg);
-    const sdc_st_entry *e = sdc_safetensors_find(st, name);
-    ck_assert_msg(e, "%s: no tensor '%s' (regenerate the fixtures)", file, name);
-    sdc_tensor *t = sdc_tensor_new(dtype, e->ndim, e->shape, &err);
-    ck_assert_ptr_nonnull(t);
-    ck_assert_msg(sdc_safetensors_read(st, e, t->data, dtype, &err) == SDC_OK, "%s", err.msg);
+    sdc_tensor *t = sdc_safetensors_load(st, name, dtype, &err);
+    ck_assert_msg(t, "%s (regenerate the fixtures)", err.msg);
     sdc_safetensors_close(st);
     return t;
 }
@@ -260,6 +257,126 @@ Suite *suite_models(void) {
     tcase_add_loop_test(tc, clip_text_matches_transformers, 0, 4);
     tcase_add_loop_test(tc, unet_matches_diffusers, 0, 4);
     tcase_add_loop_test(tc, vae_matches_diffusers, 0, 4);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* ------------------------------------------------------------ refusals */
+
+/* Writes a safetensors file holding the given (name, shape) F16 tensors. */
+static void write_keys(const char *path, const char *const *names, const int64_t (*shapes)[4],
+                       const int *ranks, size_t n) {
+    sdc_err err = {0};
+    sdc_st_write_item items[16];
+    sdc_tensor *ts[16];
+    ck_assert_uint_le(n, 16);
+    for (size_t i = 0; i < n; i++) {
+        ts[i] = sdc_tensor_new(SDC_F16, ranks[i], shapes[i], &err);
+        memset(ts[i]->data, 0x3c, sdc_tensor_nbytes(ts[i])); /* F16 ~1.0, not zeros */
+        items[i] = (sdc_st_write_item){names[i], ts[i]};
+    }
+    ck_assert_msg(sdc_safetensors_write(path, items, n, NULL, 0, &err) == SDC_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) sdc_tensor_free(ts[i]);
+}
+
+START_TEST(non_sd1_checkpoints_are_refused) {
+    const char *dir = test_tmpdir();
+    static const struct {
+        const char *file, *keys[3];
+        int64_t shapes[3][4];
+        int ranks[3];
+        size_t n;
+        const char *expect;
+    } cases[] = {
+        {"empty", {NULL}, {{0}}, {0}, 0, "an empty file"},
+        {"lora", {"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight"}, {{4, 320}},
+         {2}, 1, "a LoRA"},
+        {"sdxl", {"conditioner.embedders.0.transformer.text_model.final_layer_norm.weight",
+                  "model.diffusion_model.input_blocks.0.0.weight", "first_stage_model.post_quant_conv.weight"},
+         {{768}, {320, 4, 3, 3}, {4, 4, 1, 1}}, {1, 4, 4}, 3, "SDXL"},
+        {"sd2", {"cond_stage_model.model.ln_final.weight",
+                 "model.diffusion_model.input_blocks.0.0.weight", "first_stage_model.post_quant_conv.weight"},
+         {{1024}, {320, 4, 3, 3}, {4, 4, 1, 1}}, {1, 4, 4}, 3, "SD 2.x"},
+        {"unet_only", {"model.diffusion_model.input_blocks.0.0.weight"}, {{320, 4, 3, 3}}, {4}, 1,
+         "not an SD 1.x checkpoint"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s.safetensors", dir, cases[i].file);
+        write_keys(path, cases[i].keys, cases[i].shapes, cases[i].ranks, cases[i].n);
+        sdc_err err = {0};
+        sdc_checkpoint *ck = sdc_checkpoint_open(path, &err);
+        ck_assert_msg(!ck, "%s was accepted", cases[i].file);
+        ck_assert_msg(strstr(err.msg, cases[i].expect) && strstr(err.msg, path),
+                      "%s: message '%s' lacks '%s' or the path", cases[i].file, err.msg,
+                      cases[i].expect);
+        printf("  refused %-10s %s\n", cases[i].file, err.msg);
+    }
+}
+END_TEST
+
+/* The tiny original checkpoint with one tensor changed: an inpainting UNet
+ * (9 input channels), a mis-shaped weight, a missing weight. */
+START_TEST(damaged_checkpoints_name_the_tensor) {
+    const char *dir = test_tmpdir();
+    sdc_err err = {0};
+    sdc_safetensors *st = sdc_safetensors_open(TINY "original.safetensors", &err);
+    ck_assert_ptr_nonnull(st);
+    size_t n = sdc_safetensors_count(st);
+    static const struct { const char *key; int64_t dim1; const char *expect; } cases[] = {
+        {"model.diffusion_model.input_blocks.0.0.weight", 9, "(an inpainting model)"},
+        {"model.diffusion_model.middle_block.0.in_layers.2.weight", 31,
+         "tensor 'model.diffusion_model.middle_block.0.in_layers.2.weight' is [32, 31, 3, 3], "
+         "expected [32, 32, 3, 3]"},
+        {"first_stage_model.decoder.up.0.block.0.conv1.weight", 0, "1 of"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        sdc_st_write_item *items = calloc(n, sizeof *items);
+        sdc_tensor **ts = calloc(n, sizeof *ts);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const sdc_st_entry *e = sdc_safetensors_entry(st, i);
+            bool target = strcmp(e->name, cases[c].key) == 0;
+            if (target && cases[c].dim1 == 0) continue; /* drop it */
+            int64_t shape[4];
+            memcpy(shape, e->shape, sizeof shape);
+            if (target) shape[1] = cases[c].dim1;
+            ts[k] = sdc_tensor_new(SDC_F32, e->ndim, shape, &err);
+            for (int64_t j = 0; j < sdc_tensor_numel(ts[k]); j++) ((float *)ts[k]->data)[j] = 0.01f;
+            items[k] = (sdc_st_write_item){e->name, ts[k]};
+            k++;
+        }
+        char path[600];
+        snprintf(path, sizeof path, "%s/damaged%zu.safetensors", dir, c);
+        const char *meta[] = {"sdc.clip.heads", "2", "sdc.unet.heads", "8"};
+        ck_assert_int_eq(sdc_safetensors_write(path, items, k, meta, 2, &err), SDC_OK);
+        for (size_t i = 0; i < k; i++) sdc_tensor_free(ts[i]);
+        free(ts);
+        free(items);
+        sdc_checkpoint *ck = sdc_checkpoint_open(path, &err);
+        sdc_status s = ck ? SDC_OK : err.code;
+        if (ck) { /* opened: the damage shows when binding */
+            sdc_backend *be = sdc_cpu_backend_create(&err);
+            sdc_unet unet;
+            sdc_vae vae;
+            s = c == 2 ? sdc_vae_load(&vae, ck, be, &err) : sdc_unet_load(&unet, ck, be, &err);
+            sdc_backend_destroy(be);
+            sdc_checkpoint_close(ck);
+        }
+        ck_assert_msg(s != SDC_OK, "damage %zu went unnoticed", c);
+        ck_assert_msg(strstr(err.msg, cases[c].expect), "message '%s' lacks '%s'", err.msg,
+                      cases[c].expect);
+        printf("  refused: %s\n", err.msg);
+    }
+    sdc_safetensors_close(st);
+}
+END_TEST
+
+Suite *suite_model_refusals(void) {
+    Suite *s = suite_create("model_refusals");
+    TCase *tc = tcase_create("model_refusals");
+    tcase_add_test(tc, non_sd1_checkpoints_are_refused);
+    tcase_add_test(tc, damaged_checkpoints_name_the_tensor);
     suite_add_tcase(s, tc);
     return s;
 }

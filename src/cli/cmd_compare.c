@@ -12,20 +12,6 @@ static const char *usage =
     "(||A-B|| / ||B||). Exit 1 if any tensor's relative-L2 error exceeds X\n"
     "(default 1e-4), the shapes differ, or a tensor of A is missing from B.\n";
 
-static sdc_tensor *load(const sdc_safetensors *st, const sdc_st_entry *e, sdc_err *err) {
-    if (e->ndim > SDC_MAX_DIMS) {
-        sdc_err_set(err, SDC_ERR_SHAPE, "'%s' has rank %d (at most %d compared)", e->name,
-                    e->ndim, SDC_MAX_DIMS);
-        return NULL;
-    }
-    sdc_tensor *t = sdc_tensor_new(SDC_F32, e->ndim, e->shape, err);
-    if (t && sdc_safetensors_read(st, e, t->data, SDC_F32, err)) {
-        sdc_tensor_free(t);
-        return NULL;
-    }
-    return t;
-}
-
 int cmd_compare(int argc, char **argv) {
     const char *paths[2] = {NULL, NULL};
     double tol = 1e-4;
@@ -64,7 +50,8 @@ int cmd_compare(int argc, char **argv) {
         sdc_tensor *ta = NULL, *tb = NULL;
         if (!eb) {
             problem = "missing from B";
-        } else if (!(ta = load(a, ea, &err)) || !(tb = load(b, eb, &err)) ||
+        } else if (!(ta = sdc_safetensors_load(a, ea->name, SDC_F32, &err)) ||
+                   !(tb = sdc_safetensors_load(b, eb->name, SDC_F32, &err)) ||
                    sdc_compare(ta, tb, &r, &err)) {
             problem = err.msg;
         }

@@ -35,27 +35,6 @@ typedef struct {
     int clip_skip;
 } eval_args;
 
-/* Reads tensor `name` of st as dtype into a new host tensor. */
-static sdc_tensor *read_input(sdc_safetensors *st, const char *name, sdc_dtype dtype,
-                              sdc_err *err) {
-    const sdc_st_entry *e = sdc_safetensors_find(st, name);
-    if (!e) {
-        sdc_err_set(err, SDC_ERR_ARG, "%s: no tensor '%s'", sdc_safetensors_path(st), name);
-        return NULL;
-    }
-    if (e->ndim > SDC_MAX_DIMS) {
-        sdc_err_set(err, SDC_ERR_SHAPE, "%s: tensor '%s' has rank %d", sdc_safetensors_path(st),
-                    name, e->ndim);
-        return NULL;
-    }
-    sdc_tensor *t = sdc_tensor_new(dtype, e->ndim, e->shape, err);
-    if (t && sdc_safetensors_read(st, e, t->data, dtype, err)) {
-        sdc_tensor_free(t);
-        return NULL;
-    }
-    return t;
-}
-
 typedef struct {
     const char *dir;
     sdc_status status;
@@ -94,7 +73,7 @@ static sdc_status run_eval(const eval_args *a, sdc_err *err) {
     sdc_exec ex = sdc_exec_begin(be, arena, err);
     dump_ctx dctx = {a->dump_dir, SDC_OK, err};
     if (strcmp(a->component, "text") == 0) {
-        if (!(x = read_input(in, "input_ids", SDC_I32, err))) goto fail;
+        if (!(x = sdc_safetensors_load(in, "input_ids", SDC_I32, err))) goto fail;
         if (x->ndim != 2 || x->shape[1] != ck->clip.max_pos) {
             s = sdc_err_set(err, SDC_ERR_SHAPE, "%s: input_ids must be [B, %d]", a->in,
                             ck->clip.max_pos);
@@ -105,9 +84,9 @@ static sdc_status run_eval(const eval_args *a, sdc_err *err) {
         out[0] = sdc_clip_text_forward(&ex, &clip, x->data, (int)x->shape[0], a->clip_skip);
         out_names[0] = "last_hidden_state";
     } else if (strcmp(a->component, "unet") == 0) {
-        if (!(x = read_input(in, "sample", SDC_F32, err)) ||
-            !(t = read_input(in, "timestep", SDC_F32, err)) ||
-            !(c = read_input(in, "encoder_hidden_states", SDC_F32, err)))
+        if (!(x = sdc_safetensors_load(in, "sample", SDC_F32, err)) ||
+            !(t = sdc_safetensors_load(in, "timestep", SDC_F32, err)) ||
+            !(c = sdc_safetensors_load(in, "encoder_hidden_states", SDC_F32, err)))
             goto fail;
         int64_t B = x->shape[0];
         if (sdc_tensor_numel(t) == 1 && B > 1) { /* one timestep for the whole batch */
@@ -133,13 +112,13 @@ static sdc_status run_eval(const eval_args *a, sdc_err *err) {
         out[0] = sdc_unet_forward(&ex, &unet, *x, *t, *c);
         out_names[0] = "out";
     } else if (strcmp(a->component, "vae-decode") == 0) {
-        if (!(x = read_input(in, "latents", SDC_F32, err))) goto fail;
+        if (!(x = sdc_safetensors_load(in, "latents", SDC_F32, err))) goto fail;
         if ((s = sdc_vae_load(&vae, ck, be, err))) goto done;
         have_vae = true;
         out[0] = sdc_vae_decode(&ex, &vae, *x);
         out_names[0] = "sample";
     } else {
-        if (!(x = read_input(in, "sample", SDC_F32, err))) goto fail;
+        if (!(x = sdc_safetensors_load(in, "sample", SDC_F32, err))) goto fail;
         if ((s = sdc_vae_load(&vae, ck, be, err))) goto done;
         have_vae = true;
         sdc_vae_encode(&ex, &vae, *x, &out[0], &out[1]);

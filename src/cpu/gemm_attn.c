@@ -3,7 +3,7 @@
  * the vectorized exp, and the transposes that pack Q and K. Scalar versions
  * of each follow for builds without AVX2. */
 #include "gemm_attn.h"
-#include "gemm_simd.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -118,14 +118,14 @@ void sdc_attn_softmax(float *s, int64_t lds, int64_t nr, int64_t nc, float *m, f
             m1 = _mm256_max_ps(m1, _mm256_loadu_ps(sr + c + 8));
         }
         if (c < nc) m0 = _mm256_max_ps(m0, _mm256_loadu_ps(sr + c));
-        float mx = sdc_hmax256(_mm256_max_ps(m0, m1));
+        float mx = sdc_v_hmax(_mm256_max_ps(m0, m1));
         mnew[r] = mx > m[r] ? mx : m[r];
     }
     /* The rescale factors, 8 rows at a time (exp(-inf) = 0 for a first block). */
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     for (int64_t r = 0; r < nr; r += 8) {
         __m256 mn = _mm256_loadu_ps(mnew + r);
-        __m256 a = sdc_exp256_neg(_mm256_sub_ps(_mm256_loadu_ps(m + r), mn));
+        __m256 a = sdc_v_exp_neg(_mm256_sub_ps(_mm256_loadu_ps(m + r), mn));
         /* A row with nothing visible yet keeps alpha = 1 (-inf - -inf is NaN). */
         a = _mm256_blendv_ps(a, _mm256_set1_ps(1.0f), _mm256_cmp_ps(mn, ninf, _CMP_EQ_OQ));
         _mm256_storeu_ps(alpha + r, a);
@@ -140,19 +140,19 @@ void sdc_attn_softmax(float *s, int64_t lds, int64_t nr, int64_t nc, float *m, f
         __m256 vmax = _mm256_set1_ps(m[r]), s0 = _mm256_setzero_ps(), s1 = s0;
         int64_t c = 0;
         for (; c + 16 <= nc; c += 16) {
-            __m256 e0 = sdc_exp256_neg(_mm256_sub_ps(_mm256_loadu_ps(sr + c), vmax));
-            __m256 e1 = sdc_exp256_neg(_mm256_sub_ps(_mm256_loadu_ps(sr + c + 8), vmax));
+            __m256 e0 = sdc_v_exp_neg(_mm256_sub_ps(_mm256_loadu_ps(sr + c), vmax));
+            __m256 e1 = sdc_v_exp_neg(_mm256_sub_ps(_mm256_loadu_ps(sr + c + 8), vmax));
             _mm256_storeu_ps(sr + c, e0);
             _mm256_storeu_ps(sr + c + 8, e1);
             s0 = _mm256_add_ps(s0, e0);
             s1 = _mm256_add_ps(s1, e1);
         }
         if (c < nc) {
-            __m256 e0 = sdc_exp256_neg(_mm256_sub_ps(_mm256_loadu_ps(sr + c), vmax));
+            __m256 e0 = sdc_v_exp_neg(_mm256_sub_ps(_mm256_loadu_ps(sr + c), vmax));
             _mm256_storeu_ps(sr + c, e0);
             s0 = _mm256_add_ps(s0, e0);
         }
-        l[r] = l[r] * alpha[r] + sdc_hsum256(_mm256_add_ps(s0, s1));
+        l[r] = l[r] * alpha[r] + sdc_v_hsum(_mm256_add_ps(s0, s1));
     }
 }
 

@@ -1,7 +1,7 @@
 /* softmax.c — CPU softmax over the last dim: max-subtracted, F32, rows in
- * parallel on the pool, AVX2 exp (gemm_simd.h) with a scalar fallback. */
+ * parallel on the pool, AVX2 exp (vmath.h) with a scalar fallback. */
 #include "cpu_ops.h"
-#include "gemm_simd.h"
+#include "vmath.h"
 
 #include <math.h>
 
@@ -19,7 +19,7 @@ static void softmax_row(const float *x, float *y, int64_t c) {
 #ifdef __AVX2__
     __m256 vm = _mm256_set1_ps(-INFINITY);
     for (; j + 8 <= c; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + j));
-    mx = sdc_hmax256(vm);
+    mx = sdc_v_hmax(vm);
 #endif
     for (; j < c; j++) mx = x[j] > mx ? x[j] : mx;
     /* A NaN anywhere must poison the row like the reference does; max_ps
@@ -28,19 +28,19 @@ static void softmax_row(const float *x, float *y, int64_t c) {
 #ifdef __AVX2__
     __m256 vmax = _mm256_set1_ps(mx), vs = _mm256_setzero_ps();
     for (; j + 8 <= c; j += 8) {
-        __m256 e = sdc_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + j), vmax));
+        __m256 e = sdc_v_exp(_mm256_sub_ps(_mm256_loadu_ps(x + j), vmax));
         _mm256_storeu_ps(y + j, e);
         vs = _mm256_add_ps(vs, e);
     }
     if (j < c) {
-        __m256i m = sdc_tail_mask((int)(c - j));
-        __m256 e = sdc_exp256(_mm256_sub_ps(_mm256_maskload_ps(x + j, m), vmax));
+        __m256i m = sdc_v_tail_mask(c - j);
+        __m256 e = sdc_v_exp(_mm256_sub_ps(_mm256_maskload_ps(x + j, m), vmax));
         e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
         _mm256_maskstore_ps(y + j, m, e);
         vs = _mm256_add_ps(vs, e);
         j = c;
     }
-    sum = sdc_hsum256(vs);
+    sum = sdc_v_hsum(vs);
 #endif
     for (; j < c; j++) {
         y[j] = expf(x[j] - mx);

@@ -1,6 +1,7 @@
-/* vmath.h — AVX2/FMA vector math for the CPU ops: expf (≤ 2 ulp), erf and the
- * normal CDF (abs. error ~1e-7, relative in the tails), sigmoid, SiLU, GELU,
- * horizontal sums and masked tail loads. Header-only (static inline). */
+/* vmath.h — AVX2/FMA vector math for the CPU ops: expf (≤ 2 ulp) and a
+ * leaner one for x ≤ 0 (softmax after max-subtraction), erf and the normal
+ * CDF (abs. error ~1e-7, relative in the tails), sigmoid, SiLU, GELU,
+ * horizontal max/sums and masked tail loads. Header-only (static inline). */
 #ifndef SDC_CPU_VMATH_H
 #define SDC_CPU_VMATH_H
 
@@ -135,6 +136,37 @@ static inline __m256 sdc_v_gelu(__m256 x) {
     e = _mm256_mul_ps(e, half);
     __m256 cdf = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(1.0f), e), e, x);
     return _mm256_mul_ps(x, cdf);
+}
+
+/* e^x for x <= 0 (or -inf, or NaN), as softmax needs after subtracting the
+ * max: the same reduction as sdc_v_exp with the Cephes polynomial (~1.3 ulp), but
+ * results below FLT_MIN (x < -87.34) flush to 0, which lets 2^n be built
+ * in one step from the bits of x·log2(e) + 1.5·2^23 + 127 (its low bits
+ * hold n + 127). About half the instructions of sdc_exp256. */
+static inline __m256 sdc_v_exp_neg(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.3365402f);
+    const __m256 magic = _mm256_set1_ps(12582912.0f + 127.0f);
+    __m256 xc = _mm256_max_ps(lo, x); /* operand order keeps a NaN x */
+    __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504088896341f), magic);
+    __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23));
+    return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), _mm256_mul_ps(p, scale));
+}
+
+static inline float sdc_v_hmax(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
 }
 
 static inline float sdc_v_hsum(__m256 v) {

@@ -241,11 +241,15 @@ sdc_checkpoint *sdc_checkpoint_open(const char *path, sdc_err *err) {
 
 /* ------------------------------------------------------------ binding */
 
+/* Binds p to the checkpoint; a failure names the file it came from. */
 static sdc_status bind(sdc_params *p, const char *component, const sdc_checkpoint *ck,
                        sdc_safetensors *own, const char *prefix, sdc_backend *be, sdc_err *err) {
-    if (ck->layout == SDC_LAYOUT_ORIGINAL)
-        return sdc_params_bind(p, component, &ck->single, 1, sdc_key_map_original, prefix, be, err);
-    return sdc_params_bind(p, component, &own, 1, sdc_key_map_diffusers, "", be, err);
+    sdc_safetensors *st = ck->layout == SDC_LAYOUT_ORIGINAL ? ck->single : own;
+    sdc_status s = ck->layout == SDC_LAYOUT_ORIGINAL
+                       ? sdc_params_bind(p, component, &st, 1, sdc_key_map_original, prefix, be, err)
+                       : sdc_params_bind(p, component, &st, 1, sdc_key_map_diffusers, "", be, err);
+    if (s) sdc_err_wrap(err, "%s", sdc_safetensors_path(st));
+    return s;
 }
 
 sdc_status sdc_clip_text_load(sdc_clip_text *m, const sdc_checkpoint *ck, sdc_backend *be,

@@ -681,3 +681,23 @@ sdc_status sdc_safetensors_read(const sdc_safetensors *st, const sdc_st_entry *e
     }
     return SDC_OK;
 }
+
+sdc_tensor *sdc_safetensors_load(const sdc_safetensors *st, const char *name, sdc_dtype dtype,
+                                 sdc_err *err) {
+    const sdc_st_entry *e = sdc_safetensors_find(st, name);
+    if (!e) {
+        sdc_err_set(err, SDC_ERR_ARG, "%s: no tensor '%s'", sdc_safetensors_path(st), name);
+        return NULL;
+    }
+    if (e->ndim > SDC_MAX_DIMS) {
+        sdc_err_set(err, SDC_ERR_SHAPE, "%s: tensor '%s' has rank %d; at most %d is supported here",
+                    sdc_safetensors_path(st), name, e->ndim, SDC_MAX_DIMS);
+        return NULL;
+    }
+    sdc_tensor *t = sdc_tensor_new(dtype, e->ndim, e->shape, err);
+    if (t && sdc_safetensors_read(st, e, t->data, dtype, err)) {
+        sdc_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
