@@ -5,7 +5,7 @@ transformers and torch (pinned in tests/requirements.txt).
     python3 -m venv build/venv && build/venv/bin/pip install -r tests/requirements.txt
     build/venv/bin/python tests/make_fixtures.py [component ...]
 
-Components: all (default), clip_text, unet, vae; "all" also writes the
+Components: all (default), clip_text, unet, vae, pipelines; "all" also writes the
 single-file original (LDM) layout, whose key names are checked against
 diffusers' own LDM converter. Output goes to
 tests/fixtures/. Tiny random-weight models keep the exact SD 1.x structure;
@@ -49,7 +49,7 @@ def f16_exact_(module):
 
 def save(tensors, path, meta=None):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata=meta or {})
+    save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata=meta or {"format": "pt"})
     print(f"wrote {os.path.relpath(path, HERE)} ({os.path.getsize(path)} bytes)")
 
 
@@ -262,10 +262,103 @@ def write_original(parts):
           "sdc.unet.heads": str(UNET_TINY["attention_head_dim"])})
 
 
+# Samplers of the pipeline fixtures: sdc name -> (diffusers class, extra config).
+SAMPLERS = {
+    "ddim": ("DDIMScheduler", {}),
+    "pndm": ("PNDMScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}),
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", {}),
+    "dpmpp_2m_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "lms": ("LMSDiscreteScheduler", {}),
+    "heun": ("HeunDiscreteScheduler", {}),
+}
+
+# SD 1.5's scheduler_config.json (PNDM), which users derive the others from.
+SD15_SCHEDULER = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                      num_train_timesteps=1000, set_alpha_to_one=False, skip_prk_steps=True,
+                      steps_offset=1, clip_sample=False, trained_betas=None)
+
+
+def tiny_pipeline(tmp):
+    """The tiny model as a diffusers StableDiffusionPipeline; its tokenizer files
+    are derived from CLIP's merges file into a temporary folder (never committed)."""
+    import diffusers
+    from transformers import CLIPTokenizer
+    sys.path.insert(0, FIX)
+    from fx_tokenizer import write_vocab_files
+    write_vocab_files(tmp)
+    tok = CLIPTokenizer(os.path.join(tmp, "vocab.json"), os.path.join(tmp, "merges.txt"),
+                        pad_token="<|endoftext|>", model_max_length=77)
+    d = os.path.join(TINY, "diffusers")
+    pipe = diffusers.StableDiffusionPipeline(
+        vae=diffusers.AutoencoderKL.from_pretrained(os.path.join(d, "vae"), torch_dtype=torch.float32),
+        text_encoder=__import__("transformers").CLIPTextModel.from_pretrained(
+            os.path.join(d, "text_encoder"), torch_dtype=torch.float32),
+        tokenizer=tok,
+        unet=diffusers.UNet2DConditionModel.from_pretrained(os.path.join(d, "unet"), torch_dtype=torch.float32),
+        scheduler=diffusers.PNDMScheduler.from_config(SD15_SCHEDULER), safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def to_uint8(images):
+    """diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1), then round(x * 255), NHWC."""
+    x = (images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
+    return (x * 255).round().to(torch.uint8)
+
+
+def make_pipelines():
+    import tempfile
+    import diffusers
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        pipe = tiny_pipeline(tmp)
+        img2img = diffusers.StableDiffusionImg2ImgPipeline(**pipe.components)
+        img2img.set_progress_bar_config(disable=True)
+        sf = pipe.vae.config.scaling_factor
+        # An init image with structure (never a constant): [1, 3, 64, 64] in [-1, 1].
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, 64), torch.linspace(-1, 1, 64), indexing="ij")
+        init = torch.stack([xx, yy, (xx * yy) * 0.9]).unsqueeze(0)
+        out["init_image"] = init
+        g = torch.Generator().manual_seed(99)
+        injected = torch.randn(2, 4, 8, 8, generator=g)
+        out["injected_latents"] = injected
+        for name, (cls, extra) in SAMPLERS.items():
+            sched = getattr(diffusers, cls).from_config({**SD15_SCHEDULER, **extra})
+            pipe.scheduler = sched
+            img2img.scheduler = sched
+            runs = {
+                "seed": dict(generator=torch.Generator().manual_seed(1234)),
+                "latents": dict(generator=torch.Generator().manual_seed(5), latents=injected.clone()),
+            }
+            for run, kw in runs.items():
+                with torch.no_grad():
+                    lat = pipe("a photo of a cat", negative_prompt="", num_inference_steps=6,
+                               guidance_scale=7.5, num_images_per_prompt=2, height=64, width=64,
+                               output_type="latent", **kw).images
+                    img = pipe.vae.decode(lat / sf).sample
+                out[f"{name}.{run}.latents"] = lat
+                out[f"{name}.{run}.image"] = to_uint8(img)
+            with torch.no_grad():
+                lat = img2img("a photo of a cat", image=init, strength=0.75, num_inference_steps=8,
+                              guidance_scale=7.5, num_images_per_prompt=2,
+                              generator=torch.Generator().manual_seed(77), output_type="latent").images
+                img = pipe.vae.decode(lat / sf).sample
+            out[f"{name}.img2img.latents"] = lat
+            out[f"{name}.img2img.image"] = to_uint8(img)
+    save(out, os.path.join(FIX, "pipeline_io.safetensors"),
+         {"generator": "tests/make_fixtures.py", "prompt": "a photo of a cat", "negative": "",
+          "cfg": "7.5", "txt2img": "6 steps, 64x64, batch 2, seed 1234 (latents run: seed 5)",
+          "img2img": "8 steps, strength 0.75, batch 2, seed 77"})
+
+
 def main(argv):
     todo = argv or ["all"]
     if todo == ["all"]:
         write_original([make_clip_text(), make_unet(), make_vae()])
+        make_pipelines()
         with open(os.path.join(TINY, "diffusers", "model_index.json"), "w") as f:
             json.dump({"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.31.0",
                        "text_encoder": ["transformers", "CLIPTextModel"],
@@ -279,6 +372,8 @@ def main(argv):
             make_unet()
         elif c == "vae":
             make_vae()
+        elif c == "pipelines":
+            make_pipelines()
         else:
             sys.exit(f"make_fixtures.py: unknown component '{c}'")
 
