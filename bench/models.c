@@ -95,7 +95,7 @@ static sdc_status run_once(sdc_exec *ex, const options *o, models *m, int n) {
     } else {
         int32_t *ids = malloc(sizeof *ids * (size_t)B * 77);
         for (int64_t i = 0; i < B * 77; i++) ids[i] = (int32_t)((i * 7919) % 49406);
-        sdc_tensor y = sdc_clip_text_forward(ex, &m->clip, ids, (int)B, 0);
+        sdc_tensor y = sdc_clip_text_forward(ex, &m->clip, ids, (int)B, 0, NULL, 0);
         sdc_x_free(ex, &y);
         free(ids);
     }

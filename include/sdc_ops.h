@@ -71,8 +71,10 @@ typedef enum sdc_op_kind {
      *   or [1] b is a scalar. dst may alias a. */
     SDC_OP_ADD,
     SDC_OP_MUL,
-    /* upsample2x: src = { x [N, C, H, W] }; dst [N, C, 2H, 2W]; nearest:
-     *   y[n,c,i,j] = x[n,c,i/2,j/2] */
+    /* upsample2x: src = { x [N, C, H, W] }; dst [N, C, OH, OW]; nearest:
+     *   y[n,c,i,j] = x[n,c,i/2,j/2]. OH = p.upsample.out_h, or 2H when 0;
+     *   it may be 2H - 1 (the UNet upsampling to an odd skip size, as torch's
+     *   interpolate(size=...) does); OW likewise. */
     SDC_OP_UPSAMPLE2X,
     /* concat: src = { a [N, Ca, ...], b [N, Cb, ...] }; dst [N, Ca+Cb, ...]; along dim 1,
      *   the other dims equal. (A rank-1 pair concatenates along dim 0.) */
@@ -105,6 +107,7 @@ typedef struct sdc_op {
         struct { float eps; } layer_norm;
         struct { int heads; bool causal; float scale; } attention;
         struct { int dim; bool flip_sin_to_cos; float freq_shift; float max_period; } timestep;
+        struct { int64_t out_h, out_w; } upsample;
     } p;
 } sdc_op;
 

@@ -209,7 +209,13 @@ def make_unet():
         out = unet(sample, timestep, encoder_hidden_states=ctx).sample
     for h in hooks:
         h.remove()
-    io = {"sample": sample, "timestep": timestep, "encoder_hidden_states": ctx, "out": out}
+    # A latent that is not a multiple of 8 (a 72x104 image): diffusers
+    # upsamples to the odd skip sizes.
+    odd = torch.randn(2, 4, 9, 13, generator=g)
+    with torch.no_grad():
+        out_odd = unet(odd, timestep, encoder_hidden_states=ctx).sample
+    io = {"sample": sample, "timestep": timestep, "encoder_hidden_states": ctx, "out": out,
+          "sample_odd": odd, "out_odd": out_odd}
     io.update({"dump." + k: v for k, v in dumps.items()})
     save(io, os.path.join(FIX, "unet_io.safetensors"), {"generator": "tests/make_fixtures.py"})
     orig = unet_to_original(sd, dict(unet.config))

@@ -203,6 +203,11 @@ const op_case op_cases[] = {
     {"upsample_2x640x32x32", OP(UPSAMPLE2X), S4(2, 640, 32, 32)}, /* 0 0 */
     {"upsample_edge_1x1", OP(UPSAMPLE2X), S4(1, 1, 1, 1)}, /* 0 0 */
     {"upsample_edge_odd", OP(UPSAMPLE2X), S4(1, 3, 5, 7)}, /* 0 0 */
+    /* To an odd skip size (a latent not divisible by 8): 2H-1 rows, 2W cols and vice versa. */
+    {"upsample_to_odd_rows", .op = {.kind = SDC_OP_UPSAMPLE2X, .p.upsample = {9, 14}},
+     S4(2, 5, 5, 7)}, /* 0 0 */
+    {"upsample_to_odd_both", .op = {.kind = SDC_OP_UPSAMPLE2X, .p.upsample = {17, 25}},
+     S4(1, 16, 9, 13)}, /* 0 0 */
     {"concat_2x640+320x32x32", OP(CONCAT), S4(2, 640, 32, 32), .n = 320}, /* 0 0 */
     {"concat_2x1280+1280x8x8", OP(CONCAT), S4(2, 1280, 8, 8), .n = 1280}, /* 0 0 */
     {"concat_edge_rank1", OP(CONCAT), S1(5), .n = 3}, /* 0 0 */

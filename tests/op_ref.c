@@ -321,11 +321,11 @@ static bool ref_binary(const sdc_op *op, const sdc_tensor *out, double *y) {
 static bool ref_upsample(const sdc_op *op, const sdc_tensor *out, double *y) {
     const sdc_tensor *x = op->src[0];
     int64_t NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
-    (void)out;
+    int64_t OH = out->shape[2], OW = out->shape[3]; /* 2H or 2H - 1 */
     for (int64_t p = 0; p < NC; p++)
-        for (int64_t i = 0; i < 2 * H; i++)
-            for (int64_t j = 0; j < 2 * W; j++)
-                y[(p * 2 * H + i) * 2 * W + j] = op_ref_load(x, (size_t)((p * H + i / 2) * W + j / 2));
+        for (int64_t i = 0; i < OH; i++)
+            for (int64_t j = 0; j < OW; j++)
+                y[(p * OH + i) * OW + j] = op_ref_load(x, (size_t)((p * H + i / 2) * W + j / 2));
     return true;
 }
 

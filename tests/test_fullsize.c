@@ -50,7 +50,7 @@ START_TEST(full_size_random_checkpoint_runs) {
     sdc_exec ex = sdc_exec_begin(be, arena, &err);
     int32_t ids[77] = {49406, 320, 1125, 539, 320, 2368, 49407};
     for (int i = 7; i < 77; i++) ids[i] = 49407;
-    sdc_tensor ctx = sdc_clip_text_forward(&ex, &clip, ids, 1, 0); /* [1, 77, 768] */
+    sdc_tensor ctx = sdc_clip_text_forward(&ex, &clip, ids, 1, 0, NULL, 0); /* [1, 77, 768] */
     ck_assert_msg(ex.status == SDC_OK, "%s", err.msg);
     expect_finite("text", &ctx);
 

@@ -143,7 +143,7 @@ START_TEST(clip_text_matches_transformers) {
     for (int skip = 0; skip < 2; skip++) {
         sdc_tensor *want = fixture(FIXTURES "clip_text_io.safetensors", want_names[skip], SDC_F32);
         sdc_exec ex = sdc_exec_begin(e.be, e.arena, &e.err);
-        sdc_tensor y = sdc_clip_text_forward(&ex, &m, ids->data, (int)ids->shape[0], skip);
+        sdc_tensor y = sdc_clip_text_forward(&ex, &m, ids->data, (int)ids->shape[0], skip, NULL, 0);
         ck_assert_msg(ex.status == SDC_OK, "%s", e.err.msg);
         /* measured rel-L2: 2.2e-7 (F16/F32 weights); 4.7e-3 with BF16 weights */
         expect_close(want_names[skip], &y, want, tol_for(_i, 1e-5, 1.5e-2));
@@ -209,6 +209,17 @@ START_TEST(unet_matches_diffusers) {
         sdc_tensor_free(dumps.copies[i]);
     }
     sdc_x_free(&ex, &y);
+    /* A 9x13 latent: the up path meets odd skip sizes. */
+    sdc_tensor *odd = fixture(FIXTURES "unet_io.safetensors", "sample_odd", SDC_F32);
+    sdc_tensor *want_odd = fixture(FIXTURES "unet_io.safetensors", "out_odd", SDC_F32);
+    ex.dump = NULL;
+    y = sdc_unet_forward(&ex, &m, *odd, *t, *ctx);
+    ck_assert_msg(ex.status == SDC_OK, "%s", e.err.msg);
+    /* measured rel-L2: 1.2e-6 (F16/F32 weights); 1.0e-2 with BF16 */
+    expect_close("unet out, 9x13 latent", &y, want_odd, tol_for(_i, 1e-5, 3e-2));
+    sdc_x_free(&ex, &y);
+    sdc_tensor_free(odd);
+    sdc_tensor_free(want_odd);
     sdc_tensor_free(x);
     sdc_tensor_free(ctx);
     sdc_tensor_free(want);

@@ -81,7 +81,7 @@ static sdc_status run_eval(const eval_args *a, sdc_err *err) {
         }
         if ((s = sdc_clip_text_load(&clip, ck, be, err))) goto done;
         have_clip = true;
-        out[0] = sdc_clip_text_forward(&ex, &clip, x->data, (int)x->shape[0], a->clip_skip);
+        out[0] = sdc_clip_text_forward(&ex, &clip, x->data, (int)x->shape[0], a->clip_skip, NULL, 0);
         out_names[0] = "last_hidden_state";
     } else if (strcmp(a->component, "unet") == 0) {
         if (!(x = sdc_safetensors_load(in, "sample", SDC_F32, err)) ||

@@ -162,6 +162,13 @@ sdc_tensor sdc_x_concat(sdc_exec *ex, sdc_tensor a, sdc_tensor b) {
     return run(ex, &op, ex->act);
 }
 
+sdc_tensor sdc_x_upsample_to(sdc_exec *ex, sdc_tensor x, int64_t out_h, int64_t out_w) {
+    sdc_op op = {.kind = SDC_OP_UPSAMPLE2X, .src = {&x}};
+    op.p.upsample.out_h = out_h;
+    op.p.upsample.out_w = out_w;
+    return run(ex, &op, ex->act);
+}
+
 sdc_tensor sdc_x_timestep_embedding(sdc_exec *ex, sdc_tensor t, int dim, bool flip_sin_to_cos,
                                     float freq_shift) {
     sdc_op op = {.kind = SDC_OP_TIMESTEP_EMBED, .src = {&t}};

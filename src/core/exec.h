@@ -65,6 +65,8 @@ sdc_tensor sdc_x_binary(sdc_exec *ex, sdc_op_kind kind, sdc_tensor a, sdc_tensor
 /* a += b in place (b broadcasts to a). */
 void sdc_x_add_inplace(sdc_exec *ex, sdc_tensor a, sdc_tensor b);
 sdc_tensor sdc_x_concat(sdc_exec *ex, sdc_tensor a, sdc_tensor b);
+/* Nearest 2x upsampling to out_h x out_w (each 2H or 2H - 1; 0 = 2x). */
+sdc_tensor sdc_x_upsample_to(sdc_exec *ex, sdc_tensor x, int64_t out_h, int64_t out_w);
 sdc_tensor sdc_x_timestep_embedding(sdc_exec *ex, sdc_tensor t, int dim, bool flip_sin_to_cos,
                                     float freq_shift);
 sdc_tensor sdc_x_embedding(sdc_exec *ex, sdc_tensor ids, const sdc_tensor *table);

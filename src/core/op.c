@@ -169,7 +169,13 @@ static sdc_status infer_upsample(const sdc_op *op, sdc_dtype dt, sdc_tensor *out
     if ((s = need(op, 0, "x", err))) return s;
     const sdc_tensor *x = op->src[0];
     if (x->ndim != 4) FAIL("upsample2x: x must be [N, C, H, W]");
-    int64_t shape[4] = {x->shape[0], x->shape[1], 2 * x->shape[2], 2 * x->shape[3]};
+    int64_t oh = op->p.upsample.out_h ? op->p.upsample.out_h : 2 * x->shape[2];
+    int64_t ow = op->p.upsample.out_w ? op->p.upsample.out_w : 2 * x->shape[3];
+    if ((oh != 2 * x->shape[2] && oh != 2 * x->shape[2] - 1) ||
+        (ow != 2 * x->shape[3] && ow != 2 * x->shape[3] - 1))
+        FAIL("upsample2x: output %lldx%lld is not twice (or twice less one) the input %lldx%lld",
+             (long long)oh, (long long)ow, (long long)x->shape[2], (long long)x->shape[3]);
+    int64_t shape[4] = {x->shape[0], x->shape[1], oh, ow};
     set_shape(out, dt, 4, shape);
     return SDC_OK;
 }

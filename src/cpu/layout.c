@@ -10,36 +10,38 @@
 
 typedef struct up_ctx {
     const float *x; /* [rows = N·C·H, W] */
-    float *y;       /* [rows, 2, 2W] */
-    int64_t w;
+    float *y;       /* [N·C, OH, OW], OH in {2H-1, 2H}, OW in {2W-1, 2W} */
+    int64_t h, w, oh, ow;
 } up_ctx;
 
 static void upsample_range(void *arg, int64_t begin, int64_t end) {
     const up_ctx *k = arg;
-    int64_t w = k->w;
+    int64_t w = k->w, ow = k->ow;
     for (int64_t r = begin; r < end; r++) {
+        int64_t plane = r / k->h, row = r % k->h;
         const float *x = k->x + r * w;
-        float *y = k->y + r * 4 * w;
+        float *y = k->y + (plane * k->oh + 2 * row) * ow;
         int64_t j = 0;
 #ifdef __AVX2__
         const __m256i lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
         const __m256i hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
-        for (; j + 8 <= w; j += 8) {
+        for (; 2 * j + 16 <= ow; j += 8) {
             __m256 v = _mm256_loadu_ps(x + j);
             _mm256_storeu_ps(y + 2 * j, _mm256_permutevar8x32_ps(v, lo));
             _mm256_storeu_ps(y + 2 * j + 8, _mm256_permutevar8x32_ps(v, hi));
         }
 #endif
-        for (; j < w; j++) y[2 * j] = y[2 * j + 1] = x[j];
-        memcpy(y + 2 * w, y, (size_t)(2 * w) * sizeof *y); /* the second output row */
+        for (j *= 2; j < ow; j++) y[j] = x[j / 2];
+        if (2 * row + 1 < k->oh) memcpy(y + ow, y, (size_t)ow * sizeof *y); /* the second row */
     }
 }
 
-/* x [N, C, H, W] -> y [N, C, 2H, 2W] */
+/* x [N, C, H, W] -> y [N, C, OH, OW], y[i, j] = x[i/2, j/2] */
 sdc_status sdc_cpu_upsample2x(sdc_backend *be, const sdc_op *op, sdc_err *err) {
-    const sdc_tensor *x = op->src[0];
-    up_ctx k = {.x = x->data, .y = op->dst->data, .w = x->shape[3]};
-    if (k.w == 0) return SDC_OK;
+    const sdc_tensor *x = op->src[0], *y = op->dst;
+    up_ctx k = {.x = x->data, .y = y->data, .h = x->shape[2], .w = x->shape[3],
+                .oh = y->shape[2], .ow = y->shape[3]};
+    if (k.w == 0 || k.h == 0) return SDC_OK;
     int64_t rows = x->shape[0] * x->shape[1] * x->shape[2];
     sdc_parallel_for(rows, 8192 / k.w + 1, upsample_range, &k);
     return SDC_OK;

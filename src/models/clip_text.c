@@ -113,7 +113,7 @@ static void layer_forward(sdc_exec *ex, const clip_text_layer *L, const sdc_clip
 }
 
 sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids,
-                                 int batch, int skip) {
+                                 int batch, int skip, const float *extra, int n_extra) {
     const sdc_clip_text_config *c = &m->cfg;
     sdc_tensor none = {0};
     if (ex->status) return none;
@@ -123,26 +123,34 @@ sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int
         return none;
     }
     int T = c->max_pos;
-    for (int i = 0; i < batch * T; i++)
-        if (ids[i] < 0 || ids[i] >= c->vocab) {
+    int n = batch * T;
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab + (extra ? n_extra : 0)) {
             ex->status = sdc_err_set(ex->err, SDC_ERR_ARG,
                                      "clip text: token id %d at position %d is outside [0, %d)",
-                                     ids[i], i, c->vocab);
+                                     ids[i], i, c->vocab + (extra ? n_extra : 0));
             return none;
         }
-    /* ids and positions go to the device as I32 tensors. */
+    /* ids (extra ones as 0, overwritten below) and positions go to the
+     * device as I32 tensors. */
     sdc_tensor tok = sdc_x_new(ex, SDC_I32, 2, (const int64_t[]){batch, T});
     sdc_tensor pos = sdc_x_new(ex, SDC_I32, 1, (const int64_t[]){T});
-    int32_t *arange = malloc((size_t)T * sizeof *arange);
-    if (!arange && !ex->status) ex->status = sdc_err_set(ex->err, SDC_ERR_OOM, "clip text: oom");
+    int32_t *host = malloc((size_t)(n + T) * sizeof *host);
+    if (!host && !ex->status) ex->status = sdc_err_set(ex->err, SDC_ERR_OOM, "clip text: oom");
     if (!ex->status) {
-        for (int i = 0; i < T; i++) arange[i] = i;
-        ex->status = ex->be->upload(ex->be, tok.data, ids, (size_t)batch * T * 4, ex->err);
-        if (!ex->status) ex->status = ex->be->upload(ex->be, pos.data, arange, (size_t)T * 4, ex->err);
+        for (int i = 0; i < n; i++) host[i] = ids[i] < c->vocab ? ids[i] : 0;
+        for (int i = 0; i < T; i++) host[n + i] = i;
+        ex->status = ex->be->upload(ex->be, tok.data, host, (size_t)n * 4, ex->err);
+        if (!ex->status) ex->status = ex->be->upload(ex->be, pos.data, host + n, (size_t)T * 4, ex->err);
     }
-    free(arange);
+    free(host);
 
     sdc_tensor x = sdc_x_embedding(ex, tok, &m->token_emb);  /* [B, T, D] */
+    size_t row = (size_t)c->width * sizeof(float);
+    for (int i = 0; i < n && !ex->status; i++)
+        if (ids[i] >= c->vocab)
+            ex->status = ex->be->upload(ex->be, (char *)x.data + (size_t)i * row,
+                                        extra + (size_t)(ids[i] - c->vocab) * c->width, row, ex->err);
     sdc_tensor p = sdc_x_embedding(ex, pos, &m->pos_emb);    /* [T, D] */
     sdc_x_free(ex, &tok);
     sdc_x_free(ex, &pos);

@@ -49,8 +49,10 @@ void sdc_clip_text_free(sdc_clip_text *m);
 
 /* ids: [B, max_pos] I32 on the host. Returns last_hidden_state [B, max_pos, D]
  * from the arena, after skipping the last `skip` layers (diffusers'
- * clip_skip: 0 = all layers; the final layer norm is applied either way). */
+ * clip_skip: 0 = all layers; the final layer norm is applied either way).
+ * Ids vocab + k (textual-inversion tokens) take row k of extra [n_extra, D]
+ * (host memory) as their token embedding. */
 sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids, int batch,
-                                 int skip);
+                                 int skip, const float *extra, int n_extra);
 
 #endif

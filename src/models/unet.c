@@ -238,14 +238,12 @@ sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_t
     int n = c->levels, L = c->layers_per_block;
     sdc_tensor none = {0};
     if (ex->status) return none;
-    int64_t mult = (int64_t)1 << (n - 1);
-    if (x.ndim != 4 || x.shape[1] != c->in_channels || x.shape[2] % mult || x.shape[3] % mult ||
+    if (x.ndim != 4 || x.shape[1] != c->in_channels || x.shape[2] < 1 || x.shape[3] < 1 ||
         t.ndim != 1 || t.shape[0] != x.shape[0] || ctx.ndim != 3 || ctx.shape[0] != x.shape[0] ||
         ctx.shape[2] != c->context_dim) {
         ex->status = sdc_err_set(ex->err, SDC_ERR_SHAPE,
-                                 "unet: expected sample [B, %d, h, w] with h, w multiples of %lld, "
-                                 "timestep [B] and context [B, T, %d]",
-                                 c->in_channels, (long long)mult, c->context_dim);
+                                 "unet: expected sample [B, %d, h, w], timestep [B] and context "
+                                 "[B, T, %d]", c->in_channels, c->context_dim);
         return none;
     }
     /* Time embedding; every resnet uses SiLU(temb), so apply it once. */
@@ -288,7 +286,10 @@ sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_t
             if (c->attn[lvl]) STEP(h, transformer_forward(ex, &m->up[i].attn[j], c, h, ctx));
         }
         if (i < n - 1) {
-            STEP(h, sdc_x_upsample2x(ex, h));
+            /* To the next skip's size: an odd size came from a stride-2
+             * conv of an odd input (diffusers' upsample_size). */
+            const sdc_tensor *next = &skips[ns - 1];
+            STEP(h, sdc_x_upsample_to(ex, h, next->shape[2], next->shape[3]));
             STEP(h, sdc_x_conv2d(ex, h, &m->up[i].sample_w, &m->up[i].sample_b, 1, 1));
         }
         snprintf(name, sizeof name, "up_blocks.%d", i);
