@@ -4,10 +4,12 @@
 
 #include "../src/core/arena.h"
 #include "../src/core/parallel.h"
+#include "../src/core/sha256.h"
 #include "sdc_ops.h"
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__F16C__)
@@ -204,6 +206,38 @@ START_TEST(parallel_for_covers_each_index_once) {
 }
 END_TEST
 
+/* FIPS 180-4 examples, and a long input fed in odd pieces. */
+START_TEST(sha256_known_answers) {
+    static const struct { const char *msg; const char *hex; } kat[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    for (size_t k = 0; k < sizeof kat / sizeof *kat; k++) {
+        sdc_sha256 s;
+        uint8_t d[32];
+        char hex[65];
+        sdc_sha256_init(&s);
+        sdc_sha256_update(&s, kat[k].msg, strlen(kat[k].msg));
+        sdc_sha256_final(&s, d);
+        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        ck_assert_str_eq(hex, kat[k].hex);
+    }
+    /* One million 'a', in pieces of 7 bytes. */
+    sdc_sha256 s;
+    uint8_t d[32];
+    char hex[65], a[7];
+    memset(a, 'a', sizeof a);
+    sdc_sha256_init(&s);
+    for (int i = 0; i < 1000000 / 7; i++) sdc_sha256_update(&s, a, 7);
+    sdc_sha256_update(&s, a, 1000000 % 7);
+    sdc_sha256_final(&s, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+END_TEST
+
 Suite *suite_core(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -214,6 +248,7 @@ Suite *suite_core(void) {
     tcase_add_test(tc, tensor_init_rejects_bad_shapes);
     tcase_add_test(tc, arena_alloc_release_coalesce);
     tcase_add_test(tc, parallel_for_covers_each_index_once);
+    tcase_add_test(tc, sha256_known_answers);
     suite_add_tcase(s, tc);
     return s;
 }
