@@ -1,14 +1,19 @@
 /* cmd_info.c — sdc info FILE|DIR [--json]: what a safetensors file or a
  * diffusers folder holds (tensors, parameters and bytes per dtype, layout,
- * components, __metadata__). The input kind is picked by sniffing (see kind_of). */
+ * components, __metadata__), or a PNG's size, color type and A1111
+ * "parameters" text. The input kind is picked by sniffing (see kind_of). */
 #include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "../image/image.h"
 
 static const char *const CMD = "info";
 
@@ -39,7 +44,9 @@ static void usage(FILE *f) {
             "usage: sdc info FILE|DIR [--json]\n\n"
             "Describes a .safetensors file or a diffusers checkpoint folder: tensor count,\n"
             "parameters and bytes per dtype, the checkpoint layout and its components, and\n"
-            "the __metadata__ keys. Every file is fully validated first.\n\n"
+            "the __metadata__ keys; or a PNG image: its size, color type and the A1111\n"
+            "\"parameters\" text (parsed into fields with --json). Every file is fully\n"
+            "validated first (PNG: every chunk CRC).\n\n"
             "  --json      print one JSON object instead of text\n"
             "  -h, --help  this help\n\n"
             "exit codes: 0 ok, 1 unreadable or malformed input, 2 usage error\n");
@@ -263,10 +270,88 @@ static int kind_of(const char *path, input_kind *kind) {
     return EXIT_OK;
 }
 
-static int info_png(const char *path) {
-    /* Reading the generation parameters from PNG text chunks is a later issue. */
-    fprintf(stderr, "sdc info: %s: PNG metadata is not supported yet\n", path);
-    return EXIT_RUNTIME;
+/* ---------------------------------------------------------------- PNG */
+
+/* Text from a file: newlines kept (indented), other control bytes shown as '?'. */
+static void put_text_block(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n') printf("\n             ");
+        else putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
+    }
+}
+
+static void json_key_str(const char *key, const char *v, int *k) {
+    if (!v) return;
+    printf("%s\"%s\":", (*k)++ ? "," : "", key);
+    cli_json_string(stdout, v);
+}
+
+/* The shortest %g form that reads back as the same double (0.3, not 0.29999...). */
+static void print_double(const char *prefix, const char *key, double v) {
+    char buf[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    printf("%s\"%s\":%s", prefix, key, buf);
+}
+
+/* The A1111 fields of the parameters text, as a JSON object. */
+static void json_generation(const char *text) {
+    sdc_gen_meta m;
+    char *storage;
+    sdc_err err = {0};
+    int k = 0;
+    printf(",\"generation\":{");
+    if (sdc_a1111_parse(text, &m, &storage, &err) == SDC_OK) {
+        json_key_str("prompt", m.prompt, &k);
+        json_key_str("negative_prompt", m.negative_prompt, &k);
+        if (m.steps) printf("%s\"steps\":%d", k++ ? "," : "", m.steps);
+        json_key_str("sampler", m.sampler, &k);
+        if (isfinite(m.cfg_scale)) print_double(k++ ? "," : "", "cfg_scale", m.cfg_scale);
+        if (m.has_seed) printf("%s\"seed\":%" PRId64, k++ ? "," : "", m.seed);
+        if (m.width) printf("%s\"size\":\"%dx%d\"", k++ ? "," : "", m.width, m.height);
+        json_key_str("model_hash", m.model_hash, &k);
+        json_key_str("model", m.model, &k);
+        if (m.img2img) print_double(k++ ? "," : "", "denoising_strength", m.denoising_strength);
+        if (m.clip_skip) printf("%s\"clip_skip\":%d", k++ ? "," : "", m.clip_skip);
+    }
+    free(storage);
+    printf("}");
+}
+
+static int info_png(const char *path, bool json) {
+    sdc_png_header h;
+    char *text = NULL;
+    sdc_err err = {0};
+    if (sdc_png_inspect(path, &h, "parameters", &text, &err)) return cli_error(CMD, &err);
+    if (json) {
+        printf("{\"path\":");
+        cli_json_string(stdout, path);
+        printf(",\"format\":\"png\",\"width\":%d,\"height\":%d,\"bit_depth\":%d,"
+               "\"color_type\":\"%s\",\"interlaced\":%s,\"parameters\":",
+               h.width, h.height, h.bit_depth, sdc_png_color_type_name(h.color_type),
+               h.interlace ? "true" : "false");
+        if (text) cli_json_string(stdout, text);
+        else printf("null");
+        if (text) json_generation(text);
+        printf("}\n");
+    } else {
+        printf("path:        ");
+        put_clean(path);
+        printf("\nformat:      png\nsize:        %dx%d\ncolor type:  %s, %d-bit%s\n"
+               "parameters:  ", h.width, h.height, sdc_png_color_type_name(h.color_type),
+               h.bit_depth, h.interlace ? ", interlaced" : "");
+        if (text) put_text_block(text);
+        else printf("(none)");
+        printf("\n");
+    }
+    free(text);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "sdc info: cannot write the output: %s\n", strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
 }
 
 static int parse_args(int argc, char **argv, const char **path, bool *json) {
@@ -296,7 +381,7 @@ int cmd_info(int argc, char **argv) {
     input_kind kind;
     int rc = parse_args(argc, argv, &path, &json);
     if (rc || (rc = kind_of(path, &kind))) return rc;
-    if (kind == KIND_PNG) return info_png(path);
+    if (kind == KIND_PNG) return info_png(path, json);
 
     info in = {.path = path};
     rc = kind == KIND_FOLDER ? gather_folder(&in) : gather_file(&in);
