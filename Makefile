@@ -36,7 +36,7 @@ endif
 LDLIBS  += -lopenblas -lcjson -lm
 
 LIB_SRC := $(wildcard src/core/*.c src/cpu/*.c src/weights/*.c src/models/*.c \
-                      src/pipeline/*.c src/augment/*.c src/text/*.c)
+                      src/pipeline/*.c src/augment/*.c src/text/*.c src/image/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_UTIL := bench/bench_util.c

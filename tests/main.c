@@ -60,6 +60,12 @@ int main(void) {
     srunner_add_suite(sr, suite_eval_cli());
     srunner_add_suite(sr, suite_fullsize());
     srunner_add_suite(sr, suite_tokenizer());
+    srunner_add_suite(sr, suite_image());
+    srunner_add_suite(sr, suite_rng());
+    srunner_add_suite(sr, suite_samplers());
+    srunner_add_suite(sr, suite_prompt());
+    srunner_add_suite(sr, suite_embeddings());
+    srunner_add_suite(sr, suite_pipeline());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

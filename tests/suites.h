@@ -13,6 +13,12 @@ Suite *suite_model_refusals(void);
 Suite *suite_eval_cli(void);
 Suite *suite_fullsize(void);
 Suite *suite_tokenizer(void);
+Suite *suite_image(void);
+Suite *suite_rng(void);
+Suite *suite_samplers(void);
+Suite *suite_prompt(void);
+Suite *suite_embeddings(void);
+Suite *suite_pipeline(void);
 
 /* Path of the sdc binary under test ($SDC_BIN, default build/sdc). */
 const char *test_sdc_bin(void);

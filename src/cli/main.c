@@ -9,6 +9,7 @@
 
 static const sdc_command commands[] = {
     {"info", "describe a safetensors file, a checkpoint folder or a PNG", cmd_info},
+    {"generate", "txt2img / img2img to PNG (diffusers-identical seeds and samplers)", cmd_generate},
     {"eval", "run one model component on tensors from a file (reference harness)", cmd_eval},
     {"compare", "max-abs and relative-L2 error between two tensor files", cmd_compare},
     {"make-random", "write a random-weight SD 1.5 checkpoint (either layout)", cmd_make_random},

@@ -1,0 +1,325 @@
+/* pipeline.c — txt2img / img2img (see pipeline.h). Latents live on the host
+ * as plain float arrays for the samplers; each UNet call uploads x and
+ * downloads the prediction, which costs nothing on the CPU backend. */
+#include "pipeline.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+sdc_pipeline *sdc_pipeline_open(const char *model, const char *vocab_path, sdc_backend *be,
+                                sdc_err *err) {
+    sdc_pipeline *p = calloc(1, sizeof *p);
+    if (!p) {
+        sdc_err_set(err, SDC_ERR_OOM, "pipeline: out of memory");
+        return NULL;
+    }
+    p->be = be;
+    bool ok = (p->arena = sdc_arena_create(be, 0, err)) && (p->ck = sdc_checkpoint_open(model, err));
+    if (ok && vocab_path) {
+        ok = (p->tok = sdc_tokenizer_load_bpe_gz(vocab_path, err)) != NULL;
+    } else if (ok) {
+        char vj[4096], mt[4096];
+        snprintf(vj, sizeof vj, "%s/tokenizer/vocab.json", model);
+        snprintf(mt, sizeof mt, "%s/tokenizer/merges.txt", model);
+        ok = (p->tok = sdc_tokenizer_load_files(vj, mt, err)) != NULL;
+    }
+    if (ok) ok = !sdc_clip_text_load(&p->clip, p->ck, be, err);
+    if (ok) ok = !sdc_unet_load(&p->unet, p->ck, be, err);
+    if (ok) ok = !sdc_vae_load(&p->vae, p->ck, be, err);
+    if (!ok) {
+        sdc_pipeline_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void sdc_pipeline_free(sdc_pipeline *p) {
+    if (!p) return;
+    sdc_vae_free(&p->vae);
+    sdc_unet_free(&p->unet);
+    sdc_clip_text_free(&p->clip);
+    sdc_tokenizer_free(p->tok);
+    sdc_checkpoint_close(p->ck);
+    sdc_arena_destroy(p->arena);
+    free(p);
+}
+
+void sdc_generate_result_free(sdc_generate_result *r) {
+    free(r->latents);
+    free(r->rgb);
+    memset(r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------------ conditioning */
+
+/* Hidden states of a prompt: [n_chunks*77, D] on the host (weighted for the
+ * A1111 syntax). */
+typedef struct {
+    float *z;
+    int n_tokens;
+} encoded;
+
+static sdc_status encode(sdc_pipeline *p, const sdc_generate_opts *o, const char *text,
+                         int min_chunks, encoded *out, bool *truncated, sdc_err *err) {
+    sdc_cond_plan plan = {0};
+    sdc_status s = sdc_prompt_plan(p->tok, text, o->syntax, o->embeddings, &plan, err);
+    /* Extra chunks (to match the other prompt's length) are the empty
+     * prompt's, as A1111 pads. */
+    if (!s && plan.n_chunks < min_chunks) s = sdc_cond_plan_pad(&plan, p->tok, min_chunks, err);
+    if (s) return s;
+    *truncated |= plan.truncated;
+    int D = p->clip.cfg.width;
+    out->n_tokens = plan.n_chunks * 77;
+    out->z = malloc(sizeof *out->z * (size_t)out->n_tokens * D);
+    if (!out->z) s = sdc_err_set(err, SDC_ERR_OOM, "prompt: out of memory");
+    /* Textual-inversion tokens are ids vocab + row of the embedding table. */
+    size_t n_extra = 0;
+    int dim = D;
+    const float *extra = o->embeddings ? sdc_embeddings_table(o->embeddings, &n_extra, &dim) : NULL;
+    if (!s && extra && dim != D)
+        s = sdc_err_set(err, SDC_ERR_SHAPE, "embeddings have %d dimensions but the text encoder "
+                        "has %d", dim, D);
+    if (!s) {
+        sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+        sdc_tensor h = sdc_clip_text_forward(&ex, &p->clip, plan.ids, plan.n_chunks, o->clip_skip,
+                                             extra, (int)n_extra);
+        if (!ex.status)
+            ex.status = p->be->download(p->be, out->z, h.data,
+                                        sizeof(float) * (size_t)out->n_tokens * D, err);
+        sdc_x_free(&ex, &h);
+        s = ex.status;
+    }
+    /* A1111 restores each 77-token chunk's own mean. */
+    for (int c = 0; !s && o->syntax == SDC_PROMPT_A1111 && c < plan.n_chunks; c++)
+        sdc_prompt_apply_weights(out->z + (size_t)c * 77 * D, plan.weights + c * 77, 77, D);
+    sdc_cond_plan_free(&plan);
+    if (s) {
+        free(out->z);
+        out->z = NULL;
+    }
+    return s;
+}
+
+/* The cross-attention context [rows, T, D] on the device: with CFG the
+ * first batch rows are the negative prompt's, then the prompt's (diffusers'
+ * order), else only the prompt's. */
+static sdc_status make_context(sdc_pipeline *p, const sdc_generate_opts *o, bool cfg,
+                               sdc_tensor *ctx, bool *truncated, sdc_err *err) {
+    encoded cond = {0}, uncond = {0};
+    sdc_status s = encode(p, o, o->prompt, 1, &cond, truncated, err);
+    if (!s && cfg) {
+        s = encode(p, o, o->negative ? o->negative : "", cond.n_tokens / 77, &uncond, truncated, err);
+        /* A longer negative prompt pads the prompt in turn. */
+        if (!s && uncond.n_tokens > cond.n_tokens) {
+            free(cond.z);
+            s = encode(p, o, o->prompt, uncond.n_tokens / 77, &cond, truncated, err);
+        }
+    }
+    int D = p->clip.cfg.width, T = cond.n_tokens, rows = (cfg ? 2 : 1) * o->batch;
+    sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+    if (!s) *ctx = sdc_x_new(&ex, SDC_F32, 3, (const int64_t[]){rows, T, D});
+    s = s ? s : ex.status;
+    size_t row = sizeof(float) * (size_t)T * D;
+    for (int r = 0; !s && r < rows; r++) {
+        const float *src = cfg && r < o->batch ? uncond.z : cond.z;
+        s = p->be->upload(p->be, (char *)ctx->data + (size_t)r * row, src, row, err);
+    }
+    if (s) sdc_x_free(&ex, ctx);
+    free(cond.z);
+    free(uncond.z);
+    return s;
+}
+
+/* ------------------------------------------------------------ latents */
+
+static bool all_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return false;
+    return true;
+}
+
+/* img2img's starting point: the init image's VAE posterior sample, scaled,
+ * repeated over the batch, noised to the first remaining timestep. */
+static sdc_status img2img_latents(sdc_pipeline *p, const sdc_generate_opts *o, sdc_sampler *smp,
+                                  sdc_rng *rng, float *x, sdc_err *err) {
+    int h = o->height / 8, w = o->width / 8;
+    size_t per = (size_t)4 * h * w, n = per * o->batch;
+    sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+    sdc_tensor img = sdc_x_new(&ex, SDC_F32, 4, (const int64_t[]){1, 3, o->height, o->width});
+    if (!ex.status)
+        ex.status = p->be->upload(p->be, img.data, o->init_image,
+                                  sizeof(float) * 3 * (size_t)o->height * o->width, err);
+    sdc_tensor mean = {0}, logvar = {0};
+    if (!ex.status) sdc_vae_encode(&ex, &p->vae, img, &mean, &logvar);
+    sdc_x_free(&ex, &img);
+    float *mu = malloc(sizeof *mu * per), *lv = malloc(sizeof *lv * per);
+    float *eps = malloc(sizeof *eps * n), *x0 = malloc(sizeof *x0 * n);
+    if (!ex.status && (!mu || !lv || !eps || !x0))
+        ex.status = sdc_err_set(err, SDC_ERR_OOM, "img2img: out of memory");
+    if (!ex.status) ex.status = p->be->download(p->be, mu, mean.data, sizeof *mu * per, err);
+    if (!ex.status) ex.status = p->be->download(p->be, lv, logvar.data, sizeof *lv * per, err);
+    sdc_x_free(&ex, &mean);
+    sdc_x_free(&ex, &logvar);
+    if (!ex.status) {
+        /* latent_dist.sample(generator): mean + exp(0.5 logvar) * randn */
+        sdc_rng_randn(rng, eps, per);
+        float sf = p->vae.cfg.scaling_factor;
+        for (size_t i = 0; i < per; i++) x0[i] = sf * (mu[i] + expf(0.5f * lv[i]) * eps[i]);
+        for (int b = 1; b < o->batch; b++) memcpy(x0 + b * per, x0, sizeof *x0 * per);
+        sdc_rng_randn(rng, eps, n);
+        sdc_sampler_add_noise(smp, x0, eps, x, n);
+    }
+    free(mu);
+    free(lv);
+    free(eps);
+    free(x0);
+    return ex.status;
+}
+
+/* ------------------------------------------------------------ denoising */
+
+/* One model evaluation with CFG: eps [B, 4, h, w] from x [B, 4, h, w]. */
+static sdc_status predict(sdc_pipeline *p, const sdc_generate_opts *o, bool cfg, sdc_tensor ctx,
+                          const float *x, float scale, float t, float *eps, float *buf,
+                          sdc_err *err) {
+    int h = o->height / 8, w = o->width / 8, B = o->batch, rows = (cfg ? 2 : 1) * B;
+    size_t n = (size_t)B * 4 * h * w;
+    for (size_t i = 0; i < n; i++) buf[i] = x[i] * scale;
+    if (cfg) memcpy(buf + n, buf, sizeof *buf * n);
+    sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+    sdc_tensor xt = sdc_x_new(&ex, SDC_F32, 4, (const int64_t[]){rows, 4, h, w});
+    sdc_tensor tt = sdc_x_new(&ex, SDC_F32, 1, (const int64_t[]){rows});
+    float tv[2 * 256];
+    for (int r = 0; r < rows; r++) tv[r] = t;
+    if (!ex.status) ex.status = p->be->upload(p->be, xt.data, buf, sizeof *buf * n * (cfg ? 2 : 1), err);
+    if (!ex.status) ex.status = p->be->upload(p->be, tt.data, tv, sizeof *tv * rows, err);
+    sdc_tensor y = sdc_unet_forward(&ex, &p->unet, xt, tt, ctx);
+    if (!ex.status) ex.status = p->be->download(p->be, buf, y.data, sizeof *buf * n * (cfg ? 2 : 1), err);
+    sdc_x_free(&ex, &y);
+    sdc_x_free(&ex, &tt);
+    sdc_x_free(&ex, &xt);
+    if (ex.status) return ex.status;
+    if (!cfg) {
+        memcpy(eps, buf, sizeof *eps * n);
+    } else {
+        float g = o->cfg;
+        for (size_t i = 0; i < n; i++) eps[i] = buf[i] + g * (buf[n + i] - buf[i]);
+    }
+    return SDC_OK;
+}
+
+/* (x / 2 + 0.5) clamped to [0, 1], times 255, rounded half to even: diffusers'
+ * postprocess. x: [3, H, W] -> rgb [H, W, 3]. */
+static void to_rgb8(const float *x, int H, int W, uint8_t *rgb) {
+    size_t plane = (size_t)H * W;
+    for (size_t i = 0; i < plane; i++)
+        for (int c = 0; c < 3; c++) {
+            float v = x[c * plane + i] / 2.0f + 0.5f;
+            v = v < 0 ? 0 : v > 1 ? 1 : v;
+            rgb[3 * i + c] = (uint8_t)nearbyintf(v * 255.0f);
+        }
+}
+
+static sdc_status decode(sdc_pipeline *p, const sdc_generate_opts *o, const float *latents,
+                         uint8_t *rgb, sdc_err *err) {
+    int h = o->height / 8, w = o->width / 8;
+    size_t per = (size_t)4 * h * w, pix = (size_t)3 * o->height * o->width;
+    float *z = malloc(sizeof *z * per), *img = malloc(sizeof *img * pix);
+    sdc_status s = z && img ? SDC_OK : sdc_err_set(err, SDC_ERR_OOM, "decode: out of memory");
+    /* One image at a time bounds the VAE's memory; samples are independent. */
+    for (int b = 0; !s && b < o->batch; b++) {
+        for (size_t i = 0; i < per; i++) z[i] = latents[b * per + i] / p->vae.cfg.scaling_factor;
+        sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+        sdc_tensor zt = sdc_x_new(&ex, SDC_F32, 4, (const int64_t[]){1, 4, h, w});
+        if (!ex.status) ex.status = p->be->upload(p->be, zt.data, z, sizeof *z * per, err);
+        sdc_tensor y = sdc_vae_decode(&ex, &p->vae, zt);
+        if (!ex.status) ex.status = p->be->download(p->be, img, y.data, sizeof *img * pix, err);
+        sdc_x_free(&ex, &y);
+        sdc_x_free(&ex, &zt);
+        s = ex.status;
+        if (!s && !all_finite(img, pix))
+            s = sdc_err_set(err, SDC_ERR_NUMERIC, "image %d of the batch: the VAE produced NaN "
+                            "or Inf (refusing to write a broken image)", b);
+        if (!s) to_rgb8(img, o->height, o->width, rgb + (size_t)b * pix);
+    }
+    free(z);
+    free(img);
+    return s;
+}
+
+static sdc_status check_opts(const sdc_generate_opts *o, sdc_err *err) {
+    if (!o->prompt) return sdc_err_set(err, SDC_ERR_ARG, "generate: no prompt");
+    if (o->width < 64 || o->width > 2048 || o->width % 8 || o->height < 64 || o->height > 2048 ||
+        o->height % 8)
+        return sdc_err_set(err, SDC_ERR_ARG, "generate: size %dx%d must be multiples of 8 in "
+                           "[64, 2048]", o->width, o->height);
+    if (o->batch < 1 || o->batch > 256)
+        return sdc_err_set(err, SDC_ERR_ARG, "generate: batch %d outside [1, 256]", o->batch);
+    if (!(o->cfg >= 0 && o->cfg <= 100))
+        return sdc_err_set(err, SDC_ERR_ARG, "generate: cfg %g outside [0, 100]", o->cfg);
+    if (o->init_image && !(o->strength >= 0 && o->strength <= 1))
+        return sdc_err_set(err, SDC_ERR_ARG, "generate: strength %g outside [0, 1]", o->strength);
+    return SDC_OK;
+}
+
+sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generate_result *r,
+                        sdc_err *err) {
+    memset(r, 0, sizeof *r);
+    sdc_status s = check_opts(o, err);
+    if (s) return s;
+    int h = o->height / 8, w = o->width / 8;
+    size_t n = (size_t)o->batch * 4 * h * w;
+    bool cfg = o->cfg > 1.0f; /* diffusers: guidance only above 1 */
+    r->batch = o->batch, r->width = o->width, r->height = o->height;
+    r->latents = malloc(sizeof *r->latents * n);
+    r->rgb = malloc((size_t)o->batch * 3 * o->width * o->height);
+    float *eps = malloc(sizeof *eps * n), *buf = malloc(sizeof *buf * 2 * n);
+    sdc_sampler *smp = NULL;
+    sdc_tensor ctx = {0};
+    if (!r->latents || !r->rgb || !eps || !buf) {
+        s = sdc_err_set(err, SDC_ERR_OOM, "generate: out of memory");
+        goto done;
+    }
+    if ((s = make_context(p, o, cfg, &ctx, &r->truncated, err))) goto done;
+    if (!(smp = sdc_sampler_create(&o->sampler, n, err))) {
+        s = err->code;
+        goto done;
+    }
+    sdc_rng rng;
+    sdc_rng_seed(&rng, o->seed);
+    float *x = r->latents;
+    if (o->init_image) {
+        if ((s = sdc_sampler_set_strength(smp, o->strength, err)) ||
+            (s = img2img_latents(p, o, smp, &rng, x, err)))
+            goto done;
+    } else {
+        if (o->init_noise) memcpy(x, o->init_noise, sizeof *x * n);
+        else sdc_rng_randn(&rng, x, n);
+        float sigma = sdc_sampler_init_noise_sigma(smp);
+        for (size_t i = 0; i < n; i++) x[i] *= sigma;
+    }
+    int iters = sdc_sampler_iterations(smp);
+    for (int i = 0; i < iters; i++) {
+        if ((s = predict(p, o, cfg, ctx, x, sdc_sampler_input_scale(smp, i),
+                         sdc_sampler_timestep(smp, i), eps, buf, err)) ||
+            (s = sdc_sampler_step(smp, i, eps, x, &rng, err)))
+            goto done;
+        r->iterations++;
+        if (o->progress) o->progress(o->progress_ctx, i + 1, iters);
+    }
+    if (!all_finite(x, n)) {
+        s = sdc_err_set(err, SDC_ERR_NUMERIC, "generate: the latents hold NaN or Inf after "
+                        "sampling (refusing to decode a broken image)");
+        goto done;
+    }
+    s = decode(p, o, x, r->rgb, err);
+done:
+    if (ctx.data) sdc_arena_release(p->arena, ctx.data);
+    sdc_sampler_free(smp);
+    free(eps);
+    free(buf);
+    if (s) sdc_generate_result_free(r);
+    return s;
+}

@@ -1,0 +1,60 @@
+/* pipeline.h — txt2img and img2img as diffusers' StableDiffusionPipeline and
+ * StableDiffusionImg2ImgPipeline run them: prompt -> conditioning (cond and
+ * uncond in one UNet call) -> seeded latents -> sampler loop with CFG -> VAE.
+ * Noise comes from a torch-compatible generator in diffusers' order. */
+#ifndef SDC_PIPELINE_H
+#define SDC_PIPELINE_H
+
+#include "../models/checkpoint.h"
+#include "embeddings.h"
+#include "prompt.h"
+#include "rng.h"
+#include "sampler.h"
+
+typedef struct sdc_pipeline {
+    sdc_backend *be;
+    sdc_arena *arena;
+    sdc_checkpoint *ck;
+    sdc_tokenizer *tok;
+    sdc_clip_text clip;
+    sdc_unet unet;
+    sdc_vae vae;
+} sdc_pipeline;
+
+/* Loads the checkpoint's three models onto be and the tokenizer (CLIP's
+ * merges file at vocab_path, or the checkpoint's tokenizer/ folder when
+ * vocab_path is NULL). */
+sdc_pipeline *sdc_pipeline_open(const char *model, const char *vocab_path, sdc_backend *be,
+                                sdc_err *err);
+void sdc_pipeline_free(sdc_pipeline *p);
+
+typedef struct sdc_generate_opts {
+    const char *prompt, *negative;   /* negative NULL = "" */
+    sdc_prompt_syntax syntax;
+    int clip_skip;                   /* diffusers' convention: layers skipped */
+    const sdc_embedding_set *embeddings; /* may be NULL */
+    sdc_sampler_opts sampler;        /* kind, steps, eta, karras, spacing */
+    float cfg;                       /* <= 1: no unconditional pass */
+    uint64_t seed;
+    int width, height, batch;        /* multiples of 8; batch images per UNet call */
+    const float *init_image;         /* img2img: [3, height, width] in [-1, 1], or NULL */
+    float strength;                  /* img2img: in [0, 1] */
+    const float *init_noise;         /* [batch, 4, h, w] replacing the seeded latents, or NULL */
+    /* Called after each sampler iteration (i of n). */
+    void (*progress)(void *ctx, int i, int n);
+    void *progress_ctx;
+} sdc_generate_opts;
+
+typedef struct sdc_generate_result {
+    int batch, width, height;
+    float *latents;  /* [batch, 4, h, w]: the final latents, as diffusers' output_type="latent" */
+    uint8_t *rgb;    /* [batch, height, width, 3] */
+    bool truncated;  /* the prompt or negative prompt lost tokens */
+    int iterations;  /* UNet calls made */
+} sdc_generate_result;
+
+sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generate_result *r,
+                        sdc_err *err);
+void sdc_generate_result_free(sdc_generate_result *r);
+
+#endif

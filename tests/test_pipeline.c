@@ -1,0 +1,99 @@
+/* test_pipeline.c — txt2img and img2img end to end on the tiny model against
+ * diffusers' StableDiffusionPipeline / StableDiffusionImg2ImgPipeline runs
+ * (tests/make_fixtures.py pipelines): every sampler, seeded and with injected
+ * latents, batch 2 with CFG. Final latents within fp32 rel-L2 1e-4; decoded
+ * 8-bit images within mean-abs 0.5 and max 2 levels. */
+#include "suites.h"
+
+#include "../src/pipeline/pipeline.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIX "tests/fixtures/"
+#define VOCAB "weights/bpe_simple_vocab_16e6.txt.gz"
+
+static const char *const samplers[] = {"ddim", "pndm", "euler", "euler_a", "dpmpp_2m",
+                                       "dpmpp_2m_karras", "lms", "heun"};
+static const char *const runs[] = {"seed", "latents", "img2img"};
+
+static sdc_tensor *fixture(const char *name, sdc_dtype dt) {
+    sdc_err err = {0};
+    sdc_safetensors *st = sdc_safetensors_open(FIX "pipeline_io.safetensors", &err);
+    ck_assert_msg(st, "%s (regenerate: build/venv/bin/python tests/make_fixtures.py pipelines)",
+                  err.msg);
+    sdc_tensor *t = sdc_safetensors_load(st, name, dt, &err);
+    ck_assert_msg(t, "%s", err.msg);
+    sdc_safetensors_close(st);
+    return t;
+}
+
+START_TEST(pipeline_matches_diffusers) {
+    const char *sampler = samplers[_i / 3], *run = runs[_i % 3];
+    sdc_err err = {0};
+    sdc_backend *be = sdc_cpu_backend_create(&err);
+    sdc_pipeline *p = sdc_pipeline_open(FIX "tiny/diffusers", VOCAB, be, &err);
+    ck_assert_msg(p, "%s", err.msg);
+    sdc_generate_opts o = {.prompt = "a photo of a cat", .negative = "", .cfg = 7.5f,
+                           .width = 64, .height = 64, .batch = 2, .syntax = SDC_PROMPT_PLAIN};
+    ck_assert(sdc_sampler_from_name(sampler, &o.sampler));
+    o.sampler.steps = 6;
+    o.seed = 1234;
+    sdc_tensor *inj = NULL, *init = NULL;
+    if (!strcmp(run, "latents")) {
+        inj = fixture("injected_latents", SDC_F32);
+        o.init_noise = inj->data;
+        o.seed = 5;
+    } else if (!strcmp(run, "img2img")) {
+        init = fixture("init_image", SDC_F32);
+        o.init_image = init->data;
+        o.strength = 0.75f;
+        o.sampler.steps = 8;
+        o.seed = 77;
+    }
+    sdc_generate_result r;
+    ck_assert_msg(sdc_generate(p, &o, &r, &err) == SDC_OK, "%s %s: %s", sampler, run, err.msg);
+    char key[96];
+    snprintf(key, sizeof key, "%s.%s.latents", sampler, run);
+    sdc_tensor *want = fixture(key, SDC_F32);
+    sdc_tensor got;
+    sdc_tensor_init(&got, SDC_F32, 4, want->shape, r.latents, &err);
+    sdc_compare_result c;
+    ck_assert_int_eq(sdc_compare(&got, want, &c, &err), SDC_OK);
+    snprintf(key, sizeof key, "%s.%s.image", sampler, run);
+    sdc_tensor *img = fixture(key, SDC_U8);
+    size_t n = (size_t)sdc_tensor_numel(img);
+    double sum = 0;
+    int worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = abs((int)r.rgb[i] - (int)((uint8_t *)img->data)[i]);
+        sum += d;
+        if (d > worst) worst = d;
+    }
+    printf("  %-16s %-8s %d iters  latents max-abs %.3g rel-L2 %.3g  image mean-abs %.4f max %d\n",
+           sampler, run, r.iterations, c.max_abs, c.rel_l2, sum / (double)n, worst);
+    /* measured rel-L2 1.2e-5 to 4.1e-5 over the 24 runs (CFG 7.5 amplifies the
+     * ~1e-6 UNet differences); images within 1 level, mean-abs <= 0.0024 */
+    ck_assert_msg(c.rel_l2 <= 1e-4, "%s %s: latents rel-L2 %.3g", sampler, run, c.rel_l2);
+    ck_assert_msg(sum / (double)n < 0.5 && worst <= 2, "%s %s: image mean-abs %.3f max %d",
+                  sampler, run, sum / (double)n, worst);
+    sdc_tensor_free(img);
+    sdc_tensor_free(want);
+    sdc_tensor_free(inj);
+    sdc_tensor_free(init);
+    sdc_generate_result_free(&r);
+    sdc_pipeline_free(p);
+    sdc_backend_destroy(be);
+}
+END_TEST
+
+Suite *suite_pipeline(void) {
+    Suite *s = suite_create("pipeline");
+    TCase *tc = tcase_create("pipeline");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, pipeline_matches_diffusers, 0, 3 * 8);
+    suite_add_tcase(s, tc);
+    return s;
+}
