@@ -19,6 +19,7 @@ Suite *suite_samplers(void);
 Suite *suite_prompt(void);
 Suite *suite_embeddings(void);
 Suite *suite_pipeline(void);
+Suite *suite_generate_cli(void);
 
 /* Path of the sdc binary under test ($SDC_BIN, default build/sdc). */
 const char *test_sdc_bin(void);

@@ -1,0 +1,109 @@
+/* test_generate_cli.c — sdc generate end to end on the tiny model: numbered
+ * batch outputs with A1111 parameters, saved latents equal to the library's,
+ * img2img from a PNG, injected noise, and refusals of bad arguments with
+ * nothing written. */
+#include "cli_run.h"
+#include "suites.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TINY "tests/fixtures/tiny/"
+#define VOCAB "--vocab weights/bpe_simple_vocab_16e6.txt.gz"
+
+static bool exists(const char *dir, const char *name) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+START_TEST(generate_batch_writes_numbered_pngs_with_parameters) {
+    const char *dir = test_tmpdir();
+    const cli_result *r = cli_run("generate --model " TINY "original.safetensors " VOCAB
+                                  " --prompt 'a red fox' --negative 'blurry' --steps 3 "
+                                  "--sampler euler_a --seed 42 --width 64 --height 72 --batch 2 "
+                                  "--save-latents %s/lat.safetensors -o %s/fox.png -q",
+                                  dir, dir);
+    ck_assert_msg(r->code == 0, "exit %d: %s", r->code, r->err);
+    ck_assert(exists(dir, "fox-0.png") && exists(dir, "fox-1.png") && !exists(dir, "fox.png"));
+    r = cli_run("info %s/fox-1.png --json", dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    const char *want[] = {"a red fox", "Negative prompt: blurry", "Steps: 3", "Sampler: Euler a",
+                          "CFG scale: 7.5", "Seed: 42", "Size: 64x72", "Model hash: ",
+                          "Model: original"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        ck_assert_msg(strstr(r->out, want[i]), "'%s' missing from %s", want[i], r->out);
+    r = cli_run("info %s/lat.safetensors", dir);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "tensors:     1"), "%s%s", r->out, r->err);
+}
+END_TEST
+
+START_TEST(generate_img2img_and_injected_noise) {
+    const char *dir = test_tmpdir();
+    const cli_result *r = cli_run("generate --model " TINY "diffusers " VOCAB " --prompt cat "
+                                  "--steps 2 --seed 1 --width 64 --height 64 -o %s/a.png -q", dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("generate --model " TINY "diffusers " VOCAB " --prompt cat --init %s/a.png "
+                "--strength 0.5 --steps 4 --fit crop --width 64 --height 80 -o %s/b.png -q", dir, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("info %s/b.png", dir);
+    ck_assert_msg(strstr(r->out, "Denoising strength: 0.5") && strstr(r->out, "64x80"), "%s", r->out);
+    /* --init-noise wants tensor 'noise' of the right shape. */
+    r = cli_run("generate --model " TINY "diffusers " VOCAB " --prompt cat --steps 2 --width 64 "
+                "--height 64 --init-noise tests/fixtures/pipeline_io.safetensors -o %s/c.png", dir);
+    ck_assert_int_eq(r->code, 1);
+    ck_assert_msg(strstr(r->err, "no tensor 'noise'"), "%s", r->err);
+    ck_assert(!exists(dir, "c.png"));
+}
+END_TEST
+
+START_TEST(generate_refuses_bad_arguments) {
+    const char *dir = test_tmpdir();
+    static const struct { const char *args; int code; const char *msg; } cases[] = {
+        {"--prompt x -o %s/o.png", 2, "required"},
+        {"--model m --prompt x -o %s/o.jpg", 2, ".png"},
+        {"--model m --prompt x --steps 0 -o %s/o.png", 2, "--steps"},
+        {"--model m --prompt x --steps 12abc -o %s/o.png", 2, "--steps"},
+        {"--model m --prompt x --batch 0 -o %s/o.png", 2, "--batch"},
+        {"--model m --prompt x --width 100 -o %s/o.png", 2, "multiples of 8"},
+        {"--model m --prompt x --width 99999999999999999999 -o %s/o.png", 2, "--width"},
+        {"--model m --prompt x --cfg nan -o %s/o.png", 2, "--cfg"},
+        {"--model m --prompt x --strength 1.5 -o %s/o.png", 2, "--strength"},
+        {"--model m --prompt x --seed -1 -o %s/o.png", 2, "--seed"},
+        {"--model m --prompt x --sampler magic -o %s/o.png", 2, "unknown sampler 'magic'"},
+        {"--model m --prompt x --prompt-syntax fancy -o %s/o.png", 2, "--prompt-syntax"},
+        {"--model m --prompt x --bogus -o %s/o.png", 2, "unknown option '--bogus'"},
+        {"--model m --prompt x --steps", 2, "needs a value"},
+        {"--model m --prompt x --init %s/o.png -o %s/o.png", 2, "overwrite --init"},
+        {"--model /nonexistent " VOCAB " --prompt x -o %s/o.png", 1, "/nonexistent"},
+        {"--model " TINY "diffusers --vocab /nonexistent.gz --prompt x -o %s/o.png", 1,
+         "/nonexistent.gz"},
+        {"--model " TINY "diffusers " VOCAB " --prompt x --init /nonexistent.png -o %s/o.png", 1,
+         "/nonexistent.png"},
+        {"--model " TINY "diffusers " VOCAB " --prompt \"$(printf '\\377')\" --width 64 --height 64 -o %s/o.png", 1, "UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char args[1024];
+        snprintf(args, sizeof args, cases[i].args, dir, dir);
+        const cli_result *r = cli_run("generate %s", args);
+        ck_assert_msg(r->code == cases[i].code, "'%s' exited %d, want %d (%s)", args, r->code,
+                      cases[i].code, r->err);
+        ck_assert_msg(strstr(r->err, cases[i].msg), "'%s': '%s' lacks '%s'", args, r->err,
+                      cases[i].msg);
+        ck_assert_msg(!exists(dir, "o.png"), "'%s' wrote an output", args);
+    }
+}
+END_TEST
+
+Suite *suite_generate_cli(void) {
+    Suite *s = suite_create("generate_cli");
+    TCase *tc = tcase_create("generate_cli");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, generate_batch_writes_numbered_pngs_with_parameters);
+    tcase_add_test(tc, generate_img2img_and_injected_noise);
+    tcase_add_test(tc, generate_refuses_bad_arguments);
+    suite_add_tcase(s, tc);
+    return s;
+}
