@@ -27,18 +27,25 @@ fi
 
 have_sha() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
-if ! have_sha "$BPE_FILE" "$BPE_SHA256"; then
-    echo "setup: fetching $BPE_FILE from open-clip-torch $OPENCLIP_VERSION (PyPI)"
+# CLIP's ImageNet templates (80 and the recommended 7) and class names, for
+# sdc augment --templates clip|clip7, extracted from the same wheel.
+CLIP_TEXT_FILES=(weights/clip_templates.txt weights/clip7_templates.txt weights/imagenet_classes.txt)
+need_clip_text=0
+for f in "${CLIP_TEXT_FILES[@]}"; do [ -s "$f" ] || need_clip_text=1; done
+
+if ! have_sha "$BPE_FILE" "$BPE_SHA256" || [ "$need_clip_text" = 1 ]; then
+    echo "setup: fetching CLIP's merges file and templates from open-clip-torch $OPENCLIP_VERSION (PyPI)"
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     python3 -m pip download --quiet --no-deps --disable-pip-version-check \
         "open-clip-torch==$OPENCLIP_VERSION" -d "$tmp"
+    mkdir -p weights
+    python3 scripts/extract_clip_metadata.py "$tmp"/open_clip_torch-*.whl weights
     unzip -q -o -j "$tmp"/open_clip_torch-*.whl open_clip/bpe_simple_vocab_16e6.txt.gz -d "$tmp"
     if ! have_sha "$tmp/bpe_simple_vocab_16e6.txt.gz" "$BPE_SHA256"; then
         echo "setup: $BPE_FILE from the wheel does not match sha256 $BPE_SHA256" >&2
         exit 1
     fi
-    mkdir -p weights
     mv "$tmp/bpe_simple_vocab_16e6.txt.gz" "$BPE_FILE.tmp" && sync "$BPE_FILE.tmp" && mv "$BPE_FILE.tmp" "$BPE_FILE"
 fi
 
