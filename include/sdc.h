@@ -263,6 +263,45 @@ sdc_status sdc_tokenize_77(const sdc_tokenizer *tok, const char *text, size_t le
  * "cat</w>"), or -1 if absent. */
 int32_t sdc_tokenizer_lookup(const sdc_tokenizer *tok, const char *token);
 
+/* ---------------------------------------------------------------- generation */
+
+/* An SD 1.x checkpoint loaded for generation on the CPU backend.
+ *
+ *     sdc_model *m = sdc_model_open("v1-5-pruned-emaonly.safetensors",
+ *                                   "weights/bpe_simple_vocab_16e6.txt.gz", &err);
+ *     sdc_request r = {.prompt = "a photo of a cat", .steps = 25, .cfg = 7.5f,
+ *                      .seed = 42, .width = 512, .height = 512, .batch = 1};
+ *     uint8_t *rgb;                        // [batch, height, width, 3]
+ *     if (sdc_model_generate(m, &r, &rgb, &err)) ...
+ *     free(rgb);
+ *     sdc_model_close(m);
+ */
+typedef struct sdc_model sdc_model;
+
+/* checkpoint: one original-layout .safetensors file or a diffusers folder;
+ * vocab: CLIP's bpe_simple_vocab_16e6.txt.gz, or NULL for the folder's
+ * tokenizer/vocab.json + merges.txt. */
+sdc_model *sdc_model_open(const char *checkpoint, const char *vocab, sdc_err *err);
+void sdc_model_close(sdc_model *m);
+
+typedef struct sdc_request {
+    const char *prompt;
+    const char *negative;    /* NULL: empty */
+    const char *sampler;     /* NULL: "pndm"; "ddim", "euler", "euler_a", "dpmpp_2m",
+                                "dpmpp_2m_karras", "lms", "heun" */
+    int steps;               /* 1..1000 */
+    float cfg;               /* guidance scale; <= 1 skips the unconditional pass */
+    uint64_t seed;           /* torch.manual_seed-compatible */
+    int width, height;       /* multiples of 8 in [64, 2048] */
+    int batch;               /* images from one generator, one UNet call per step */
+    const float *init_image; /* img2img: [3, height, width] in [-1, 1], or NULL */
+    float strength;          /* img2img: in [0, 1] */
+} sdc_request;
+
+/* txt2img or img2img as diffusers' pipelines; *rgb receives a malloc'ed
+ * [batch, height, width, 3] 8-bit image. NaN/Inf is SDC_ERR_NUMERIC. */
+sdc_status sdc_model_generate(sdc_model *m, const sdc_request *r, uint8_t **rgb, sdc_err *err);
+
 /* ---------------------------------------------------------------- threads */
 
 /* Number of worker threads used by the CPU backend (default: online cores,

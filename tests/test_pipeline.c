@@ -89,11 +89,40 @@ START_TEST(pipeline_matches_diffusers) {
 }
 END_TEST
 
+/* The public API (sdc.h) gives the same image as the pipeline. */
+START_TEST(public_api_matches_fixture) {
+    sdc_err err = {0};
+    sdc_model *m = sdc_model_open(FIX "tiny/original.safetensors", VOCAB, &err);
+    ck_assert_msg(m, "%s", err.msg);
+    sdc_request r = {.prompt = "a photo of a cat", .sampler = "euler_a", .steps = 6, .cfg = 7.5f,
+                     .seed = 1234, .width = 64, .height = 64, .batch = 2};
+    uint8_t *rgb;
+    ck_assert_msg(sdc_model_generate(m, &r, &rgb, &err) == SDC_OK, "%s", err.msg);
+    sdc_tensor *want = fixture("euler_a.seed.image", SDC_U8);
+    int worst = 0;
+    for (int64_t i = 0; i < sdc_tensor_numel(want); i++) {
+        int d = abs((int)rgb[i] - (int)((uint8_t *)want->data)[i]);
+        if (d > worst) worst = d;
+    }
+    ck_assert_int_le(worst, 2);
+    r.sampler = "warp";
+    free(rgb);
+    ck_assert_int_eq(sdc_model_generate(m, &r, &rgb, &err), SDC_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "'warp'"));
+    ck_assert_ptr_null(rgb);
+    sdc_tensor_free(want);
+    sdc_model_close(m);
+    ck_assert_ptr_null(sdc_model_open("/nonexistent.safetensors", VOCAB, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent.safetensors"));
+}
+END_TEST
+
 Suite *suite_pipeline(void) {
     Suite *s = suite_create("pipeline");
     TCase *tc = tcase_create("pipeline");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, pipeline_matches_diffusers, 0, 3 * 8);
+    tcase_add_test(tc, public_api_matches_fixture);
     suite_add_tcase(s, tc);
     return s;
 }

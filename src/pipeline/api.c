@@ -1,0 +1,51 @@
+/* api.c — the public generation API of sdc.h over the pipeline: a model
+ * owns its CPU backend and pipeline; requests map onto sdc_generate_opts. */
+#include "pipeline.h"
+
+#include <stdlib.h>
+
+struct sdc_model {
+    sdc_backend *be;
+    sdc_pipeline *p;
+};
+
+sdc_model *sdc_model_open(const char *checkpoint, const char *vocab, sdc_err *err) {
+    sdc_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        sdc_err_set(err, SDC_ERR_OOM, "model: out of memory");
+        return NULL;
+    }
+    if (!(m->be = sdc_cpu_backend_create(err)) ||
+        !(m->p = sdc_pipeline_open(checkpoint, vocab, m->be, err))) {
+        sdc_model_close(m);
+        return NULL;
+    }
+    return m;
+}
+
+void sdc_model_close(sdc_model *m) {
+    if (!m) return;
+    sdc_pipeline_free(m->p);
+    sdc_backend_destroy(m->be);
+    free(m);
+}
+
+sdc_status sdc_model_generate(sdc_model *m, const sdc_request *r, uint8_t **rgb, sdc_err *err) {
+    *rgb = NULL;
+    if (!m || !r) return sdc_err_set(err, SDC_ERR_ARG, "generate: NULL argument");
+    sdc_generate_opts o = {.prompt = r->prompt, .negative = r->negative, .cfg = r->cfg,
+                           .seed = r->seed, .width = r->width, .height = r->height,
+                           .batch = r->batch, .init_image = r->init_image,
+                           .strength = r->strength, .syntax = SDC_PROMPT_PLAIN};
+    const char *name = r->sampler ? r->sampler : "pndm";
+    if (!sdc_sampler_from_name(name, &o.sampler))
+        return sdc_err_set(err, SDC_ERR_ARG, "generate: unknown sampler '%s'", name);
+    o.sampler.steps = r->steps;
+    sdc_generate_result res;
+    sdc_status s = sdc_generate(m->p, &o, &res, err);
+    if (s) return s;
+    *rgb = res.rgb;
+    res.rgb = NULL;
+    sdc_generate_result_free(&res);
+    return SDC_OK;
+}
