@@ -67,6 +67,7 @@ int main(void) {
     srunner_add_suite(sr, suite_embeddings());
     srunner_add_suite(sr, suite_pipeline());
     srunner_add_suite(sr, suite_generate_cli());
+    srunner_add_suite(sr, suite_augment());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -59,6 +59,23 @@ START_TEST(generate_img2img_and_injected_noise) {
 }
 END_TEST
 
+/* textinv-init writes an A1111 embedding that generate then uses. */
+START_TEST(generate_with_textinv_init_embedding) {
+    const char *dir = test_tmpdir();
+    const cli_result *r = cli_run("textinv-init --model " TINY "diffusers " VOCAB
+                                  " --word 'red fox' -o %s/foxy.safetensors", dir);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "2 vector(s) of width 8"), "%s%s", r->out, r->err);
+    r = cli_run("generate --model " TINY "diffusers " VOCAB " --embeddings %s/foxy.safetensors "
+                "--prompt 'a photo of foxy' --steps 2 --width 64 --height 64 -o %s/e.png -q",
+                dir, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    ck_assert(exists(dir, "e.png"));
+    r = cli_run("textinv-init --model " TINY "diffusers " VOCAB " --word '' -o %s/x.safetensors", dir);
+    ck_assert_int_eq(r->code, 1);
+    ck_assert(!exists(dir, "x.safetensors"));
+}
+END_TEST
+
 START_TEST(generate_refuses_bad_arguments) {
     const char *dir = test_tmpdir();
     static const struct { const char *args; int code; const char *msg; } cases[] = {
@@ -103,6 +120,7 @@ Suite *suite_generate_cli(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, generate_batch_writes_numbered_pngs_with_parameters);
     tcase_add_test(tc, generate_img2img_and_injected_noise);
+    tcase_add_test(tc, generate_with_textinv_init_embedding);
     tcase_add_test(tc, generate_refuses_bad_arguments);
     suite_add_tcase(s, tc);
     return s;

@@ -37,5 +37,8 @@ int cmd_compare(int argc, char **argv);
 int cmd_make_random(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_textinv_init(int argc, char **argv);
+int cmd_augment(int argc, char **argv);
+int cmd_manifest(int argc, char **argv);
 
 #endif

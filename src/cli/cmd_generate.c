@@ -197,11 +197,13 @@ int cmd_generate(int argc, char **argv) {
                             "size and batch", a.init_noise, a.batch, h, w);
         else o.init_noise = noise->data;
     }
-    if (!s && a.embeddings && !(s = sdc_embeddings_load(&emb, a.embeddings, 0, &err)))
-        o.embeddings = emb;
     if (!s && !(be = sdc_cpu_backend_create(&err))) s = err.code;
     const char *vocab = a.vocab ? a.vocab : "weights/bpe_simple_vocab_16e6.txt.gz";
     if (!s && !(p = sdc_pipeline_open(a.model, vocab, be, &err))) s = err.code;
+    /* Embeddings must match the text encoder's width. */
+    if (!s && a.embeddings &&
+        !(s = sdc_embeddings_load(&emb, a.embeddings, p->clip.cfg.width, &err)))
+        o.embeddings = emb;
     cli_progress prog;
     if (!s) {
         cli_progress_start(&prog, "sampling", "it", (int)a.steps, a.quiet);

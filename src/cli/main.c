@@ -10,9 +10,12 @@
 static const sdc_command commands[] = {
     {"info", "describe a safetensors file, a checkpoint folder or a PNG", cmd_info},
     {"generate", "txt2img / img2img to PNG (diffusers-identical seeds and samplers)", cmd_generate},
+    {"augment", "grow an ImageFolder dataset with generated images (resumable, shardable)", cmd_augment},
+    {"manifest", "merge the shard manifests of an augment output folder", cmd_manifest},
     {"eval", "run one model component on tensors from a file (reference harness)", cmd_eval},
     {"compare", "max-abs and relative-L2 error between two tensor files", cmd_compare},
     {"make-random", "write a random-weight SD 1.5 checkpoint (either layout)", cmd_make_random},
+    {"textinv-init", "a textual-inversion file initialized from a word's token embeddings", cmd_textinv_init},
     {"tokenize", "the CLIP token ids of a prompt (SD 1.x, 77 ids)", cmd_tokenize},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];

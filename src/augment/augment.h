@@ -1,0 +1,114 @@
+/* augment.h — dataset augmentation planning for `sdc augment`: ImageFolder
+ * scanning, a deterministic plan (every item's seed, prompt and file name
+ * derived from its identity, so any subset, shard or rerun reproduces it),
+ * and the append-only JSONL manifest with resume and locking. */
+#ifndef SDC_AUGMENT_H
+#define SDC_AUGMENT_H
+
+#include "sdc.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- dataset */
+typedef struct aug_class {
+    char *folder;   /* folder name: keys the output */
+    char *name;     /* display name (--class-names, else the folder) */
+    char **files;   /* image file names in the folder, sorted bytewise */
+    int n_files;
+} aug_class;
+
+typedef struct aug_dataset {
+    aug_class *classes;
+    int n_classes;
+    int skipped;    /* hidden files and non-images */
+} aug_dataset;
+
+/* Scans root/<class>/<image> (.png .jpg .jpeg, case-insensitive).
+ * names_file (may be NULL) holds one display name per folder, in sorted
+ * folder order. only (may be NULL) is a comma list of folders to keep. */
+sdc_status aug_dataset_scan(const char *root, const char *names_file, const char *only,
+                            aug_dataset *d, sdc_err *err);
+void aug_dataset_free(aug_dataset *d);
+
+/* ---------------------------------------------------------------- plan */
+typedef enum aug_method { AUG_BOOMERANG, AUG_PROMPT, AUG_TEXTINV } aug_method;
+
+typedef struct aug_plan_opts {
+    aug_method method;
+    bool from_real;              /* boomerang, or textinv --init real */
+    uint64_t base_seed;
+    int per_image, per_class;
+    const double *strengths;     /* one or more; a list draws one per item */
+    int n_strengths;
+    const char *const *templates;/* "{}" or "{name}" is replaced by the class word */
+    int n_templates;
+    bool random_order;           /* template drawn from the item seed, else round robin */
+    const char *const *words;    /* per class: the word put in the prompt (name or trigger) */
+    long long limit;             /* <= 0: all */
+} aug_plan_opts;
+
+typedef struct aug_item {
+    int index;       /* position in the plan */
+    int cls;
+    int src;         /* file index in the class, or -1 */
+    int k;           /* output number for that source / class */
+    uint32_t seed;
+    double strength; /* < 0: txt2img (double: the manifest prints it as typed) */
+    char *prompt;
+    char *output;    /* relative to the output folder */
+    char *source;    /* relative to the dataset root, or NULL */
+} aug_item;
+
+typedef struct aug_plan {
+    aug_item *items;
+    int n;
+} aug_plan;
+
+const char *aug_method_name(aug_method m);
+/* First 4 bytes (big endian) of SHA-256("sdc-augment-v1\0base\0method\0class\0source\0k"). */
+uint32_t aug_item_seed(uint64_t base, const char *method, const char *cls, const char *source,
+                       int k);
+sdc_status aug_plan_build(const aug_dataset *d, const aug_plan_opts *o, aug_plan *p,
+                          sdc_err *err);
+void aug_plan_free(aug_plan *p);
+/* The plan's identity as JSON text (malloc'ed): parameters and output names. */
+char *aug_plan_json(const aug_plan *p, const char *params_json);
+/* Writes path (plan.json) when absent; otherwise it must hold this very plan
+ * (a rerun or another shard with other arguments is refused). */
+sdc_status aug_plan_check(const char *path, const aug_plan *p, const char *params_json,
+                          sdc_err *err);
+
+/* ---------------------------------------------------------------- manifest */
+typedef struct aug_manifest {
+    char **outputs;     /* "output" of each kept line, in file order */
+    int n;
+    int n_dropped;      /* torn tail or lines whose file was missing */
+    int n_failed;       /* dropped "failed" lines: those items are retried */
+} aug_manifest;
+
+/* Reads path (a missing file is an empty manifest). A torn last line (no
+ * newline, or not JSON) is dropped; a bad line before it is SDC_ERR_FORMAT
+ * naming the line number. Lines with status "ok" whose file under out_dir
+ * is missing or empty, and "failed" lines, are dropped too; when anything was dropped the file
+ * is rewritten atomically without it, so the log never holds duplicates. */
+sdc_status aug_manifest_load(const char *path, const char *out_dir, aug_manifest *m,
+                             sdc_err *err);
+bool aug_manifest_has(const aug_manifest *m, const char *output);
+void aug_manifest_free(aug_manifest *m);
+/* One write() of the whole line on an O_APPEND fd, then fsync. */
+sdc_status aug_manifest_append(int fd, const char *line, sdc_err *err);
+
+/* Removes out/<output>.tmp.* of the shard's items (left by a killed run). */
+void aug_remove_temps(const char *out, const aug_plan *p, int shard, int n_shards);
+
+/* flock(LOCK_EX|LOCK_NB) on path; returns the fd or -1 (err says who holds it). */
+int aug_lock(const char *path, sdc_err *err);
+
+/* ---------------------------------------------------------------- preview */
+/* A contact sheet PNG: per class a few sources (framed) beside their outputs
+ * (or, for txt2img, the first outputs), labelled with the class name. */
+sdc_status aug_preview(const char *png, const char *data_root, const char *out_dir,
+                       const aug_dataset *d, const aug_plan *p, sdc_err *err);
+
+#endif

@@ -1,0 +1,140 @@
+/* manifest.c — the append-only JSONL log of `sdc augment`: loading it on
+ * resume (torn tail dropped, a corrupt middle line refused, lines whose file
+ * vanished dropped), durable appends, and the output folder's lock. */
+#include "augment.h"
+
+#include "../core/atomic_file.h"
+#include "../image/image.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool file_ok(const char *dir, const char *rel) {
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+}
+
+sdc_status aug_manifest_load(const char *path, const char *out_dir, aug_manifest *m,
+                             sdc_err *err) {
+    *m = (aug_manifest){0};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (access(path, F_OK) != 0) return SDC_OK;
+    sdc_status s = sdc_read_file_capped(path, (size_t)1 << 30, &buf, &len, err);
+    if (s) return s;
+    char *kept = malloc(len + 1);
+    size_t kept_len = 0;
+    int cap = 0, line_no = 0;
+    if (!kept) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+    for (size_t at = 0; !s && at < len;) {
+        char *line = (char *)buf + at, *nl = memchr(line, '\n', len - at);
+        size_t ll = nl ? (size_t)(nl - line) : len - at;
+        bool last = !nl || at + ll + 1 >= len;
+        line_no++;
+        at += ll + (nl ? 1 : 0);
+        line[ll] = '\0'; /* buf has a spare NUL byte past len */
+        cJSON *j = nl ? cJSON_Parse(line) : NULL;
+        const cJSON *out = j ? cJSON_GetObjectItemCaseSensitive(j, "output") : NULL;
+        const cJSON *st = j ? cJSON_GetObjectItemCaseSensitive(j, "status") : NULL;
+        if (!cJSON_IsString(out) || !cJSON_IsString(st)) {
+            cJSON_Delete(j);
+            /* A crash mid-append can only tear the last line: it is dropped. */
+            if (last) { m->n_dropped++; break; }
+            s = sdc_err_set(err, SDC_ERR_FORMAT, "%s: line %d is not a manifest entry (corrupt)",
+                            path, line_no);
+            break;
+        }
+        /* Failed items are dropped and so retried: a transient I/O error heals,
+         * a corrupt source fails again and gets one fresh line. */
+        bool failed = strcmp(st->valuestring, "ok") != 0;
+        bool keep = !failed && file_ok(out_dir, out->valuestring);
+        if (failed) m->n_failed++;
+        if (keep) {
+            if (m->n == cap) {
+                cap = cap ? cap * 2 : 64;
+                char **v = realloc(m->outputs, sizeof *v * (size_t)cap);
+                if (!v) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+                else m->outputs = v;
+            }
+            if (!s && !(m->outputs[m->n] = strdup(out->valuestring)))
+                s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+            if (!s) m->n++;
+            memcpy(kept + kept_len, line, ll);
+            kept_len += ll;
+            kept[kept_len++] = '\n';
+        } else {
+            m->n_dropped++;
+        }
+        cJSON_Delete(j);
+    }
+    /* Rewrite without the dropped lines, so regenerated items are not doubled. */
+    if (!s && m->n_dropped) s = sdc_write_file_atomic(path, kept, kept_len, err);
+    free(kept);
+    free(buf);
+    if (s) aug_manifest_free(m);
+    return s;
+}
+
+bool aug_manifest_has(const aug_manifest *m, const char *output) {
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->outputs[i], output)) return true;
+    return false;
+}
+
+void aug_manifest_free(aug_manifest *m) {
+    for (int i = 0; i < m->n; i++) free(m->outputs[i]);
+    free(m->outputs);
+    *m = (aug_manifest){0};
+}
+
+sdc_status aug_manifest_append(int fd, const char *line, sdc_err *err) {
+    size_t n = strlen(line);
+    /* One write: O_APPEND makes it land whole at the end or (crash) torn at the tail. */
+    ssize_t w = write(fd, line, n);
+    if (w < 0 || (size_t)w != n)
+        return sdc_err_set(err, SDC_ERR_IO, "manifest: write failed: %s",
+                           w < 0 ? strerror(errno) : "short write");
+    if (fsync(fd) != 0)
+        return sdc_err_set(err, SDC_ERR_IO, "manifest: fsync failed: %s", strerror(errno));
+    return SDC_OK;
+}
+
+int aug_lock(const char *path, sdc_err *err) {
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        sdc_err_set(err, SDC_ERR_IO, "%s: cannot create lock: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        sdc_err_set(err, SDC_ERR_IO, "%s: %s", path,
+                    e == EWOULDBLOCK ? "another sdc augment is writing to this output folder"
+                                     : strerror(e));
+        return -1;
+    }
+    return fd;
+}
+
+void aug_remove_temps(const char *out, const aug_plan *p, int shard, int n_shards) {
+    /* Only our own items' temp names: another shard may be writing beside us. */
+    for (int i = 0; i < p->n; i++) {
+        if (i % n_shards != shard) continue;
+        char pat[4200];
+        glob_t g;
+        snprintf(pat, sizeof pat, "%s/%s.tmp.*", out, p->items[i].output);
+        if (glob(pat, GLOB_NOSORT, NULL, &g) == 0)
+            for (size_t k = 0; k < g.gl_pathc; k++) unlink(g.gl_pathv[k]);
+        globfree(&g);
+    }
+}
