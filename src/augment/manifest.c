@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,26 @@ int aug_lock(const char *path, sdc_err *err) {
     return fd;
 }
 
+/* True when a temp file's writer (the pid in NAME.tmp.PID.N) is gone. */
+static bool writer_gone(const char *path) {
+    const char *t = strstr(path, ".tmp.");
+    if (!t) return false;
+    char *end;
+    long pid = strtol(t + 5, &end, 10);
+    if (end == t + 5 || *end != '.' || pid <= 0) return false;
+    return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
 void aug_remove_temps(const char *out, const aug_plan *p, int shard, int n_shards) {
+    /* Top-level temps (plan.json, manifests) may belong to a live shard
+     * beside us: only those whose writer is dead go. */
+    char top[4200];
+    glob_t tg;
+    snprintf(top, sizeof top, "%s/*.tmp.*", out);
+    if (glob(top, GLOB_NOSORT, NULL, &tg) == 0)
+        for (size_t k = 0; k < tg.gl_pathc; k++)
+            if (writer_gone(tg.gl_pathv[k])) unlink(tg.gl_pathv[k]);
+    globfree(&tg);
     /* Only our own items' temp names: another shard may be writing beside us. */
     for (int i = 0; i < p->n; i++) {
         if (i % n_shards != shard) continue;

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -322,4 +323,33 @@ done:
     free(buf);
     if (s) sdc_generate_result_free(r);
     return s;
+}
+
+sdc_status sdc_pipeline_time_unet(sdc_pipeline *p, int rows, int width, int height,
+                                  double *seconds, sdc_err *err) {
+    int h = height / 8, w = width / 8, C = p->unet.cfg.context_dim;
+    size_t nx = (size_t)rows * 4 * h * w, nc = (size_t)rows * 77 * C;
+    float *buf = malloc(sizeof *buf * (nx + nc + (size_t)rows));
+    if (!buf) return sdc_err_set(err, SDC_ERR_OOM, "timing: out of memory");
+    for (size_t i = 0; i < nx + nc; i++) buf[i] = sinf(0.37f * (float)i); /* never zeros */
+    for (int r = 0; r < rows; r++) buf[nx + nc + r] = 500.0f;
+    sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+    sdc_tensor x = sdc_x_new(&ex, SDC_F32, 4, (const int64_t[]){rows, 4, h, w});
+    sdc_tensor c = sdc_x_new(&ex, SDC_F32, 3, (const int64_t[]){rows, 77, C});
+    sdc_tensor t = sdc_x_new(&ex, SDC_F32, 1, (const int64_t[]){rows});
+    if (!ex.status) ex.status = p->be->upload(p->be, x.data, buf, sizeof *buf * nx, err);
+    if (!ex.status) ex.status = p->be->upload(p->be, c.data, buf + nx, sizeof *buf * nc, err);
+    if (!ex.status) ex.status = p->be->upload(p->be, t.data, buf + nx + nc, sizeof *buf * rows, err);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sdc_tensor y = sdc_unet_forward(&ex, &p->unet, x, t, c);
+    if (!ex.status) ex.status = p->be->synchronize(p->be, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    sdc_x_free(&ex, &y);
+    sdc_x_free(&ex, &t);
+    sdc_x_free(&ex, &c);
+    sdc_x_free(&ex, &x);
+    free(buf);
+    return ex.status;
 }

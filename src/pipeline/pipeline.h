@@ -55,6 +55,11 @@ typedef struct sdc_generate_result {
 
 sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generate_result *r,
                         sdc_err *err);
+
+/* Wall time of one UNet evaluation with `rows` rows (2 per image with CFG)
+ * at width x height, on fixed non-zero inputs: for cost estimates. */
+sdc_status sdc_pipeline_time_unet(sdc_pipeline *p, int rows, int width, int height,
+                                  double *seconds, sdc_err *err);
 void sdc_generate_result_free(sdc_generate_result *r);
 
 #endif
