@@ -131,4 +131,7 @@ install: all
 clean:
 	rm -rf build
 
+# make fuzz / make fuzz-build: libFuzzer targets (clang-14), into build/fuzz.
+include tests/fuzz/Makefile.inc
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -68,6 +68,7 @@ int main(void) {
     srunner_add_suite(sr, suite_pipeline());
     srunner_add_suite(sr, suite_generate_cli());
     srunner_add_suite(sr, suite_augment());
+    srunner_add_suite(sr, suite_fuzz_regressions());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -21,6 +21,7 @@ Suite *suite_embeddings(void);
 Suite *suite_pipeline(void);
 Suite *suite_generate_cli(void);
 Suite *suite_augment(void);
+Suite *suite_fuzz_regressions(void);
 
 /* Path of the sdc binary under test ($SDC_BIN, default build/sdc). */
 const char *test_sdc_bin(void);

@@ -112,6 +112,21 @@ static sdc_status check_jpeg(const uint8_t *b, size_t n, const char *what, int *
             *h = s[1] << 8 | s[2];
             *w = s[3] << 8 | s[4];
             components = s[5];
+        } else if (m == 0xC4) {
+            /* Huffman tables: stb 2.27 trusts the 16 code counts and writes
+             * past its 257-entry arrays when they add up to more than 256
+             * (found by fuzz_image), so check every table of the segment. */
+            size_t q = 0, len = L - 2;
+            while (q < len) {
+                if (q + 17 > len)
+                    return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG Huffman table (truncated)", what);
+                size_t codes = 0;
+                for (int i = 1; i <= 16; i++) codes += s[q + i];
+                if (codes > 256 || q + 17 + codes > len)
+                    return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG Huffman table (%zu codes)",
+                                       what, codes);
+                q += 17 + codes;
+            }
         } else if (m == 0xEE && L >= 14 && memcmp(s, "Adobe", 6) == 0) {
             adobe = true;
         }
