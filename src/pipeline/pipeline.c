@@ -3,6 +3,8 @@
  * downloads the prediction, which costs nothing on the CPU backend. */
 #include "pipeline.h"
 
+#include "../image/image.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <time.h>
@@ -211,18 +213,6 @@ static sdc_status predict(sdc_pipeline *p, const sdc_generate_opts *o, bool cfg,
     return SDC_OK;
 }
 
-/* (x / 2 + 0.5) clamped to [0, 1], times 255, rounded half to even: diffusers'
- * postprocess. x: [3, H, W] -> rgb [H, W, 3]. */
-static void to_rgb8(const float *x, int H, int W, uint8_t *rgb) {
-    size_t plane = (size_t)H * W;
-    for (size_t i = 0; i < plane; i++)
-        for (int c = 0; c < 3; c++) {
-            float v = x[c * plane + i] / 2.0f + 0.5f;
-            v = v < 0 ? 0 : v > 1 ? 1 : v;
-            rgb[3 * i + c] = (uint8_t)nearbyintf(v * 255.0f);
-        }
-}
-
 static sdc_status decode(sdc_pipeline *p, const sdc_generate_opts *o, const float *latents,
                          uint8_t *rgb, sdc_err *err) {
     int h = o->height / 8, w = o->width / 8;
@@ -240,10 +230,9 @@ static sdc_status decode(sdc_pipeline *p, const sdc_generate_opts *o, const floa
         sdc_x_free(&ex, &y);
         sdc_x_free(&ex, &zt);
         s = ex.status;
-        if (!s && !all_finite(img, pix))
-            s = sdc_err_set(err, SDC_ERR_NUMERIC, "image %d of the batch: the VAE produced NaN "
-                            "or Inf (refusing to write a broken image)", b);
-        if (!s) to_rgb8(img, o->height, o->width, rgb + (size_t)b * pix);
+        /* diffusers' postprocess; NaN/Inf is an error, never a black image. */
+        if (!s && (s = sdc_image_from_tensor(img, o->width, o->height, rgb + (size_t)b * pix, err)))
+            sdc_err_wrap(err, "image %d of the batch", b);
     }
     free(z);
     free(img);

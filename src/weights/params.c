@@ -125,7 +125,7 @@ static void shape_text(char *buf, size_t cap, int ndim, const int64_t *shape) {
     if (used < cap) snprintf(buf + used, cap - used, "]");
 }
 
-static sdc_status keep_buf(sdc_params *p, void *buf) {
+sdc_status sdc_params_own(sdc_params *p, void *buf) {
     if (p->n_bufs == p->cap_bufs) {
         size_t cap = p->cap_bufs ? 2 * p->cap_bufs : 256;
         void **b = realloc(p->device_bufs, cap * sizeof *b);
@@ -156,7 +156,7 @@ static sdc_status bind_row(sdc_params *p, sdc_param *row, const sdc_st_entry *e,
     if (be->device == SDC_DEVICE_CPU) return SDC_OK;
     size_t bytes = sdc_tensor_nbytes(row->field);
     void *dev = be->alloc(be, bytes);
-    if (!dev || keep_buf(p, dev)) {
+    if (!dev || sdc_params_own(p, dev)) {
         if (dev) be->free(be, dev);
         return sdc_err_set(err, SDC_ERR_OOM, "%s: cannot allocate %zu bytes on %s for '%s'",
                            component, bytes, be->name, e->name);

@@ -60,6 +60,9 @@ sdc_status sdc_params_bind(sdc_params *p, const char *component, sdc_safetensors
                            size_t nfiles, sdc_key_map map, const void *ctx, sdc_backend *be,
                            sdc_err *err);
 
+/* The table takes ownership of backend memory buf (freed with the table). */
+sdc_status sdc_params_own(sdc_params *p, void *buf);
+
 /* Gives every row fresh host storage of dtype with random values of sane
  * scale (see random_weights.c); the table owns the storage. */
 sdc_status sdc_params_fill_random(sdc_params *p, sdc_backend *cpu, sdc_dtype dtype, uint64_t seed,

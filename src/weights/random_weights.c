@@ -67,17 +67,10 @@ sdc_status sdc_params_fill_random(sdc_params *p, sdc_backend *be, sdc_dtype dtyp
         size_t bytes = sdc_tensor_nbytes(t);
         t->data = be->alloc(be, bytes);
         if (!t->data) return sdc_err_set(err, SDC_ERR_OOM, "random weights: %zu bytes", bytes);
-        if (p->n_bufs == p->cap_bufs) {
-            size_t cap = p->cap_bufs ? 2 * p->cap_bufs : 256;
-            void **nb = realloc(p->device_bufs, cap * sizeof *nb);
-            if (!nb) {
-                be->free(be, t->data);
-                return sdc_err_set(err, SDC_ERR_OOM, "random weights: out of memory");
-            }
-            p->device_bufs = nb;
-            p->cap_bufs = cap;
+        if (sdc_params_own(p, t->data)) {
+            be->free(be, t->data);
+            return sdc_err_set(err, SDC_ERR_OOM, "random weights: out of memory");
         }
-        p->device_bufs[p->n_bufs++] = t->data;
         fill_job j = {t->data, dtype, sdc_tensor_numel(t), 0.0f, 0.02f, seed + 0x9e37u * r};
         if (row->ndim >= 2 && !strstr(row->name, "embedding")) {
             int64_t fan_in = 1;
