@@ -69,6 +69,11 @@ int main(void) {
     srunner_add_suite(sr, suite_generate_cli());
     srunner_add_suite(sr, suite_augment());
     srunner_add_suite(sr, suite_fuzz_regressions());
+    srunner_add_suite(sr, suite_cuda());
+    srunner_add_suite(sr, suite_clip());
+    srunner_add_suite(sr, suite_retrieve());
+    srunner_add_suite(sr, suite_bad_inputs());
+    srunner_add_suite(sr, suite_faults());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -22,6 +22,11 @@ Suite *suite_pipeline(void);
 Suite *suite_generate_cli(void);
 Suite *suite_augment(void);
 Suite *suite_fuzz_regressions(void);
+Suite *suite_cuda(void);
+Suite *suite_clip(void);
+Suite *suite_retrieve(void);
+Suite *suite_bad_inputs(void);
+Suite *suite_faults(void);
 
 /* Path of the sdc binary under test ($SDC_BIN, default build/sdc). */
 const char *test_sdc_bin(void);
