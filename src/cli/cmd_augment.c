@@ -36,8 +36,9 @@ static const char *usage =
     "  --limit N              only the first N items of the plan\n"
     "  --negative TEXT  --steps N (25)  --sampler NAME (pndm)  --cfg X (7.5)\n"
     "  --size WxH | N (512)   --seed BASE (0)  --vocab PATH\n"
-    "  --batch N              accepted; items currently run one at a time (each with its\n"
-    "                         own seed, so every item is reproducible on its own)\n"
+    "  --batch N              images per UNet call (1): consecutive items of one strength\n"
+    "                         share calls; each keeps its own generator, so an item's\n"
+    "                         image is the same at any batch size\n"
     "  --shard K/N | auto     items with index %% N == K; auto reads SLURM_ARRAY_TASK_ID/\n"
     "                         SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX + --shard-count N\n"
     "  --dry-run              print the plan's counts and cost, generate nothing\n"
@@ -362,7 +363,31 @@ static char *plan_params(const aug_args *a) {
     return ps;
 }
 
-static void on_item(cli_progress *pr, int done) { cli_progress_update(pr, done); }
+/* Appends each finished item's manifest line: only after its PNG is durable,
+ * and for a failed item too (the run goes on; a rerun retries it). A
+ * manifest write or fsync error stops the run: the item is redone on resume. */
+typedef struct {
+    const aug_args *a;
+    const aug_dataset *d;
+    const char *model_name, *model_sha;
+    int w, h, fd, done, failed;
+    cli_progress pr;
+    sdc_err *err;
+} recorder;
+
+static sdc_status record(recorder *r, const aug_item *it, const char *error) {
+    char *line = manifest_line(r->a, r->d, it, r->model_name, r->model_sha, r->w, r->h, error);
+    sdc_status s = line ? aug_manifest_append(r->fd, line, r->err)
+                        : sdc_err_set(r->err, SDC_ERR_OOM, "out of memory");
+    free(line);
+    if (s) return s;
+    if (error) {
+        r->failed++;
+        if (!r->a->quiet) fprintf(stderr, "\nsdc augment: %s: %s\n", it->output, error);
+    }
+    cli_progress_update(&r->pr, ++r->done);
+    return SDC_OK;
+}
 
 int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
                 sdc_embedding_set **sets, long long sk, long long sn, int w, int h) {
@@ -415,64 +440,82 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
     }
     if (!s && todo && !(be = sdc_cpu_backend_create(&err))) s = err.code;
     if (!s && todo && !(p = sdc_pipeline_open(a->model, a->vocab, be, &err))) s = err.code;
+    int B = (int)a->batch;
     size_t cap = (size_t)3 * w * h;
-    if (!s && todo && !(init = malloc(sizeof *init * cap))) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
-    cli_progress pr;
-    if (!s && todo) cli_progress_start(&pr, "augment", "img", todo, a->quiet);
-    for (int i = 0; !s && i < plan->n; i++) {
-        const aug_item *it = &plan->items[i];
-        if (i % sn != sk || aug_manifest_has(&man, it->output)) continue;
+    sdc_generate_row *rows = calloc((size_t)B, sizeof *rows);
+    const aug_item **group = calloc((size_t)B, sizeof *group);
+    if (!s && todo && (!(init = malloc(sizeof *init * cap * B)) || !rows || !group))
+        s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
+    char hash10[11] = ""; /* A1111's short hash: 10 hex digits */
+    if (model_sha) memcpy(hash10, model_sha, 10);
+    recorder rec = {.a = a, .d = d, .model_name = base, .model_sha = model_sha, .w = w, .h = h,
+                    .fd = fd, .err = &err};
+    if (!s && todo) cli_progress_start(&rec.pr, "augment", "img", todo, a->quiet);
+    /* Batches are runs of consecutive pending items with one strength (rows
+     * share the schedule), so the manifest keeps the plan's order. Every row
+     * has its own generator: an item's image does not depend on --batch. */
+    for (int i = 0; !s && i < plan->n;) {
+        int g = 0;
+        for (; !s && i < plan->n && g < B; i++) {
+            const aug_item *it = &plan->items[i];
+            if (i % sn != sk || aug_manifest_has(&man, it->output)) continue;
+            if (g > 0 && it->strength != group[0]->strength) break;
+            sdc_err ie = {0};
+            float *img = init + (size_t)g * cap;
+            if (it->source) {
+                sdc_image im;
+                snprintf(path, sizeof path, "%s/%s", a->data, it->source);
+                sdc_status is = sdc_image_load(path, NULL, &im, &ie);
+                if (!is) {
+                    is = sdc_image_to_tensor(&im, w, h, SDC_FIT_RESIZE, img, cap, &ie);
+                    sdc_image_free(&im);
+                }
+                if (is) { /* recorded as failed; the batch goes on without it */
+                    s = record(&rec, it, ie.msg);
+                    continue;
+                }
+            }
+            rows[g] = (sdc_generate_row){.prompt = it->prompt, .embeddings = sets[it->cls],
+                                         .seed = it->seed, .init_image = it->source ? img : NULL};
+            group[g++] = it;
+        }
+        if (s || !g) continue;
         sdc_err ie = {0};
-        sdc_status is = SDC_OK;
-        sdc_generate_opts o = {.prompt = it->prompt, .negative = a->negative, .cfg = (float)a->cfg,
-                               .seed = it->seed, .width = w, .height = h, .batch = 1,
-                               .embeddings = sets[it->cls]};
+        sdc_generate_opts o = {.negative = a->negative, .cfg = (float)a->cfg, .width = w,
+                               .height = h, .batch = g, .rows = rows,
+                               .strength = (float)group[0]->strength};
+        o.prompt = group[0]->prompt;
         sdc_sampler_from_name(a->sampler, &o.sampler);
         o.sampler.steps = (int)a->steps;
-        if (it->source) {
-            sdc_image im;
-            snprintf(path, sizeof path, "%s/%s", a->data, it->source);
-            if (!(is = sdc_image_load(path, NULL, &im, &ie))) {
-                is = sdc_image_to_tensor(&im, w, h, SDC_FIT_RESIZE, init, cap, &ie);
-                sdc_image_free(&im);
-            }
-            o.init_image = init;
-            o.strength = (float)it->strength;
-        }
         sdc_generate_result res = {0};
-        if (!is) is = sdc_generate(p, &o, &res, &ie);
-        if (!is) {
-            sdc_gen_meta gm = {.prompt = it->prompt, .negative_prompt = a->negative,
-                               .steps = (int)a->steps, .sampler = a->sampler, .cfg_scale = a->cfg,
-                               .seed = it->seed, .has_seed = true, .width = w, .height = h,
-                               .model = base, .img2img = it->source != NULL,
-                               .denoising_strength = it->strength};
-            char hash10[11];
-            if (model_sha) { /* A1111's short hash: 10 hex digits */
-                memcpy(hash10, model_sha, 10);
-                hash10[10] = '\0';
-                gm.model_hash = hash10;
+        sdc_status is = sdc_generate(p, &o, &res, &ie);
+        for (int j = 0; !s && j < g; j++) {
+            const aug_item *it = group[j];
+            sdc_err je = ie;
+            sdc_status js = is;
+            if (!js) {
+                sdc_gen_meta gm = {.prompt = it->prompt, .negative_prompt = a->negative,
+                                   .steps = (int)a->steps, .sampler = a->sampler,
+                                   .cfg_scale = a->cfg, .seed = it->seed, .has_seed = true,
+                                   .width = w, .height = h, .model = base,
+                                   .model_hash = model_sha ? hash10 : NULL,
+                                   .img2img = it->source != NULL,
+                                   .denoising_strength = it->strength};
+                char *params = sdc_a1111_parameters(&gm);
+                snprintf(path, sizeof path, "%s/%s", a->out, it->output);
+                js = params ? sdc_image_save_png(path, res.rgb + (size_t)j * cap, w, h, params, &je)
+                            : sdc_err_set(&je, SDC_ERR_OOM, "out of memory");
+                free(params);
             }
-            char *params = sdc_a1111_parameters(&gm);
-            snprintf(path, sizeof path, "%s/%s", a->out, it->output);
-            is = params ? sdc_image_save_png(path, res.rgb, w, h, params, &ie)
-                        : sdc_err_set(&ie, SDC_ERR_OOM, "out of memory");
-            free(params);
+            s = record(&rec, it, js ? je.msg : NULL);
         }
         sdc_generate_result_free(&res);
-        /* The line goes in only after the PNG is durable; an item that failed
-         * is recorded too (the run goes on; a rerun retries it). A manifest write
-         * or fsync error stops the run: the item is redone on resume. */
-        char *line = manifest_line(a, d, it, base, model_sha, w, h, is ? ie.msg : NULL);
-        if (!line) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
-        else if ((s = aug_manifest_append(fd, line, &err)) == SDC_OK && is) {
-            failed++;
-            if (!a->quiet) fprintf(stderr, "\nsdc augment: %s: %s\n", it->output, ie.msg);
-        }
-        free(line);
-        on_item(&pr, ++done);
     }
-    if (!s && todo) cli_progress_end(&pr);
+    failed = rec.failed;
+    done = rec.done;
+    free(rows);
+    free(group);
+    if (!s && todo) cli_progress_end(&rec.pr);
     if (!s && a->preview && aug_preview(a->preview, a->data, a->out, d, plan, &err))
         s = err.code;
     int mine = 0;

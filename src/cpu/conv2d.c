@@ -12,10 +12,9 @@
  * and the tile is still in cache when sgemm reads it (smaller tiles measured
  * slower: sgemm wants a wide N). */
 #define COL_BUDGET ((int64_t)4 << 20)
-/* Below this many output pixels per image, several images share one sgemm
- * (N = images × pixels): at 8×8, one N = 128 sgemm beats two N = 64 ones
- * by about 20%. */
-#define GROUP_MIN_COLS 512
+/* Images are never grouped into one sgemm (at 8×8 one N = 128 sgemm beat two
+ * N = 64 ones by about 20%, under 1% of a UNet step): a sample's result must
+ * not depend on its batch, and BLAS may pick another kernel for another N. */
 
 typedef struct conv_geom {
     int64_t c, h, w;     /* input channels and size */
@@ -26,16 +25,16 @@ typedef struct conv_geom {
 } conv_geom;
 
 /* A parallel fill over rows of an index space. Rows [0, ncol) are im2col
- * rows: col[kr] gets output pixels [p0, p0+t) of each of nimg images
- * (ld = nimg·t floats per row). Rows [ncol, ncol+oc) prefill y's pixels
- * [p0, p0+t) of channel r-ncol with the bias (one image: used with beta = 1). */
+ * rows: col[kr] gets output pixels [p0, p0+t) of the image (t floats per
+ * row). Rows [ncol, ncol+oc) prefill y's pixels [p0, p0+t) of channel r-ncol
+ * with the bias (used with beta = 1). */
 typedef struct fill_ctx {
     const conv_geom *g;
-    const float *x;    /* [nimg, C, H, W] */
-    float *col;        /* [K, nimg·t] */
+    const float *x;    /* [C, H, W] */
+    float *col;        /* [K, t] */
     float *y;          /* [OC, OH·OW], one image */
     const float *b;    /* [OC] */
-    int64_t p0, t, nimg, ncol;
+    int64_t p0, t, ncol;
 } fill_ctx;
 
 /* col row kr = (c, u, v), output pixel p = oy·OW + ox of one image:
@@ -78,9 +77,7 @@ static void fill_rows(void *p, int64_t begin, int64_t end) {
     const conv_geom *g = f->g;
     for (int64_t r = begin; r < end; r++) {
         if (r < f->ncol) {
-            for (int64_t i = 0; i < f->nimg; i++)
-                im2col_row(g, f->x + i * g->c * g->h * g->w, r, f->p0, f->t,
-                           f->col + (r * f->nimg + i) * f->t);
+            im2col_row(g, f->x, r, f->p0, f->t, f->col + r * f->t);
         } else {
             float *y = f->y + (r - f->ncol) * g->npix + f->p0;
             float bv = f->b[r - f->ncol];
@@ -93,47 +90,6 @@ static void fill_rows(void *p, int64_t begin, int64_t end) {
 static void run_rows(sdc_range_fn fn, void *ctx, int64_t rows, int64_t len) {
     int64_t grain = len >= 32768 ? 1 : 32768 / (len ? len : 1);
     sdc_parallel_for(rows, grain, fn, ctx);
-}
-
-/* Grouped path: tmp [OC, nimg·P] back to y [nimg, OC, P], adding the bias. */
-typedef struct scatter_ctx {
-    const conv_geom *g;
-    const float *tmp; /* [OC, nimg·P] */
-    float *y;         /* [nimg, OC, P] */
-    const float *b;   /* [OC] or NULL */
-    int64_t nimg;
-} scatter_ctx;
-
-static void scatter_rows(void *p, int64_t begin, int64_t end) {
-    const scatter_ctx *s = p;
-    int64_t np = s->g->npix, oc = s->g->oc;
-    for (int64_t r = begin; r < end; r++) { /* r = image · OC + channel */
-        int64_t i = r / oc, o = r % oc;
-        const float *src = s->tmp + (o * s->nimg + i) * np;
-        float *dst = s->y + r * np;
-        float bv = s->b ? s->b[o] : 0.0f;
-        for (int64_t j = 0; j < np; j++) dst[j] = src[j] + bv;
-    }
-}
-
-/* Images [0, nb) in groups of `grp`: one sgemm per group, N = grp·P. */
-static sdc_status conv_grouped(sdc_backend *be, const conv_geom *g, const float *x,
-                               const float *w, const float *b, float *y, int64_t nb,
-                               int64_t grp, sdc_err *err) {
-    float *col = sdc_cpu_scratch(be, 4, (size_t)(g->k * grp * g->npix), err); /* [K, grp·P] */
-    float *tmp = col ? sdc_cpu_scratch(be, 5, (size_t)(g->oc * grp * g->npix), err) : NULL;
-    if (!tmp) return sdc_err_wrap(err, "conv2d: column buffer");
-    for (int64_t n0 = 0; n0 < nb; n0 += grp) {
-        int64_t ni = nb - n0 < grp ? nb - n0 : grp, cols = ni * g->npix;
-        fill_ctx f = {.g = g, .x = x + n0 * g->c * g->h * g->w, .col = col, .p0 = 0,
-                      .t = g->npix, .nimg = ni, .ncol = g->k};
-        run_rows(fill_rows, &f, g->k, cols);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->oc, (int)cols, (int)g->k,
-                    1.0f, w, (int)g->k, col, (int)cols, 0.0f, tmp, (int)cols);
-        scatter_ctx s = {g, tmp, y + n0 * g->oc * g->npix, b, ni};
-        run_rows(scatter_rows, &s, ni * g->oc, g->npix);
-    }
-    return SDC_OK;
 }
 
 /* One image at a time, output pixels in tiles of `tile`; y starts as the
@@ -152,7 +108,7 @@ static sdc_status conv_tiled(sdc_backend *be, const conv_geom *g, const float *x
         for (int64_t p0 = 0; p0 < g->npix; p0 += tile) {
             int64_t t = g->npix - p0 < tile ? g->npix - p0 : tile;
             fill_ctx f = {.g = g, .x = xn, .col = col, .y = yn, .b = b, .p0 = p0, .t = t,
-                          .nimg = 1, .ncol = direct ? 0 : g->k};
+                          .ncol = direct ? 0 : g->k};
             run_rows(fill_rows, &f, f.ncol + (b ? g->oc : 0), t);
             /* sgemm runs on the caller's thread: OpenBLAS has its own pool. */
             const float *bm = direct ? xn + p0 : col;
@@ -187,7 +143,6 @@ sdc_status sdc_cpu_conv2d(sdc_backend *be, const sdc_op *op, sdc_err *err) {
             for (int64_t i = 0; i < g.npix; i++) y[r * g.npix + i] = b ? b[r % g.oc] : 0.0f;
         return SDC_OK;
     }
-    /* The grouped path's N (images × pixels) stays below 2·GROUP_MIN_COLS. */
     if (g.k > INT_MAX || g.oc > INT_MAX || g.npix > INT_MAX)
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED,
                            "conv2d: GEMM of %lld x %lld x %lld exceeds the BLAS int range",
@@ -196,13 +151,6 @@ sdc_status sdc_cpu_conv2d(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     if (!w) return sdc_err_wrap(err, "conv2d: weight");
     const float *x = xt->data;
 
-    /* Small images, several of them, that fit the budget together: group. */
-    if (nb > 1 && g.npix < GROUP_MIN_COLS && 2 * g.k * g.npix <= COL_BUDGET) {
-        int64_t grp = (GROUP_MIN_COLS + g.npix - 1) / g.npix;
-        if (grp > nb) grp = nb;
-        while (grp > 2 && grp * g.k * g.npix > COL_BUDGET) grp--;
-        return conv_grouped(be, &g, x, w, b, y, nb, grp, err);
-    }
     bool direct = g.kh == 1 && g.kw == 1 && g.s == 1 && g.pt == 0 && g.pl == 0 &&
                   g.oh == g.h && g.ow == g.w;
     /* Tile = as many whole output rows as fit the budget (at least one row;

@@ -47,10 +47,15 @@ sdc_status sdc_cpu_linear(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     }
     if (k == 0) return SDC_OK;
     const float *xd = x->data;
-    for (int64_t r0 = 0; r0 < m; r0 += ROW_CHUNK) {
-        int64_t rows = m - r0 < ROW_CHUNK ? m - r0 : ROW_CHUNK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, (int)k, 1.0f,
-                    xd + r0 * k, (int)k, w, (int)k, b ? 1.0f : 0.0f, y + r0 * n, (int)n);
+    /* One GEMM per batch item: a sample's result must not depend on what it
+     * is batched with (BLAS may pick another kernel for another M). */
+    int64_t per = x->ndim >= 2 && x->shape[0] > 0 ? m / x->shape[0] : m;
+    for (int64_t s0 = 0; s0 < m; s0 += per) {
+        for (int64_t r0 = s0; r0 < s0 + per; r0 += ROW_CHUNK) {
+            int64_t rows = s0 + per - r0 < ROW_CHUNK ? s0 + per - r0 : ROW_CHUNK;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, (int)k, 1.0f,
+                        xd + r0 * k, (int)k, w, (int)k, b ? 1.0f : 0.0f, y + r0 * n, (int)n);
+        }
     }
     return SDC_OK;
 }

@@ -64,10 +64,11 @@ typedef struct {
     int n_tokens;
 } encoded;
 
-static sdc_status encode(sdc_pipeline *p, const sdc_generate_opts *o, const char *text,
-                         int min_chunks, encoded *out, bool *truncated, sdc_err *err) {
+static sdc_status encode(sdc_pipeline *p, const sdc_generate_opts *o,
+                         const sdc_embedding_set *emb, const char *text, int min_chunks,
+                         encoded *out, bool *truncated, sdc_err *err) {
     sdc_cond_plan plan = {0};
-    sdc_status s = sdc_prompt_plan(p->tok, text, o->syntax, o->embeddings, &plan, err);
+    sdc_status s = sdc_prompt_plan(p->tok, text, o->syntax, emb, &plan, err);
     /* Extra chunks (to match the other prompt's length) are the empty
      * prompt's, as A1111 pads. */
     if (!s && plan.n_chunks < min_chunks) s = sdc_cond_plan_pad(&plan, p->tok, min_chunks, err);
@@ -80,7 +81,7 @@ static sdc_status encode(sdc_pipeline *p, const sdc_generate_opts *o, const char
     /* Textual-inversion tokens are ids vocab + row of the embedding table. */
     size_t n_extra = 0;
     int dim = D;
-    const float *extra = o->embeddings ? sdc_embeddings_table(o->embeddings, &n_extra, &dim) : NULL;
+    const float *extra = emb ? sdc_embeddings_table(emb, &n_extra, &dim) : NULL;
     if (!s && extra && dim != D)
         s = sdc_err_set(err, SDC_ERR_SHAPE, "embeddings have %d dimensions but the text encoder "
                         "has %d", dim, D);
@@ -105,33 +106,62 @@ static sdc_status encode(sdc_pipeline *p, const sdc_generate_opts *o, const char
     return s;
 }
 
-/* The cross-attention context [rows, T, D] on the device: with CFG the
- * first batch rows are the negative prompt's, then the prompt's (diffusers'
- * order), else only the prompt's. */
-static sdc_status make_context(sdc_pipeline *p, const sdc_generate_opts *o, bool cfg,
-                               sdc_tensor *ctx, bool *truncated, sdc_err *err) {
-    encoded cond = {0}, uncond = {0};
-    sdc_status s = encode(p, o, o->prompt, 1, &cond, truncated, err);
+/* A prompt and its negative, padded to the same number of 77-token chunks. */
+static sdc_status encode_pair(sdc_pipeline *p, const sdc_generate_opts *o,
+                              const sdc_embedding_set *emb, const char *prompt, bool cfg,
+                              encoded *cond, encoded *uncond, bool *truncated, sdc_err *err) {
+    sdc_status s = encode(p, o, emb, prompt, 1, cond, truncated, err);
     if (!s && cfg) {
-        s = encode(p, o, o->negative ? o->negative : "", cond.n_tokens / 77, &uncond, truncated, err);
+        s = encode(p, o, emb, o->negative ? o->negative : "", cond->n_tokens / 77, uncond,
+                   truncated, err);
         /* A longer negative prompt pads the prompt in turn. */
-        if (!s && uncond.n_tokens > cond.n_tokens) {
-            free(cond.z);
-            s = encode(p, o, o->prompt, uncond.n_tokens / 77, &cond, truncated, err);
+        if (!s && uncond->n_tokens > cond->n_tokens) {
+            free(cond->z);
+            cond->z = NULL;
+            s = encode(p, o, emb, prompt, uncond->n_tokens / 77, cond, truncated, err);
         }
     }
-    int D = p->clip.cfg.width, T = cond.n_tokens, rows = (cfg ? 2 : 1) * o->batch;
+    return s;
+}
+
+/* The cross-attention context [rows, T, D] on the device: with CFG the
+ * first batch rows are the negative prompt's, then the prompts' (diffusers'
+ * order), else only the prompts'. Without per-row prompts one encoding
+ * serves every row. */
+static sdc_status make_context(sdc_pipeline *p, const sdc_generate_opts *o, bool cfg,
+                               sdc_tensor *ctx, bool *truncated, sdc_err *err) {
+    int B = o->batch, distinct = o->rows ? B : 1;
+    encoded *cond = calloc((size_t)distinct, sizeof *cond), *uncond = calloc((size_t)distinct, sizeof *uncond);
+    sdc_status s = cond && uncond ? SDC_OK : sdc_err_set(err, SDC_ERR_OOM, "prompt: out of memory");
+    for (int r = 0; !s && r < distinct; r++) {
+        const sdc_generate_row *row = o->rows ? &o->rows[r] : NULL;
+        const char *prompt = row && row->prompt ? row->prompt : o->prompt;
+        const sdc_embedding_set *emb = row && row->embeddings ? row->embeddings : o->embeddings;
+        if ((s = encode_pair(p, o, emb, prompt, cfg, &cond[r], &uncond[r], truncated, err)))
+            sdc_err_wrap(err, "batch row %d", r);
+        /* Rows share one context tensor; padding a row would change its image. */
+        else if (cond[r].n_tokens != cond[0].n_tokens)
+            s = sdc_err_set(err, SDC_ERR_ARG, "batch row %d: its prompts take %d chunks of 77 "
+                            "tokens, row 0's take %d (batch only prompts of equal length)", r,
+                            cond[r].n_tokens / 77, cond[0].n_tokens / 77);
+    }
+    int D = p->clip.cfg.width, T = s ? 0 : cond[0].n_tokens, rows = (cfg ? 2 : 1) * B;
     sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
     if (!s) *ctx = sdc_x_new(&ex, SDC_F32, 3, (const int64_t[]){rows, T, D});
     s = s ? s : ex.status;
     size_t row = sizeof(float) * (size_t)T * D;
     for (int r = 0; !s && r < rows; r++) {
-        const float *src = cfg && r < o->batch ? uncond.z : cond.z;
+        int b = (cfg && r >= B ? r - B : r) % distinct;
+        const float *src = cfg && r < B ? uncond[b].z : cond[b].z;
         s = p->be->upload(p->be, (char *)ctx->data + (size_t)r * row, src, row, err);
     }
-    if (s) sdc_x_free(&ex, ctx);
-    free(cond.z);
-    free(uncond.z);
+    if (s && ctx->data) sdc_x_free(&ex, ctx);
+    for (int r = 0; cond && uncond && r < distinct; r++) {
+        free(cond[r].z);
+        free(uncond[r].z);
+    }
+    free(cond);
+    free(uncond);
     return s;
 }
 
@@ -143,42 +173,53 @@ static bool all_finite(const float *x, size_t n) {
     return true;
 }
 
-/* img2img's starting point: the init image's VAE posterior sample, scaled,
- * repeated over the batch, noised to the first remaining timestep. */
+/* The init image of batch row b (the row's own, else the options'). */
+static const float *init_image_of(const sdc_generate_opts *o, int b) {
+    const float *img = o->rows ? o->rows[b].init_image : NULL;
+    return img ? img : o->init_image;
+}
+
+/* img2img's starting point: each row's init image through the VAE encoder,
+ * a posterior sample, scaled, noised to the first remaining timestep. With
+ * one generator the batch repeats one sample (diffusers' order: the sample,
+ * then the noise of the whole batch); with a generator per row each row
+ * draws its own. */
 static sdc_status img2img_latents(sdc_pipeline *p, const sdc_generate_opts *o, sdc_sampler *smp,
-                                  sdc_rng *rng, float *x, sdc_err *err) {
+                                  sdc_rng *rngs, int n_rngs, float *x, sdc_err *err) {
     int h = o->height / 8, w = o->width / 8;
     size_t per = (size_t)4 * h * w, n = per * o->batch;
-    sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
-    sdc_tensor img = sdc_x_new(&ex, SDC_F32, 4, (const int64_t[]){1, 3, o->height, o->width});
-    if (!ex.status)
-        ex.status = p->be->upload(p->be, img.data, o->init_image,
-                                  sizeof(float) * 3 * (size_t)o->height * o->width, err);
-    sdc_tensor mean = {0}, logvar = {0};
-    if (!ex.status) sdc_vae_encode(&ex, &p->vae, img, &mean, &logvar);
-    sdc_x_free(&ex, &img);
     float *mu = malloc(sizeof *mu * per), *lv = malloc(sizeof *lv * per);
     float *eps = malloc(sizeof *eps * n), *x0 = malloc(sizeof *x0 * n);
-    if (!ex.status && (!mu || !lv || !eps || !x0))
-        ex.status = sdc_err_set(err, SDC_ERR_OOM, "img2img: out of memory");
-    if (!ex.status) ex.status = p->be->download(p->be, mu, mean.data, sizeof *mu * per, err);
-    if (!ex.status) ex.status = p->be->download(p->be, lv, logvar.data, sizeof *lv * per, err);
-    sdc_x_free(&ex, &mean);
-    sdc_x_free(&ex, &logvar);
-    if (!ex.status) {
+    sdc_status s = mu && lv && eps && x0 ? SDC_OK : sdc_err_set(err, SDC_ERR_OOM, "img2img: out of memory");
+    for (int b = 0; !s && b < n_rngs; b++) {
+        sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+        sdc_tensor img = sdc_x_new(&ex, SDC_F32, 4, (const int64_t[]){1, 3, o->height, o->width});
+        if (!ex.status)
+            ex.status = p->be->upload(p->be, img.data, init_image_of(o, b),
+                                      sizeof(float) * 3 * (size_t)o->height * o->width, err);
+        sdc_tensor mean = {0}, logvar = {0};
+        if (!ex.status) sdc_vae_encode(&ex, &p->vae, img, &mean, &logvar);
+        sdc_x_free(&ex, &img);
+        if (!ex.status) ex.status = p->be->download(p->be, mu, mean.data, sizeof *mu * per, err);
+        if (!ex.status) ex.status = p->be->download(p->be, lv, logvar.data, sizeof *lv * per, err);
+        sdc_x_free(&ex, &mean);
+        sdc_x_free(&ex, &logvar);
+        if ((s = ex.status)) break;
         /* latent_dist.sample(generator): mean + exp(0.5 logvar) * randn */
-        sdc_rng_randn(rng, eps, per);
-        float sf = p->vae.cfg.scaling_factor;
-        for (size_t i = 0; i < per; i++) x0[i] = sf * (mu[i] + expf(0.5f * lv[i]) * eps[i]);
-        for (int b = 1; b < o->batch; b++) memcpy(x0 + b * per, x0, sizeof *x0 * per);
-        sdc_rng_randn(rng, eps, n);
+        sdc_rng_randn(&rngs[b], eps, per);
+        float sf = p->vae.cfg.scaling_factor, *xb = x0 + b * per;
+        for (size_t i = 0; i < per; i++) xb[i] = sf * (mu[i] + expf(0.5f * lv[i]) * eps[i]);
+    }
+    if (!s) {
+        for (int b = n_rngs; b < o->batch; b++) memcpy(x0 + b * per, x0, sizeof *x0 * per);
+        sdc_rng_randn_rows(rngs, n_rngs, eps, n);
         sdc_sampler_add_noise(smp, x0, eps, x, n);
     }
     free(mu);
     free(lv);
     free(eps);
     free(x0);
-    return ex.status;
+    return s;
 }
 
 /* ------------------------------------------------------------ denoising */
@@ -249,8 +290,17 @@ static sdc_status check_opts(const sdc_generate_opts *o, sdc_err *err) {
         return sdc_err_set(err, SDC_ERR_ARG, "generate: batch %d outside [1, 256]", o->batch);
     if (!(o->cfg >= 0 && o->cfg <= 100))
         return sdc_err_set(err, SDC_ERR_ARG, "generate: cfg %g outside [0, 100]", o->cfg);
-    if (o->init_image && !(o->strength >= 0 && o->strength <= 1))
+    bool img2img = init_image_of(o, 0) != NULL;
+    if (img2img && !(o->strength >= 0 && o->strength <= 1))
         return sdc_err_set(err, SDC_ERR_ARG, "generate: strength %g outside [0, 1]", o->strength);
+    for (int b = 1; o->rows && b < o->batch; b++)
+        if ((init_image_of(o, b) != NULL) != img2img)
+            return sdc_err_set(err, SDC_ERR_ARG, "generate: batch row %d %s an init image and row "
+                               "0 %s (rows share one schedule)", b, img2img ? "lacks" : "has",
+                               img2img ? "has" : "lacks");
+    if (o->rows && o->init_noise)
+        return sdc_err_set(err, SDC_ERR_ARG, "generate: init_noise and per-row generators "
+                           "exclude each other");
     return SDC_OK;
 }
 
@@ -268,6 +318,8 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
     float *eps = malloc(sizeof *eps * n), *buf = malloc(sizeof *buf * 2 * n);
     sdc_sampler *smp = NULL;
     sdc_tensor ctx = {0};
+    sdc_rng *rngs = NULL;
+    int n_rngs = 1;
     if (!r->latents || !r->rgb || !eps || !buf) {
         s = sdc_err_set(err, SDC_ERR_OOM, "generate: out of memory");
         goto done;
@@ -277,16 +329,22 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
         s = err->code;
         goto done;
     }
-    sdc_rng rng;
-    sdc_rng_seed(&rng, o->seed);
+    /* One generator for the batch, or one per row (each row then gives the
+     * image it gives alone). */
+    n_rngs = o->rows ? o->batch : 1;
+    if (!(rngs = malloc(sizeof *rngs * (size_t)n_rngs))) {
+        s = sdc_err_set(err, SDC_ERR_OOM, "generate: out of memory");
+        goto done;
+    }
+    for (int b = 0; b < n_rngs; b++) sdc_rng_seed(&rngs[b], o->rows ? o->rows[b].seed : o->seed);
     float *x = r->latents;
-    if (o->init_image) {
+    if (init_image_of(o, 0)) {
         if ((s = sdc_sampler_set_strength(smp, o->strength, err)) ||
-            (s = img2img_latents(p, o, smp, &rng, x, err)))
+            (s = img2img_latents(p, o, smp, rngs, n_rngs, x, err)))
             goto done;
     } else {
         if (o->init_noise) memcpy(x, o->init_noise, sizeof *x * n);
-        else sdc_rng_randn(&rng, x, n);
+        else sdc_rng_randn_rows(rngs, n_rngs, x, n);
         float sigma = sdc_sampler_init_noise_sigma(smp);
         for (size_t i = 0; i < n; i++) x[i] *= sigma;
     }
@@ -294,7 +352,7 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
     for (int i = 0; i < iters; i++) {
         if ((s = predict(p, o, cfg, ctx, x, sdc_sampler_input_scale(smp, i),
                          sdc_sampler_timestep(smp, i), eps, buf, err)) ||
-            (s = sdc_sampler_step(smp, i, eps, x, &rng, err)))
+            (s = sdc_sampler_step_rows(smp, i, eps, x, rngs, n_rngs, err)))
             goto done;
         r->iterations++;
         if (o->progress) o->progress(o->progress_ctx, i + 1, iters);
@@ -308,6 +366,7 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
 done:
     if (ctx.data) sdc_arena_release(p->arena, ctx.data);
     sdc_sampler_free(smp);
+    free(rngs);
     free(eps);
     free(buf);
     if (s) sdc_generate_result_free(r);

@@ -28,6 +28,16 @@ sdc_pipeline *sdc_pipeline_open(const char *model, const char *vocab_path, sdc_b
                                 sdc_err *err);
 void sdc_pipeline_free(sdc_pipeline *p);
 
+/* One image of a batch with its own prompt, generator and init image. A row
+ * gives the same image whatever batch it runs in, so unrelated items (the
+ * augment driver's) can share UNet calls. */
+typedef struct sdc_generate_row {
+    const char *prompt;                  /* NULL: the options' prompt */
+    const sdc_embedding_set *embeddings; /* NULL: the options' embeddings */
+    uint64_t seed;                       /* this row's generator */
+    const float *init_image;             /* img2img: [3, height, width]; NULL: the options' */
+} sdc_generate_row;
+
 typedef struct sdc_generate_opts {
     const char *prompt, *negative;   /* negative NULL = "" */
     sdc_prompt_syntax syntax;
@@ -40,6 +50,11 @@ typedef struct sdc_generate_opts {
     const float *init_image;         /* img2img: [3, height, width] in [-1, 1], or NULL */
     float strength;                  /* img2img: in [0, 1] */
     const float *init_noise;         /* [batch, 4, h, w] replacing the seeded latents, or NULL */
+    /* [batch] rows with their own prompt, generator and init image, or NULL:
+     * one generator (seed) for the whole batch. Rows share the negative
+     * prompt, strength and schedule; their prompts must encode to the same
+     * number of 77-token chunks (always so with the plain syntax). */
+    const sdc_generate_row *rows;
     /* Called after each sampler iteration (i of n). */
     void (*progress)(void *ctx, int i, int n);
     void *progress_ctx;

@@ -214,3 +214,8 @@ void sdc_rng_randn(sdc_rng *r, float *out, size_t n) {
         normal_fill_16(tail);
     }
 }
+
+void sdc_rng_randn_rows(sdc_rng *rngs, int n_rngs, float *out, size_t n) {
+    size_t per = n / (size_t)n_rngs;
+    for (int b = 0; b < n_rngs; b++) sdc_rng_randn(&rngs[b], out + (size_t)b * per, per);
+}

@@ -32,6 +32,10 @@ void sdc_rng_seed(sdc_rng *r, uint64_t seed);
 uint32_t sdc_rng_u32(sdc_rng *r);
 /* n float32 standard normals = torch.randn(n, generator=g) for any shape of n elements. */
 void sdc_rng_randn(sdc_rng *r, float *out, size_t n);
+/* n normals from n_rngs generators: one randn of n/n_rngs from each, in
+ * order (diffusers' randn_tensor with a list of generators, one per batch
+ * row). n_rngs == 1 is sdc_rng_randn. */
+void sdc_rng_randn_rows(sdc_rng *rngs, int n_rngs, float *out, size_t n);
 /* n float32 uniforms in [0, 1) = torch.rand(n, generator=g). */
 void sdc_rng_rand(sdc_rng *r, float *out, size_t n);
 

@@ -226,6 +226,14 @@ float sdc_sampler_init_noise_sigma(const sdc_sampler *s) {
 
 sdc_status sdc_sampler_step(sdc_sampler *s, int i, const float *eps, float *x, sdc_rng *rng,
                             sdc_err *err) {
+    return sdc_sampler_step_rows(s, i, eps, x, rng, 1, err);
+}
+
+sdc_status sdc_sampler_step_rows(sdc_sampler *s, int i, const float *eps, float *x, sdc_rng *rngs,
+                                 int n_rngs, sdc_err *err) {
+    if (n_rngs < 1 || s->n % (size_t)n_rngs)
+        return sdc_err_set(err, SDC_ERR_ARG, "sampler %s: %zu elements do not split into %d rows",
+                           sdc_sampler_name(s->o.kind), s->n, n_rngs);
     if (i != s->taken)
         return sdc_err_set(err, SDC_ERR_ARG, "sampler %s: step %d out of order (expected %d)",
                            sdc_sampler_name(s->o.kind), i, s->taken);
@@ -235,10 +243,10 @@ sdc_status sdc_sampler_step(sdc_sampler *s, int i, const float *eps, float *x, s
     int idx = s->begin + i;
     sdc_status st;
     switch (s->o.kind) {
-    case SDC_SAMPLER_DDIM: st = sdc_step_ddim(s, idx, eps, x, rng, err); break;
+    case SDC_SAMPLER_DDIM: st = sdc_step_ddim(s, idx, eps, x, rngs, n_rngs, err); break;
     case SDC_SAMPLER_PNDM: st = sdc_step_pndm(s, idx, eps, x); break;
-    case SDC_SAMPLER_EULER: st = sdc_step_euler(s, idx, eps, x, rng, false, err); break;
-    case SDC_SAMPLER_EULER_A: st = sdc_step_euler(s, idx, eps, x, rng, true, err); break;
+    case SDC_SAMPLER_EULER: st = sdc_step_euler(s, idx, eps, x, rngs, n_rngs, false, err); break;
+    case SDC_SAMPLER_EULER_A: st = sdc_step_euler(s, idx, eps, x, rngs, n_rngs, true, err); break;
     case SDC_SAMPLER_DPMPP_2M: st = sdc_step_dpmpp_2m(s, idx, eps, x); break;
     case SDC_SAMPLER_LMS: st = sdc_step_lms(s, idx, eps, x); break;
     case SDC_SAMPLER_HEUN: st = sdc_step_heun(s, idx, eps, x); break;

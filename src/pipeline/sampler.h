@@ -80,6 +80,12 @@ float sdc_sampler_init_noise_sigma(const sdc_sampler *s);
 sdc_status sdc_sampler_step(sdc_sampler *s, int i, const float *eps, float *x, sdc_rng *rng,
                             sdc_err *err);
 
+/* The same with one generator per batch row (x holds n_rngs equal rows):
+ * each row's noise comes from its own generator, as diffusers does with a
+ * list of generators, so a row's result does not depend on its batch. */
+sdc_status sdc_sampler_step_rows(sdc_sampler *s, int i, const float *eps, float *x, sdc_rng *rngs,
+                                 int n_rngs, sdc_err *err);
+
 /* img2img, as StableDiffusionImg2ImgPipeline: init = min(int(steps*strength),
  * steps), t_start = max(steps - init, 0), iterations start at t_start * order
  * (order 2 for Heun). Resets the multistep state. strength in [0, 1]. */

@@ -30,11 +30,11 @@ struct sdc_sampler {
 /* Pushes a copy of v[n] as newest history entry (dropping the oldest past max). */
 void sdc_sampler_push_hist(sdc_sampler *s, const float *v, int max);
 
-sdc_status sdc_step_ddim(sdc_sampler *s, int idx, const float *eps, float *x, sdc_rng *rng,
-                         sdc_err *err);
+sdc_status sdc_step_ddim(sdc_sampler *s, int idx, const float *eps, float *x, sdc_rng *rngs,
+                         int n_rngs, sdc_err *err);
 sdc_status sdc_step_pndm(sdc_sampler *s, int idx, const float *eps, float *x);
-sdc_status sdc_step_euler(sdc_sampler *s, int idx, const float *eps, float *x, sdc_rng *rng,
-                          bool ancestral, sdc_err *err);
+sdc_status sdc_step_euler(sdc_sampler *s, int idx, const float *eps, float *x, sdc_rng *rngs,
+                          int n_rngs, bool ancestral, sdc_err *err);
 sdc_status sdc_step_dpmpp_2m(sdc_sampler *s, int idx, const float *eps, float *x);
 sdc_status sdc_step_lms(sdc_sampler *s, int idx, const float *eps, float *x);
 sdc_status sdc_step_heun(sdc_sampler *s, int idx, const float *eps, float *x);

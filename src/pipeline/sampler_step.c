@@ -17,8 +17,8 @@ static float alpha_at(const sdc_sampler *s, int t) {
 
 /* ---------------------------------------------------------------- DDIM */
 
-sdc_status sdc_step_ddim(sdc_sampler *s, int idx, const float *eps, float *x, sdc_rng *rng,
-                         sdc_err *err) {
+sdc_status sdc_step_ddim(sdc_sampler *s, int idx, const float *eps, float *x, sdc_rng *rngs,
+                         int n_rngs, sdc_err *err) {
     int t = (int)s->ts[idx], prev = t - s->ratio;
     float a_t = alpha_at(s, t), a_prev = alpha_at(s, prev);
     float b_t = 1.0f - a_t, b_prev = 1.0f - a_prev;
@@ -31,8 +31,9 @@ sdc_status sdc_step_ddim(sdc_sampler *s, int idx, const float *eps, float *x, sd
         x[k] = sa_prev * x0 + dir_c * eps[k];
     }
     if (s->o.eta > 0.0f) {
-        if (!rng) return sdc_err_set(err, SDC_ERR_ARG, "sampler ddim: eta > 0 needs an rng");
-        sdc_rng_randn(rng, s->tmp, s->n); /* randn_tensor(model_output.shape, generator) */
+        if (!rngs) return sdc_err_set(err, SDC_ERR_ARG, "sampler ddim: eta > 0 needs an rng");
+        /* randn_tensor(model_output.shape, generator) */
+        sdc_rng_randn_rows(rngs, n_rngs, s->tmp, s->n);
         for (size_t k = 0; k < s->n; k++) x[k] = x[k] + std * s->tmp[k];
     }
     return SDC_OK;
@@ -87,8 +88,8 @@ sdc_status sdc_step_pndm(sdc_sampler *s, int idx, const float *eps, float *x) {
 
 /* ---------------------------------------------------------------- Euler, Euler a */
 
-sdc_status sdc_step_euler(sdc_sampler *s, int idx, const float *eps, float *x, sdc_rng *rng,
-                          bool ancestral, sdc_err *err) {
+sdc_status sdc_step_euler(sdc_sampler *s, int idx, const float *eps, float *x, sdc_rng *rngs,
+                          int n_rngs, bool ancestral, sdc_err *err) {
     float sigma = s->sig[idx], sigma_to = s->sig[idx + 1];
     float dt = sigma_to - sigma, up = 0.0f;
     if (ancestral) {
@@ -103,8 +104,8 @@ sdc_status sdc_step_euler(sdc_sampler *s, int idx, const float *eps, float *x, s
         x[k] = x[k] + d * dt;
     }
     if (ancestral) {
-        if (!rng) return sdc_err_set(err, SDC_ERR_ARG, "sampler euler_a: needs an rng");
-        sdc_rng_randn(rng, s->tmp, s->n);
+        if (!rngs) return sdc_err_set(err, SDC_ERR_ARG, "sampler euler_a: needs an rng");
+        sdc_rng_randn_rows(rngs, n_rngs, s->tmp, s->n);
         for (size_t k = 0; k < s->n; k++) x[k] = x[k] + s->tmp[k] * up;
     }
     return SDC_OK;
