@@ -156,6 +156,9 @@ sdc_safetensors *sdc_safetensors_open_memory(const void *buf, size_t len, const 
                                              sdc_err *err);
 void sdc_safetensors_close(sdc_safetensors *st);
 const char *sdc_safetensors_path(const sdc_safetensors *st);
+/* True when the tensors' bytes are a read-only mapping of the file (pages
+ * can be dropped and re-read), false for a buffer opened from memory. */
+bool sdc_safetensors_is_mapped(const sdc_safetensors *st);
 size_t sdc_safetensors_count(const sdc_safetensors *st);
 const sdc_st_entry *sdc_safetensors_entry(const sdc_safetensors *st, size_t i);
 /* Binary search by name; NULL if absent. */

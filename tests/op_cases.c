@@ -100,6 +100,9 @@ const op_case op_cases[] = {
      .san_shape = {1, 2048, 320}}, /* 2.9e-7 5.2e-6 */
     {"linear_geglu_proj_320_2560_f16w", OP(LINEAR), S3(1, 4096, 320), .n = 2560, .bias = true,
      .wtype = SDC_F16, .san_shape = {1, 1024, 320}}, /* 2.9e-7 5.2e-6 */
+    /* 10240 x 1280 F16 is widened in blocks of output features (with a remainder). */
+    {"linear_geglu_proj_1280_10240_f16w", OP(LINEAR), S3(2, 64, 1280), .n = 10240, .bias = true,
+     .wtype = SDC_F16, .san_shape = {1, 16, 1280}}, /* 2.0e-7 1.6e-6 */
     {"linear_cross_kv_768_320_f16w", OP(LINEAR), S3(2, 77, 768), .n = 320,
      .wtype = SDC_F16}, /* 3.5e-7 3.2e-6 */
     {"linear_clip_mlp_768_3072", OP(LINEAR), S3(1, 77, 768), .n = 3072,

@@ -96,11 +96,17 @@ static void run_rows(sdc_range_fn fn, void *ctx, int64_t rows, int64_t len) {
  * bias and sgemm accumulates (beta = 1), or beta = 0 without a bias. With
  * `direct` (1×1, stride 1, no padding) x itself is the column matrix. */
 static sdc_status conv_tiled(sdc_backend *be, const conv_geom *g, const float *x,
-                             const float *w, const float *b, float *y, int64_t nb,
+                             const sdc_tensor *wt, const float *b, float *y, int64_t nb,
                              int64_t tile, bool direct, sdc_err *err) {
     float *col = NULL;
     if (!direct && !(col = sdc_cpu_scratch(be, 4, (size_t)(g->k * tile), err))) /* [K, tile] */
         return sdc_err_wrap(err, "conv2d: column buffer");
+    /* A big half-precision weight is widened in blocks of output channels for
+     * each tile (cheap next to the tile's GEMM); a small one once. */
+    int64_t blk = sdc_cpu_row_block(wt, g->oc, g->k);
+    const float *w = NULL; /* [OC, K] */
+    if (blk == g->oc && !(w = sdc_cpu_rows_f32(be, 0, wt, g->k, 0, g->oc, err)))
+        return sdc_err_wrap(err, "conv2d: weight");
     float beta = b ? 1.0f : 0.0f;
     for (int64_t n = 0; n < nb; n++) {
         const float *xn = x + n * g->c * g->h * g->w;
@@ -113,8 +119,14 @@ static sdc_status conv_tiled(sdc_backend *be, const conv_geom *g, const float *x
             /* sgemm runs on the caller's thread: OpenBLAS has its own pool. */
             const float *bm = direct ? xn + p0 : col;
             int ldb = direct ? (int)g->npix : (int)t;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->oc, (int)t,
-                        (int)g->k, 1.0f, w, (int)g->k, bm, ldb, beta, yn + p0, (int)g->npix);
+            for (int64_t o0 = 0; o0 < g->oc; o0 += blk) {
+                int64_t o1 = g->oc - o0 < blk ? g->oc : o0 + blk;
+                const float *wb = w ? w : sdc_cpu_rows_f32(be, 0, wt, g->k, o0, o1, err);
+                if (!wb) return sdc_err_wrap(err, "conv2d: weight");
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(o1 - o0), (int)t,
+                            (int)g->k, 1.0f, wb, (int)g->k, bm, ldb, beta,
+                            yn + o0 * g->npix + p0, (int)g->npix);
+            }
         }
     }
     return SDC_OK;
@@ -147,8 +159,6 @@ sdc_status sdc_cpu_conv2d(sdc_backend *be, const sdc_op *op, sdc_err *err) {
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED,
                            "conv2d: GEMM of %lld x %lld x %lld exceeds the BLAS int range",
                            (long long)g.oc, (long long)g.npix, (long long)g.k);
-    const float *w = sdc_cpu_as_f32(be, 0, wt, err); /* [OC, K] */
-    if (!w) return sdc_err_wrap(err, "conv2d: weight");
     const float *x = xt->data;
 
     bool direct = g.kh == 1 && g.kw == 1 && g.s == 1 && g.pt == 0 && g.pl == 0 &&
@@ -164,5 +174,5 @@ sdc_status sdc_cpu_conv2d(sdc_backend *be, const sdc_op *op, sdc_err *err) {
             if (tile < 64) tile = 64;
         }
     }
-    return conv_tiled(be, &g, x, w, b, y, nb, tile, direct, err);
+    return conv_tiled(be, &g, x, wt, b, y, nb, tile, direct, err);
 }

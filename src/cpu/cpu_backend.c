@@ -40,6 +40,24 @@ const float *sdc_cpu_as_f32(sdc_backend *be, int slot, const sdc_tensor *t, sdc_
     return dst;
 }
 
+const float *sdc_cpu_rows_f32(sdc_backend *be, int slot, const sdc_tensor *t, int64_t cols,
+                              int64_t r0, int64_t r1, sdc_err *err) {
+    size_t off = (size_t)(r0 * cols), n = (size_t)((r1 - r0) * cols);
+    if (t->dtype == SDC_F32 && ((uintptr_t)t->data & 3) == 0) return (const float *)t->data + off;
+    float *dst = sdc_cpu_scratch(be, slot, n, err);
+    if (!dst) return NULL;
+    const char *src = (const char *)t->data + off * sdc_dtype_size(t->dtype);
+    if (sdc_convert(dst, SDC_F32, src, t->dtype, n, err)) return NULL;
+    return dst;
+}
+
+int64_t sdc_cpu_row_block(const sdc_tensor *t, int64_t rows, int64_t cols) {
+    if (t->dtype == SDC_F32 || rows * cols <= SDC_CPU_WIDEN_FLOATS) return rows;
+    int64_t r = SDC_CPU_WIDEN_FLOATS / (cols ? cols : 1);
+    r = r >= 64 ? r / 16 * 16 : r; /* sgemm likes M in multiples of its register tile */
+    return r < 1 ? 1 : r;
+}
+
 static void *cpu_alloc(sdc_backend *be, size_t bytes) {
     (void)be;
     void *p = NULL;

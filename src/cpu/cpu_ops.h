@@ -11,6 +11,15 @@
  * else a conversion into the backend's reusable scratch `slot` (0..3). The
  * pointer is valid until the next call with the same slot. NULL on OOM. */
 const float *sdc_cpu_as_f32(sdc_backend *be, int slot, const sdc_tensor *t, sdc_err *err);
+/* Rows [r0, r1) of a weight t [R, cols] as F32: a view when t is F32, else
+ * widened into slot's scratch. Big half-precision weights are widened a
+ * block of rows at a time (SDC_CPU_WIDEN_FLOATS at most), so the scratch
+ * stays small and in cache instead of holding the largest layer in F32. */
+const float *sdc_cpu_rows_f32(sdc_backend *be, int slot, const sdc_tensor *t, int64_t cols,
+                              int64_t r0, int64_t r1, sdc_err *err);
+/* Rows per widened block of a [rows, cols] weight (all rows when F32 or small). */
+int64_t sdc_cpu_row_block(const sdc_tensor *t, int64_t rows, int64_t cols);
+#define SDC_CPU_WIDEN_FLOATS ((int64_t)2 << 20)
 /* A reusable F32 scratch buffer of n floats in `slot` (4..7), 64-byte aligned. */
 float *sdc_cpu_scratch(sdc_backend *be, int slot, size_t n, sdc_err *err);
 

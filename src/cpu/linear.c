@@ -36,9 +36,8 @@ sdc_status sdc_cpu_linear(sdc_backend *be, const sdc_op *op, sdc_err *err) {
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED,
                            "linear: w [%lld, %lld] exceeds the BLAS int range", (long long)n,
                            (long long)k);
-    const float *w = k ? sdc_cpu_as_f32(be, 0, wt, err) : NULL;
     const float *b = bt ? sdc_cpu_as_f32(be, 1, bt, err) : NULL;
-    if ((k && !w) || (bt && !b)) return sdc_err_wrap(err, "linear");
+    if (bt && !b) return sdc_err_wrap(err, "linear");
 
     /* y rows start as the bias (or zero when K = 0 and there is none). */
     if (b || k == 0) {
@@ -50,11 +49,20 @@ sdc_status sdc_cpu_linear(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     /* One GEMM per batch item: a sample's result must not depend on what it
      * is batched with (BLAS may pick another kernel for another M). */
     int64_t per = x->ndim >= 2 && x->shape[0] > 0 ? m / x->shape[0] : m;
-    for (int64_t s0 = 0; s0 < m; s0 += per) {
-        for (int64_t r0 = s0; r0 < s0 + per; r0 += ROW_CHUNK) {
-            int64_t rows = s0 + per - r0 < ROW_CHUNK ? s0 + per - r0 : ROW_CHUNK;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, (int)k, 1.0f,
-                        xd + r0 * k, (int)k, w, (int)k, b ? 1.0f : 0.0f, y + r0 * n, (int)n);
+    /* A big half-precision weight is widened a block of output features at a
+     * time (each block is used by every batch item before the next). */
+    int64_t blk = sdc_cpu_row_block(wt, n, k);
+    for (int64_t n0 = 0; n0 < n; n0 += blk) {
+        int64_t nn = n - n0 < blk ? n - n0 : blk;
+        const float *w = sdc_cpu_rows_f32(be, 0, wt, k, n0, n0 + nn, err); /* [nn, K] */
+        if (!w) return sdc_err_wrap(err, "linear: weight");
+        for (int64_t s0 = 0; s0 < m; s0 += per) {
+            for (int64_t r0 = s0; r0 < s0 + per; r0 += ROW_CHUNK) {
+                int64_t rows = s0 + per - r0 < ROW_CHUNK ? s0 + per - r0 : ROW_CHUNK;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nn, (int)k,
+                            1.0f, xd + r0 * k, (int)k, w, (int)k, b ? 1.0f : 0.0f,
+                            y + r0 * n + n0, (int)n);
+            }
         }
     }
     return SDC_OK;

@@ -114,6 +114,7 @@ static sdc_status encode_pair(sdc_pipeline *p, const sdc_generate_opts *o,
     if (!s && cfg) {
         s = encode(p, o, emb, o->negative ? o->negative : "", cond->n_tokens / 77, uncond,
                    truncated, err);
+        if (s == SDC_ERR_ARG) sdc_err_wrap(err, "negative prompt"); /* which text is bad */
         /* A longer negative prompt pads the prompt in turn. */
         if (!s && uncond->n_tokens > cond->n_tokens) {
             free(cond->z);
@@ -325,6 +326,10 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
         goto done;
     }
     if ((s = make_context(p, o, cfg, &ctx, &r->truncated, err))) goto done;
+    /* Each model's weight pages are dropped when its phase ends (mmap'ed
+     * weights come back from the page cache on the next image): the peak is
+     * one model's weights plus its activations, not all three models. */
+    sdc_params_release_pages(&p->clip.params);
     if (!(smp = sdc_sampler_create(&o->sampler, n, err))) {
         s = err->code;
         goto done;
@@ -362,7 +367,9 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
                         "sampling (refusing to decode a broken image)");
         goto done;
     }
+    sdc_params_release_pages(&p->unet.params);
     s = decode(p, o, x, r->rgb, err);
+    sdc_params_release_pages(&p->vae.params);
 done:
     if (ctx.data) sdc_arena_release(p->arena, ctx.data);
     sdc_sampler_free(smp);

@@ -1,6 +1,10 @@
 /* params.c — parameter tables and binding them to safetensors files. */
 #include "params.h"
 
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,8 +141,22 @@ sdc_status sdc_params_own(sdc_params *p, void *buf) {
     return SDC_OK;
 }
 
+void sdc_params_release_pages(const sdc_params *p) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < p->n; i++) {
+        const sdc_param *row = &p->rows[i];
+        if (!row->file_mapped || !row->field->data) continue;
+        /* Only whole pages inside the tensor: a neighbour's pages stay. */
+        uintptr_t a = (uintptr_t)row->field->data, z = a + sdc_tensor_nbytes(row->field);
+        a = (a + page - 1) / page * page;
+        z = z / page * page;
+        if (z > a) madvise((void *)a, z - a, MADV_DONTNEED); /* advisory: failure is harmless */
+    }
+}
+
 static sdc_status bind_row(sdc_params *p, sdc_param *row, const sdc_st_entry *e,
-                           const char *component, sdc_backend *be, sdc_err *err) {
+                           const char *component, sdc_backend *be, const sdc_safetensors *file,
+                           sdc_err *err) {
     if (e->dtype != SDC_F32 && e->dtype != SDC_F16 && e->dtype != SDC_BF16)
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED,
                            "%s: tensor '%s' has dtype %s; weights must be F32, F16 or BF16",
@@ -153,6 +171,7 @@ static sdc_status bind_row(sdc_params *p, sdc_param *row, const sdc_st_entry *e,
     sdc_status s = sdc_tensor_init(row->field, e->dtype, row->ndim, row->shape,
                                    (void *)e->data, err);
     if (s) return s;
+    row->file_mapped = be->device == SDC_DEVICE_CPU && sdc_safetensors_is_mapped(file);
     if (be->device == SDC_DEVICE_CPU) return SDC_OK;
     size_t bytes = sdc_tensor_nbytes(row->field);
     void *dev = be->alloc(be, bytes);
@@ -179,7 +198,8 @@ sdc_status sdc_params_bind(sdc_params *p, const char *component, sdc_safetensors
         sdc_param *row = &p->rows[i];
         map(row, key, sizeof key, ctx);
         const sdc_st_entry *e = NULL;
-        for (size_t f = 0; f < nfiles && !e; f++) e = sdc_safetensors_find(files[f], key);
+        size_t f = 0;
+        for (; f < nfiles && !(e = sdc_safetensors_find(files[f], key)); f++) {}
         if (!e) {
             if (row->optional) continue;
             /* Collect a few names; the count tells the rest. */
@@ -192,7 +212,7 @@ sdc_status sdc_params_bind(sdc_params *p, const char *component, sdc_safetensors
             n_missing++;
             continue;
         }
-        sdc_status s = bind_row(p, row, e, component, be, err);
+        sdc_status s = bind_row(p, row, e, component, be, files[f], err);
         if (s) return s;
     }
     if (n_missing)

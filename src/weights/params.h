@@ -16,6 +16,7 @@ typedef struct sdc_param {
     int ndim;
     int64_t shape[SDC_MAX_DIMS];
     bool optional;     /* absent keys leave field empty (data == NULL) */
+    bool file_mapped;  /* field->data points into a read-only file mapping */
 } sdc_param;
 
 typedef struct sdc_params {
@@ -59,6 +60,11 @@ typedef const char *(*sdc_key_map)(const sdc_param *row, char *buf, size_t cap, 
 sdc_status sdc_params_bind(sdc_params *p, const char *component, sdc_safetensors *const *files,
                            size_t nfiles, sdc_key_map map, const void *ctx, sdc_backend *be,
                            sdc_err *err);
+
+/* Drops the resident pages of the weights that point into a file mapping
+ * (they come back from the page cache on next use): a finished component
+ * stops counting in the process's memory. Owned weights are untouched. */
+void sdc_params_release_pages(const sdc_params *p);
 
 /* The table takes ownership of backend memory buf (freed with the table). */
 sdc_status sdc_params_own(sdc_params *p, void *buf);

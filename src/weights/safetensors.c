@@ -576,6 +576,7 @@ void sdc_safetensors_close(sdc_safetensors *st) {
 }
 
 const char *sdc_safetensors_path(const sdc_safetensors *st) { return st->label; }
+bool sdc_safetensors_is_mapped(const sdc_safetensors *st) { return st->mapped; }
 size_t sdc_safetensors_count(const sdc_safetensors *st) { return st->n; }
 
 const sdc_st_entry *sdc_safetensors_entry(const sdc_safetensors *st, size_t i) {
