@@ -109,10 +109,14 @@ typedef struct sdc_tensor {
     void *data;
     sdc_device device;
     bool owned;
+    bool file_mapped;               /* data lies in a read-only file mapping */
 } sdc_tensor;
 
 int64_t sdc_tensor_numel(const sdc_tensor *t);
 size_t sdc_tensor_nbytes(const sdc_tensor *t);
+/* For a file-mapped tensor: drops the resident pages wholly inside it (the
+ * next read brings them back from the page cache). No-op otherwise. */
+void sdc_tensor_release_pages(const sdc_tensor *t);
 /* Fills t's metadata (no allocation). Fails on rank > 4 or negative dims. */
 sdc_status sdc_tensor_init(sdc_tensor *t, sdc_dtype dtype, int ndim, const int64_t *shape,
                            void *data, sdc_err *err);

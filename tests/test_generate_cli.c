@@ -6,6 +6,7 @@
 #include "suites.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,6 +57,29 @@ START_TEST(generate_img2img_and_injected_noise) {
     ck_assert_int_eq(r->code, 1);
     ck_assert_msg(strstr(r->err, "no tensor 'noise'"), "%s", r->err);
     ck_assert(!exists(dir, "c.png"));
+}
+END_TEST
+
+/* --low-memory drops every weight's pages after use: the same bytes out,
+ * from the single file (text, UNet and VAE share one mapping) and the folder. */
+START_TEST(generate_low_memory_gives_the_same_image) {
+    const char *dir = test_tmpdir();
+    const char *models[] = {"original.safetensors", "diffusers"};
+    for (int m = 0; m < 2; m++) {
+        for (int low = 0; low < 2; low++) {
+            const cli_result *r = cli_run("generate --model " TINY "%s " VOCAB " --prompt 'a fox' "
+                                          "--steps 2 --seed 5 --width 64 --height 64 %s "
+                                          "--save-latents %s/lat%d%d.safetensors -o %s/i%d%d.png -q",
+                                          models[m], low ? "--low-memory" : "", dir, m, low,
+                                          dir, m, low);
+            ck_assert_msg(r->code == 0, "%s", r->err);
+        }
+        char a[1200], b[1200];
+        snprintf(a, sizeof a, "cmp -s %s/i%d0.png %s/i%d1.png && cmp -s %s/lat%d0.safetensors "
+                 "%s/lat%d1.safetensors", dir, m, dir, m, dir, m, dir, m);
+        snprintf(b, sizeof b, "%s", models[m]);
+        ck_assert_msg(system(a) == 0, "%s: --low-memory changed the output", b);
+    }
 }
 END_TEST
 
@@ -122,6 +146,7 @@ Suite *suite_generate_cli(void) {
     tcase_add_test(tc, generate_img2img_and_injected_noise);
     tcase_add_test(tc, generate_with_textinv_init_embedding);
     tcase_add_test(tc, generate_refuses_bad_arguments);
+    tcase_add_test(tc, generate_low_memory_gives_the_same_image);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,13 +14,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static const char *usage =
-    "usage: sdc augment DATASET --model M --method boomerang|prompt|textinv --out DIR [options]\n\n"
+    "usage: sdc augment DATASET --model M --method boomerang|prompt|textinv --out DIR [options]\n"
+    "       (--method retrieve copies CLIP-retrieved pool images: sdc augment --method retrieve --help)\n\n"
     "DATASET is an ImageFolder: DATASET/<class>/*.png|jpg|jpeg. The output folder gets the\n"
     "same layout plus manifest.jsonl and plan.json; rerunning resumes.\n\n"
     "  --strength S[,S...]    boomerang strength (default 0.3); a list draws one per image\n"
@@ -44,6 +46,7 @@ static const char *usage =
     "  --dry-run              print the plan's counts and cost, generate nothing\n"
     "  --preview GRID.png     after the run, a contact sheet: per class a few real images\n"
     "                         (framed) beside their augmentations\n"
+    "  --low-memory           keep only the layer at work resident (slower)\n"
     "  -q, --quiet            no progress\n";
 
 typedef struct {
@@ -51,7 +54,7 @@ typedef struct {
     const char *names, *classes, *negative, *sampler, *size, *vocab, *shard, *preview;
     long long per_image, per_class, limit, steps, seed, batch, shard_count;
     double cfg;
-    bool dry, quiet;
+    bool dry, quiet, low_memory;
 } aug_args;
 
 static int parse(int argc, char **argv, aug_args *a) {
@@ -64,6 +67,7 @@ static int parse(int argc, char **argv, aug_args *a) {
         if (cli_is_help(f)) { printf(usage); return -1; }
         if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a->quiet = true; continue; }
         if (!strcmp(f, "--dry-run")) { a->dry = true; continue; }
+        if (!strcmp(f, "--low-memory")) { a->low_memory = true; continue; }
         if (f[0] != '-') {
             if (a->data) return cli_usage_error("augment", "unexpected argument '%s'", f);
             a->data = f;
@@ -101,7 +105,7 @@ static int parse(int argc, char **argv, aug_args *a) {
     if (!a->data || !a->method || !a->out || (!a->model && !a->dry))
         return cli_usage_error("augment", "DATASET, --method, --out and --model are required");
     if (strcmp(a->method, "boomerang") && strcmp(a->method, "prompt") && strcmp(a->method, "textinv"))
-        return cli_usage_error("augment", "--method must be boomerang, prompt or textinv");
+        return cli_usage_error("augment", "--method must be boomerang, prompt, textinv or retrieve");
     if (!strcmp(a->method, "textinv") && !a->emb)
         return cli_usage_error("augment", "--method textinv needs --embeddings DIR");
     if (a->init && strcmp(a->init, "real"))
@@ -197,10 +201,49 @@ static int parse_shard(const aug_args *a, long long *k, long long *n) {
     return EXIT_OK;
 }
 
+/* True when out is data or lies inside it: the outputs would be scanned as
+ * classes and images on the next run. out need not exist yet. */
+static bool out_inside_data(const char *data, const char *out) {
+    char d[PATH_MAX], o[2 * PATH_MAX + 2], tmp[PATH_MAX];
+    if (!realpath(data, d)) return false;
+    if (!realpath(out, o)) {
+        snprintf(tmp, sizeof tmp, "%s", out);
+        char *base = strrchr(tmp, '/'), parent[PATH_MAX];
+        if (base && base[1] == '\0') return false; /* "dir/" that does not exist */
+        if (base) *base++ = '\0';
+        if (!realpath(base ? (tmp[0] ? tmp : "/") : ".", parent)) return false;
+        snprintf(o, sizeof o, "%s/%s", parent, base ? base : tmp);
+    }
+    size_t n = strlen(d);
+    return !strncmp(o, d, n) && (o[n] == '\0' || o[n] == '/' || (n == 1 && d[0] == '/'));
+}
+
+/* A fresh run that failed before its first item (a bad --model, say) takes
+ * back what it created: the folder is left as if it had never run. */
+static void undo_fresh(const char *out, const aug_dataset *d, const char *mpath, const char *tag) {
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/plan.json", out);
+    unlink(path);
+    if (stat(mpath, &sb) == 0 && sb.st_size == 0) unlink(mpath);
+    snprintf(path, sizeof path, "%s/.sdc-augment%s.lock", out, tag);
+    unlink(path);
+    for (int c = 0; c < d->n_classes; c++) {
+        snprintf(path, sizeof path, "%s/%s", out, d->classes[c].folder);
+        rmdir(path); /* only when empty */
+    }
+    rmdir(out);
+}
+
 int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
                 sdc_embedding_set **sets, long long sk, long long sn, int w, int h);
 
+int cmd_augment_retrieve(int argc, char **argv); /* cmd_augment_retrieve.c */
+
 int cmd_augment(int argc, char **argv) {
+    for (int i = 1; i + 1 < argc; i++) /* --method retrieve has its own driver */
+        if (!strcmp(argv[i], "--method") && !strcmp(argv[i + 1], "retrieve"))
+            return cmd_augment_retrieve(argc, argv);
     aug_args a;
     int rc = parse(argc, argv, &a);
     if (rc) return rc < 0 ? EXIT_OK : rc;
@@ -208,6 +251,9 @@ int cmd_augment(int argc, char **argv) {
     if (!parse_size(a.size, &w, &h))
         return cli_usage_error("augment", "--size must be N or WxH, multiples of 8 in [64, 2048] (got '%s')", a.size);
     if ((rc = parse_shard(&a, &sk, &sn))) return rc;
+    if (out_inside_data(a.data, a.out))
+        return cli_usage_error("augment", "--out %s is inside the dataset %s (its images would be "
+                               "read back as real ones); choose a folder outside it", a.out, a.data);
     sdc_sampler_opts so;
     if (!sdc_sampler_from_name(a.sampler, &so))
         return cli_usage_error("augment", "unknown sampler '%s'", a.sampler);
@@ -261,6 +307,9 @@ int cmd_augment(int argc, char **argv) {
                             .n_templates = n_tmpl, .random_order = !strcmp(a.order, "random"),
                             .words = words, .limit = a.limit};
         s = aug_plan_build(&d, &po, &plan, &err);
+        if (!s && plan.n == 0) /* boomerang / --init real on folders without images */
+            s = sdc_err_set(&err, SDC_ERR_ARG, "%s: no images in the class folders (.png, .jpg, "
+                            ".jpeg) to start from", a.data);
     }
     rc = s ? cli_error("augment", &err) : augment_run(&a, &d, &plan, sets, sk, sn, (int)w, (int)h);
     aug_plan_free(&plan);
@@ -365,7 +414,8 @@ static char *plan_params(const aug_args *a) {
 
 /* Appends each finished item's manifest line: only after its PNG is durable,
  * and for a failed item too (the run goes on; a rerun retries it). A
- * manifest write or fsync error stops the run: the item is redone on resume. */
+ * manifest write or fsync error stops the run (the line taken back, the PNG
+ * removed): the item is redone on resume. */
 typedef struct {
     const aug_args *a;
     const aug_dataset *d;
@@ -380,6 +430,11 @@ static sdc_status record(recorder *r, const aug_item *it, const char *error) {
     sdc_status s = line ? aug_manifest_append(r->fd, line, r->err)
                         : sdc_err_set(r->err, SDC_ERR_OOM, "out of memory");
     free(line);
+    if (s && !error) { /* not recorded: its PNG goes too, so files and manifest agree */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", r->a->out, it->output);
+        unlink(path);
+    }
     if (s) return s;
     if (error) {
         r->failed++;
@@ -392,6 +447,8 @@ static sdc_status record(recorder *r, const aug_item *it, const char *error) {
 int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
                 sdc_embedding_set **sets, long long sk, long long sn, int w, int h) {
     if (a->dry) { dry_run(a, d, plan, sk, sn, w, h); return EXIT_OK; }
+    struct stat out_st;
+    bool fresh = stat(a->out, &out_st) != 0;
     sdc_err err = {0};
     char path[4096], mpath[4096], tag[64] = "";
     if (sn > 1) snprintf(tag, sizeof tag, ".shard-%lld-of-%lld", sk, sn);
@@ -440,6 +497,7 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
     }
     if (!s && todo && !(be = sdc_cpu_backend_create(&err))) s = err.code;
     if (!s && todo && !(p = sdc_pipeline_open(a->model, a->vocab, be, &err))) s = err.code;
+    if (p) p->low_memory = a->low_memory;
     int B = (int)a->batch;
     size_t cap = (size_t)3 * w * h;
     sdc_generate_row *rows = calloc((size_t)B, sizeof *rows);
@@ -526,6 +584,7 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
     if (fd >= 0 && close(fd) && !s) s = sdc_err_set(&err, SDC_ERR_IO, "%s: close: %s", mpath, strerror(errno));
     close(lock);
     aug_manifest_free(&man);
+    if (s && fresh && done == 0) undo_fresh(a->out, d, mpath, tag);
     if (s) return cli_error("augment", &err);
     if (!a->quiet) fprintf(stderr, "sdc augment: %d generated, %d already done%s\n", done - failed,
                            mine - todo, sn > 1 ? " (this shard)" : "");
@@ -534,4 +593,9 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
         return EXIT_RUNTIME;
     }
     return EXIT_OK;
+}
+
+/* The templates of --templates, for cmd_augment_retrieve.c's text queries. */
+sdc_status augment_load_templates(const char *which, char ***out, int *n, sdc_err *err) {
+    return load_templates(which, out, n, err);
 }

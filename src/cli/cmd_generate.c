@@ -38,14 +38,17 @@ static const char *usage =
     "  --save-latents F       write the final latents (tensor 'latents') to F\n"
     "  --vocab PATH           CLIP merges file (default weights/bpe_simple_vocab_16e6.txt.gz)\n"
     "  -o, --output OUT.png   output; with --batch N > 1: OUT-0.png ... OUT-(N-1).png\n"
-    "  -q, --quiet            no progress output\n";
+    "  --low-memory           keep only the layer at work resident (weights re-read from\n"
+    "                         the page cache on every use): lower peak RSS, slower\n"
+    "  -q, --quiet            no progress output\n"
+    CLI_BACKEND_USAGE;
 
 typedef struct {
     const char *model, *prompt, *negative, *sampler, *spacing, *init, *fit, *embeddings;
-    const char *syntax, *init_noise, *save_latents, *vocab, *out;
+    const char *syntax, *init_noise, *save_latents, *vocab, *out, *backend;
     long long steps, seed, width, height, batch, clip_skip;
     double eta, cfg, strength;
-    bool have_seed, quiet;
+    bool have_seed, quiet, low_memory;
 } gen_args;
 
 /* Parses argv into a; returns EXIT_OK, or the usage exit code (message printed). */
@@ -60,13 +63,15 @@ static int parse(int argc, char **argv, gen_args *a) {
             return -1;
         }
         if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a->quiet = true; continue; }
+        if (!strcmp(f, "--low-memory")) { a->low_memory = true; continue; }
         const char **str = !strcmp(f, "--model") ? &a->model : !strcmp(f, "--prompt") ? &a->prompt
             : !strcmp(f, "--negative") ? &a->negative : !strcmp(f, "--sampler") ? &a->sampler
             : !strcmp(f, "--spacing") ? &a->spacing : !strcmp(f, "--init") ? &a->init
             : !strcmp(f, "--fit") ? &a->fit : !strcmp(f, "--embeddings") ? &a->embeddings
             : !strcmp(f, "--prompt-syntax") ? &a->syntax : !strcmp(f, "--init-noise") ? &a->init_noise
             : !strcmp(f, "--save-latents") ? &a->save_latents : !strcmp(f, "--vocab") ? &a->vocab
-            : !strcmp(f, "-o") || !strcmp(f, "--output") ? &a->out : NULL;
+            : !strcmp(f, "-o") || !strcmp(f, "--output") ? &a->out
+            : !strcmp(f, "--backend") ? &a->backend : NULL;
         struct { const char *name; long long *dst, lo, hi; } ints[] = {
             {"--steps", &a->steps, 1, 1000}, {"--seed", &a->seed, 0, INT64_MAX},
             {"--width", &a->width, 64, 2048}, {"--height", &a->height, 64, 2048},
@@ -92,6 +97,7 @@ static int parse(int argc, char **argv, gen_args *a) {
     }
     if (!a->model || !a->prompt || !a->out)
         return cli_usage_error("generate", "--model, --prompt and -o are required");
+    if (!cli_backend_valid("generate", a->backend)) return EXIT_USAGE;
     if (a->width % 8 || a->height % 8)
         return cli_usage_error("generate", "--width and --height must be multiples of 8 (got %lldx%lld)",
                                a->width, a->height);
@@ -197,9 +203,10 @@ int cmd_generate(int argc, char **argv) {
                             "size and batch", a.init_noise, a.batch, h, w);
         else o.init_noise = noise->data;
     }
-    if (!s && !(be = sdc_cpu_backend_create(&err))) s = err.code;
+    if (!s && !(be = cli_backend_create("generate", a.backend, a.quiet, &err))) s = err.code;
     const char *vocab = a.vocab ? a.vocab : "weights/bpe_simple_vocab_16e6.txt.gz";
     if (!s && !(p = sdc_pipeline_open(a.model, vocab, be, &err))) s = err.code;
+    if (p) p->low_memory = a.low_memory;
     /* Embeddings must match the text encoder's width. */
     if (!s && a.embeddings &&
         !(s = sdc_embeddings_load(&emb, a.embeddings, p->clip.cfg.width, &err)))

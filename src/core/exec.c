@@ -89,6 +89,7 @@ static sdc_tensor run(sdc_exec *ex, sdc_op *op, sdc_dtype dst_dtype) {
     if (ex->status) return empty();
     op->dst = &out;
     ex->status = dispatch(ex, op);
+    for (int i = 0; ex->drop_weights && i < SDC_OP_MAX_SRC; i++) sdc_tensor_release_pages(op->src[i]);
     if (ex->status) {
         sdc_arena_release(ex->arena, out.data);
         return empty();
@@ -187,4 +188,29 @@ sdc_tensor sdc_x_embedding(sdc_exec *ex, sdc_tensor ids, const sdc_tensor *table
 sdc_tensor sdc_x_convert(sdc_exec *ex, sdc_tensor x, sdc_dtype to) {
     sdc_op op = {.kind = SDC_OP_CONVERT, .src = {&x}};
     return run(ex, &op, to);
+}
+
+sdc_tensor sdc_x_from_host(sdc_exec *ex, const float *host, sdc_dtype dt, int ndim,
+                           const int64_t *shape) {
+    sdc_tensor f = sdc_x_new(ex, SDC_F32, ndim, shape);
+    if (ex->status) return empty();
+    ex->status = ex->be->upload(ex->be, f.data, host, sdc_tensor_nbytes(&f), ex->err);
+    if (ex->status || dt == SDC_F32) {
+        if (ex->status) sdc_x_free(ex, &f);
+        return f;
+    }
+    sdc_tensor y = sdc_x_convert(ex, f, dt);
+    sdc_x_free(ex, &f);
+    return y;
+}
+
+sdc_status sdc_x_to_host(sdc_exec *ex, const sdc_tensor *t, float *host) {
+    if (ex->status) return ex->status;
+    if (t->dtype == SDC_F32)
+        return ex->status = ex->be->download(ex->be, host, t->data, sdc_tensor_nbytes(t), ex->err);
+    sdc_tensor f = sdc_x_convert(ex, *t, SDC_F32);
+    if (!ex->status)
+        ex->status = ex->be->download(ex->be, host, f.data, sdc_tensor_nbytes(&f), ex->err);
+    sdc_x_free(ex, &f);
+    return ex->status;
 }

@@ -30,6 +30,9 @@ typedef struct sdc_exec {
     /* Optional: called with named intermediate results (activation dumps). */
     void (*dump)(void *ctx, const char *name, const sdc_tensor *t);
     void *dump_ctx;
+    /* Low-memory mode: a file-mapped weight's pages are dropped right after
+     * the op that read it, so only the layer at work stays resident. */
+    bool drop_weights;
 } sdc_exec;
 
 /* FLOPs of one op (2 per multiply-add of conv2d, linear and attention; 0 for
@@ -47,6 +50,13 @@ sdc_tensor sdc_x_new(sdc_exec *ex, sdc_dtype dtype, int ndim, const int64_t *sha
 void sdc_x_free(sdc_exec *ex, sdc_tensor *t);
 /* Same data, new shape (numel must match). No copy. */
 sdc_tensor sdc_x_reshape(sdc_exec *ex, sdc_tensor t, int ndim, const int64_t *shape);
+
+/* Host data in and out, for any backend: an arena tensor of dtype dt holding
+ * the F32 values host[numel(shape)] (uploaded, then converted on the backend
+ * when dt is not F32), and t (F32/F16/BF16) copied out as F32. */
+sdc_tensor sdc_x_from_host(sdc_exec *ex, const float *host, sdc_dtype dt, int ndim,
+                           const int64_t *shape);
+sdc_status sdc_x_to_host(sdc_exec *ex, const sdc_tensor *t, float *host);
 
 /* Ops (see sdc_ops.h for exact semantics). b may be NULL. */
 sdc_tensor sdc_x_conv2d(sdc_exec *ex, sdc_tensor x, const sdc_tensor *w, const sdc_tensor *b,

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 int64_t sdc_tensor_numel(const sdc_tensor *t) {
     int64_t n = 1;
@@ -83,4 +85,14 @@ const char *sdc_shape_str(const sdc_tensor *t, char *buf, size_t cap) {
     }
     if (used < cap) snprintf(buf + used, cap - used, "]");
     return buf;
+}
+
+void sdc_tensor_release_pages(const sdc_tensor *t) {
+    if (!t || !t->file_mapped || !t->data) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    /* Only whole pages inside the tensor: a neighbour's pages stay. */
+    uintptr_t a = (uintptr_t)t->data, z = a + sdc_tensor_nbytes(t);
+    a = (a + page - 1) / page * page;
+    z = z / page * page;
+    if (z > a) madvise((void *)a, z - a, MADV_DONTNEED); /* advisory: failure is harmless */
 }

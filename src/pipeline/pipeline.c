@@ -55,6 +55,14 @@ void sdc_generate_result_free(sdc_generate_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* An op sequence on the pipeline's backend; in low-memory mode each weight's
+ * pages are dropped after use. */
+static sdc_exec begin(sdc_pipeline *p, sdc_err *err) {
+    sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+    ex.drop_weights = p->low_memory;
+    return ex;
+}
+
 /* ------------------------------------------------------------ conditioning */
 
 /* Hidden states of a prompt: [n_chunks*77, D] on the host (weighted for the
@@ -86,7 +94,7 @@ static sdc_status encode(sdc_pipeline *p, const sdc_generate_opts *o,
         s = sdc_err_set(err, SDC_ERR_SHAPE, "embeddings have %d dimensions but the text encoder "
                         "has %d", dim, D);
     if (!s) {
-        sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+        sdc_exec ex = begin(p, err);
         sdc_tensor h = sdc_clip_text_forward(&ex, &p->clip, plan.ids, plan.n_chunks, o->clip_skip,
                                              extra, (int)n_extra);
         if (!ex.status)
@@ -147,7 +155,7 @@ static sdc_status make_context(sdc_pipeline *p, const sdc_generate_opts *o, bool
                             cond[r].n_tokens / 77, cond[0].n_tokens / 77);
     }
     int D = p->clip.cfg.width, T = s ? 0 : cond[0].n_tokens, rows = (cfg ? 2 : 1) * B;
-    sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+    sdc_exec ex = begin(p, err);
     if (!s) *ctx = sdc_x_new(&ex, SDC_F32, 3, (const int64_t[]){rows, T, D});
     s = s ? s : ex.status;
     size_t row = sizeof(float) * (size_t)T * D;
@@ -193,7 +201,7 @@ static sdc_status img2img_latents(sdc_pipeline *p, const sdc_generate_opts *o, s
     float *eps = malloc(sizeof *eps * n), *x0 = malloc(sizeof *x0 * n);
     sdc_status s = mu && lv && eps && x0 ? SDC_OK : sdc_err_set(err, SDC_ERR_OOM, "img2img: out of memory");
     for (int b = 0; !s && b < n_rngs; b++) {
-        sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+        sdc_exec ex = begin(p, err);
         sdc_tensor img = sdc_x_new(&ex, SDC_F32, 4, (const int64_t[]){1, 3, o->height, o->width});
         if (!ex.status)
             ex.status = p->be->upload(p->be, img.data, init_image_of(o, b),
@@ -233,7 +241,7 @@ static sdc_status predict(sdc_pipeline *p, const sdc_generate_opts *o, bool cfg,
     size_t n = (size_t)B * 4 * h * w;
     for (size_t i = 0; i < n; i++) buf[i] = x[i] * scale;
     if (cfg) memcpy(buf + n, buf, sizeof *buf * n);
-    sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+    sdc_exec ex = begin(p, err);
     sdc_tensor xt = sdc_x_new(&ex, SDC_F32, 4, (const int64_t[]){rows, 4, h, w});
     sdc_tensor tt = sdc_x_new(&ex, SDC_F32, 1, (const int64_t[]){rows});
     float tv[2 * 256];
@@ -264,7 +272,7 @@ static sdc_status decode(sdc_pipeline *p, const sdc_generate_opts *o, const floa
     /* One image at a time bounds the VAE's memory; samples are independent. */
     for (int b = 0; !s && b < o->batch; b++) {
         for (size_t i = 0; i < per; i++) z[i] = latents[b * per + i] / p->vae.cfg.scaling_factor;
-        sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+        sdc_exec ex = begin(p, err);
         sdc_tensor zt = sdc_x_new(&ex, SDC_F32, 4, (const int64_t[]){1, 4, h, w});
         if (!ex.status) ex.status = p->be->upload(p->be, zt.data, z, sizeof *z * per, err);
         sdc_tensor y = sdc_vae_decode(&ex, &p->vae, zt);
@@ -388,7 +396,7 @@ sdc_status sdc_pipeline_time_unet(sdc_pipeline *p, int rows, int width, int heig
     if (!buf) return sdc_err_set(err, SDC_ERR_OOM, "timing: out of memory");
     for (size_t i = 0; i < nx + nc; i++) buf[i] = sinf(0.37f * (float)i); /* never zeros */
     for (int r = 0; r < rows; r++) buf[nx + nc + r] = 500.0f;
-    sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
+    sdc_exec ex = begin(p, err);
     sdc_tensor x = sdc_x_new(&ex, SDC_F32, 4, (const int64_t[]){rows, 4, h, w});
     sdc_tensor c = sdc_x_new(&ex, SDC_F32, 3, (const int64_t[]){rows, 77, C});
     sdc_tensor t = sdc_x_new(&ex, SDC_F32, 1, (const int64_t[]){rows});

@@ -19,6 +19,9 @@ typedef struct sdc_pipeline {
     sdc_clip_text clip;
     sdc_unet unet;
     sdc_vae vae;
+    /* Keep only the layer at work resident (mmap'ed weights are re-read from
+     * the page cache on every use): lower peak memory, slower steps. */
+    bool low_memory;
 } sdc_pipeline;
 
 /* Loads the checkpoint's three models onto be and the tokenizer (CLIP's

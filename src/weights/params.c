@@ -1,10 +1,6 @@
 /* params.c — parameter tables and binding them to safetensors files. */
 #include "params.h"
 
-#include <stdint.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,16 +138,7 @@ sdc_status sdc_params_own(sdc_params *p, void *buf) {
 }
 
 void sdc_params_release_pages(const sdc_params *p) {
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    for (size_t i = 0; i < p->n; i++) {
-        const sdc_param *row = &p->rows[i];
-        if (!row->file_mapped || !row->field->data) continue;
-        /* Only whole pages inside the tensor: a neighbour's pages stay. */
-        uintptr_t a = (uintptr_t)row->field->data, z = a + sdc_tensor_nbytes(row->field);
-        a = (a + page - 1) / page * page;
-        z = z / page * page;
-        if (z > a) madvise((void *)a, z - a, MADV_DONTNEED); /* advisory: failure is harmless */
-    }
+    for (size_t i = 0; i < p->n; i++) sdc_tensor_release_pages(p->rows[i].field);
 }
 
 static sdc_status bind_row(sdc_params *p, sdc_param *row, const sdc_st_entry *e,
@@ -171,7 +158,7 @@ static sdc_status bind_row(sdc_params *p, sdc_param *row, const sdc_st_entry *e,
     sdc_status s = sdc_tensor_init(row->field, e->dtype, row->ndim, row->shape,
                                    (void *)e->data, err);
     if (s) return s;
-    row->file_mapped = be->device == SDC_DEVICE_CPU && sdc_safetensors_is_mapped(file);
+    row->field->file_mapped = be->device == SDC_DEVICE_CPU && sdc_safetensors_is_mapped(file);
     if (be->device == SDC_DEVICE_CPU) return SDC_OK;
     size_t bytes = sdc_tensor_nbytes(row->field);
     void *dev = be->alloc(be, bytes);

@@ -16,7 +16,6 @@ typedef struct sdc_param {
     int ndim;
     int64_t shape[SDC_MAX_DIMS];
     bool optional;     /* absent keys leave field empty (data == NULL) */
-    bool file_mapped;  /* field->data points into a read-only file mapping */
 } sdc_param;
 
 typedef struct sdc_params {
