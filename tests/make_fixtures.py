@@ -5,7 +5,8 @@ transformers and torch (pinned in tests/requirements.txt).
     python3 -m venv build/venv && build/venv/bin/pip install -r tests/requirements.txt
     build/venv/bin/python tests/make_fixtures.py [component ...]
 
-Components: all (default), clip_text, unet, vae, pipelines; "all" also writes the
+Components: all (default), clip_text, unet, vae, pipelines, clip (the CLIPModel of
+retrieval, tests/fixtures/fx_clip.py); "all" also writes the
 single-file original (LDM) layout, whose key names are checked against
 diffusers' own LDM converter. Output goes to
 tests/fixtures/. Tiny random-weight models keep the exact SD 1.x structure;
@@ -360,6 +361,13 @@ def make_pipelines():
           "img2img": "8 steps, strength 0.75, batch 2, seed 77"})
 
 
+def make_clip():
+    """The CLIP retrieval fixtures: tests/fixtures/fx_clip.py."""
+    sys.path.insert(0, FIX)
+    import fx_clip
+    fx_clip.main()
+
+
 def main(argv):
     todo = argv or ["all"]
     if todo == ["all"]:
@@ -370,6 +378,7 @@ def main(argv):
                        "text_encoder": ["transformers", "CLIPTextModel"],
                        "unet": ["diffusers", "UNet2DConditionModel"],
                        "vae": ["diffusers", "AutoencoderKL"]}, f, indent=2)
+        make_clip()
         return
     for c in todo:
         if c == "clip_text":
@@ -380,6 +389,8 @@ def main(argv):
             make_vae()
         elif c == "pipelines":
             make_pipelines()
+        elif c == "clip":
+            make_clip()
         else:
             sys.exit(f"make_fixtures.py: unknown component '{c}'")
 

@@ -50,7 +50,9 @@ sdc_status sdc_clip_text_init(sdc_clip_text *m, const sdc_clip_text_config *cfg,
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     if (cfg->width % cfg->heads != 0 || cfg->layers < 1 || cfg->max_pos < 1)
-        return sdc_err_set(err, SDC_ERR_ARG, "clip text: inconsistent config");
+        return sdc_err_set(err, SDC_ERR_ARG, "clip text: inconsistent config (width %d, %d heads, "
+                           "%d layers, %d positions)", cfg->width, cfg->heads, cfg->layers,
+                           cfg->max_pos);
     m->layer = calloc((size_t)cfg->layers, sizeof *m->layer);
     if (!m->layer) return sdc_err_set(err, SDC_ERR_OOM, "clip text: out of memory");
     sdc_params *P = &m->params;
@@ -85,14 +87,14 @@ void sdc_clip_text_free(sdc_clip_text *m) {
 }
 
 /* x: [B, T, D] -> x + attention(LN1(x)) + MLP(LN2(...)), in place. */
-static void layer_forward(sdc_exec *ex, const clip_text_layer *L, const sdc_clip_text_config *c,
-                          sdc_tensor x) {
-    sdc_tensor h = sdc_x_layer_norm(ex, x, &L->ln1_w, &L->ln1_b, c->eps);
+void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, float eps,
+                            bool causal, sdc_tensor x) {
+    sdc_tensor h = sdc_x_layer_norm(ex, x, &L->ln1_w, &L->ln1_b, eps);
     sdc_tensor q = sdc_x_linear(ex, h, &L->q_w, &L->q_b);
     sdc_tensor k = sdc_x_linear(ex, h, &L->k_w, &L->k_b);
     sdc_tensor v = sdc_x_linear(ex, h, &L->v_w, &L->v_b);
     sdc_x_free(ex, &h);
-    sdc_tensor a = sdc_x_attention(ex, q, k, v, c->heads, true);
+    sdc_tensor a = sdc_x_attention(ex, q, k, v, heads, causal);
     sdc_x_free(ex, &q);
     sdc_x_free(ex, &k);
     sdc_x_free(ex, &v);
@@ -101,7 +103,7 @@ static void layer_forward(sdc_exec *ex, const clip_text_layer *L, const sdc_clip
     sdc_x_add_inplace(ex, x, o);
     sdc_x_free(ex, &o);
 
-    h = sdc_x_layer_norm(ex, x, &L->ln2_w, &L->ln2_b, c->eps);
+    h = sdc_x_layer_norm(ex, x, &L->ln2_w, &L->ln2_b, eps);
     sdc_tensor f = sdc_x_linear(ex, h, &L->fc1_w, &L->fc1_b); /* [B, T, F] */
     sdc_x_free(ex, &h);
     sdc_tensor g = sdc_x_quick_gelu(ex, f);
@@ -156,7 +158,8 @@ sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int
     sdc_x_free(ex, &pos);
     sdc_x_add_inplace(ex, x, p);
     sdc_x_free(ex, &p);
-    for (int i = 0; i < c->layers - skip; i++) layer_forward(ex, &m->layer[i], c, x);
+    for (int i = 0; i < c->layers - skip; i++)
+        sdc_clip_layer_forward(ex, &m->layer[i], c->heads, c->eps, true, x);
     sdc_tensor y = sdc_x_layer_norm(ex, x, &m->final_ln_w, &m->final_ln_b, c->eps);
     sdc_x_free(ex, &x);
     return y;

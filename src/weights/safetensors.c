@@ -585,10 +585,13 @@ const sdc_st_entry *sdc_safetensors_entry(const sdc_safetensors *st, size_t i) {
 
 const sdc_st_entry *sdc_safetensors_find(const sdc_safetensors *st, const char *name) {
     sdc_st_entry key = {.name = name};
+    /* bsearch wants a valid base even for zero elements (UBSan's nonnull). */
+    if (!st->n) return NULL;
     return bsearch(&key, st->entries, st->n, sizeof *st->entries, cmp_entry_name);
 }
 
 const char *sdc_safetensors_meta(const sdc_safetensors *st, const char *key) {
+    if (!st->n_meta) return NULL;
     char **hit = bsearch(&key, st->meta, st->n_meta, 2 * sizeof *st->meta, cmp_meta_key);
     return hit ? hit[1] : NULL;
 }

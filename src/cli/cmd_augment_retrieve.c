@@ -1,0 +1,600 @@
+/* cmd_augment_retrieve.c — sdc augment --method retrieve: per class, the
+ * pool images (an `sdc embed` cache) nearest to the class's CLIP query,
+ * copied or hard-linked into an ImageFolder output with the same manifest,
+ * plan, resume and lock as the generating methods. */
+#include "cli.h"
+#include "progress.h"
+
+#include "../augment/augment.h"
+#include "../augment/embcache.h"
+#include "../augment/retrieve.h"
+#include "../core/atomic_file.h"
+#include "../core/sha256.h"
+#include "../image/clip_preprocess.h"
+#include "../models/clip_model.h"
+
+#include <cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+sdc_status augment_load_templates(const char *which, char ***out, int *n, sdc_err *err);
+
+static const char *usage =
+    "usage: sdc augment DATASET --method retrieve --pool CACHE --per-class K --out DIR [options]\n\n"
+    "Adds to each class of the ImageFolder DATASET the K images of the pool CACHE (made by\n"
+    "sdc embed) nearest to the class in CLIP space, copied (or hard-linked) into DIR/<class>/\n"
+    "with manifest.jsonl (similarity, rank, query, source pool file) and plan.json; rerunning\n"
+    "resumes. Search is exact: cosine similarity through BLAS over the whole pool in blocks.\n"
+    "An image in the top K of several classes goes to the class where it scores highest;\n"
+    "near-duplicates (of an image already chosen for the class, or of the class's own images\n"
+    "when image queries are used) are dropped.\n\n"
+    "  --query text|image|both  the class query (default text): text = the class name through\n"
+    "                       --templates, each prompt embedded and normalized, averaged, normalized\n"
+    "                       (CLIP's zero-shot classifier); image = the normalized mean of the\n"
+    "                       class's own image embeddings; both = the normalized sum of the two\n"
+    "  --clip M             the CLIP model (default: the one the cache was embedded with; it\n"
+    "                       must be the same weights)\n"
+    "  --templates simple|clip|clip7|FILE   as for --method prompt (default simple)\n"
+    "  --dedup X            cosine above which an image counts as a near-duplicate (default\n"
+    "                       0.94; 1 keeps them all)\n"
+    "  --link               hard links instead of copies (pool and DIR on one filesystem)\n"
+    "  --class-names FILE  --classes a,b  --vocab PATH  --batch N (image queries, default 8)\n"
+    "  --dry-run            print what would be retrieved, write nothing\n"
+    "  --preview GRID.png   a contact sheet of each class's first retrievals\n"
+    "  -q, --quiet          no progress\n";
+
+typedef struct {
+    const char *data, *pool, *out, *query, *clip, *templates, *names, *classes, *vocab, *preview;
+    long long per_class, batch;
+    double dedup;
+    bool link, dry, quiet;
+} ret_args;
+
+static int parse(int argc, char **argv, ret_args *a) {
+    *a = (ret_args){.query = "text", .templates = "simple", .dedup = 0.94, .batch = 8,
+                    .vocab = "weights/bpe_simple_vocab_16e6.txt.gz"};
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (cli_is_help(f)) { fputs(usage, stdout); return -1; }
+        if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a->quiet = true; continue; }
+        if (!strcmp(f, "--dry-run")) { a->dry = true; continue; }
+        if (!strcmp(f, "--link")) { a->link = true; continue; }
+        if (f[0] != '-') {
+            if (a->data) return cli_usage_error("augment", "unexpected argument '%s'", f);
+            a->data = f;
+            continue;
+        }
+        const char *method = NULL;
+        const char **str = !strcmp(f, "--pool") ? &a->pool : !strcmp(f, "--out") ? &a->out
+            : !strcmp(f, "--query") ? &a->query : !strcmp(f, "--clip") ? &a->clip
+            : !strcmp(f, "--templates") ? &a->templates : !strcmp(f, "--class-names") ? &a->names
+            : !strcmp(f, "--classes") ? &a->classes : !strcmp(f, "--vocab") ? &a->vocab
+            : !strcmp(f, "--preview") ? &a->preview : !strcmp(f, "--method") ? &method : NULL;
+        bool num = !strcmp(f, "--per-class") || !strcmp(f, "--batch") || !strcmp(f, "--dedup");
+        if (!str && !num)
+            return cli_usage_error("augment", "%s is not an option of --method retrieve", f);
+        if (!v) return cli_usage_error("augment", "%s needs a value", f);
+        i++;
+        if (str) *str = v;
+        else if (!strcmp(f, "--per-class") && !cli_parse_int("augment", f, v, 1, 1000000, &a->per_class))
+            return EXIT_USAGE;
+        else if (!strcmp(f, "--batch") && !cli_parse_int("augment", f, v, 1, 256, &a->batch))
+            return EXIT_USAGE;
+        else if (!strcmp(f, "--dedup") && !cli_parse_float("augment", f, v, 1e-6, 1, &a->dedup))
+            return EXIT_USAGE;
+    }
+    if (!a->data || !a->pool || !a->out || !a->per_class)
+        return cli_usage_error("augment", "--method retrieve needs DATASET, --pool, --per-class and --out");
+    if (strcmp(a->query, "text") && strcmp(a->query, "image") && strcmp(a->query, "both"))
+        return cli_usage_error("augment", "--query must be text, image or both (got '%s')", a->query);
+    return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+/* tmpl with "{}" / "{name}" replaced by word (as the prompt method fills it). */
+static char *fill(const char *tmpl, const char *word) {
+    size_t cap = strlen(tmpl) + 1, wl = strlen(word);
+    for (const char *p = tmpl; (p = strchr(p, '{')); p++) cap += wl;
+    char *out = malloc(cap), *o = out;
+    if (!out) return NULL;
+    for (const char *p = tmpl; *p;) {
+        if (!strncmp(p, "{}", 2)) { memcpy(o, word, wl); o += wl; p += 2; }
+        else if (!strncmp(p, "{name}", 6)) { memcpy(o, word, wl); o += wl; p += 6; }
+        else *o++ = *p++;
+    }
+    *o = '\0';
+    return out;
+}
+
+typedef struct {
+    const ret_args *a;
+    sdc_clip_model *m;
+    sdc_backend *be;
+    sdc_arena *arena;
+    const aug_dataset *d;
+    int P;
+} qctx;
+
+/* CLIP's zero-shot classifier: each prompt normalized, the mean, normalized. */
+static sdc_status text_queries(const qctx *q, float *out, sdc_err *err) {
+    char **tmpls = NULL;
+    int nt = 0;
+    sdc_tokenizer *tok = NULL;
+    sdc_status s = augment_load_templates(q->a->templates, &tmpls, &nt, err);
+    /* A CLIPModel folder's own tokenizer files win over --vocab. */
+    char vj[PATH_MAX], mt[PATH_MAX];
+    snprintf(vj, sizeof vj, "%s/vocab.json", q->m->path);
+    snprintf(mt, sizeof mt, "%s/merges.txt", q->m->path);
+    if (!s) tok = access(vj, R_OK) == 0 && access(mt, R_OK) == 0 ? sdc_tokenizer_load_files(vj, mt, err)
+                                                                  : sdc_tokenizer_load_bpe_gz(q->a->vocab, err);
+    if (!s && !tok) s = err->code;
+    int32_t *ids = s ? NULL : malloc(sizeof *ids * (size_t)nt * SDC_TOKENS_MAX);
+    float *emb = s ? NULL : malloc(sizeof *emb * (size_t)nt * q->P);
+    if (!s && (!ids || !emb)) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+    for (int c = 0; !s && c < q->d->n_classes; c++) {
+        for (int t = 0; !s && t < nt; t++) {
+            char *prompt = fill(tmpls[t], q->d->classes[c].name);
+            if (!prompt) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+            else s = sdc_tokenize_77(tok, prompt, strlen(prompt), ids + (size_t)t * SDC_TOKENS_MAX, NULL, err);
+            free(prompt);
+        }
+        for (int t = 0; !s && t < nt; t += 16) {
+            int n = nt - t < 16 ? nt - t : 16;
+            sdc_exec ex = sdc_exec_begin(q->be, q->arena, err);
+            s = sdc_clip_encode_text(&ex, q->m, ids + (size_t)t * SDC_TOKENS_MAX, n, SDC_TOKENS_MAX,
+                                     true, emb + (size_t)t * q->P, NULL);
+        }
+        float *o = out + (size_t)c * q->P;
+        for (int i = 0; !s && i < q->P; i++) {
+            double sum = 0;
+            for (int t = 0; t < nt; t++) sum += emb[(size_t)t * q->P + i];
+            o[i] = (float)(sum / nt);
+        }
+        if (!s && (s = sdc_l2_normalize(o, q->P, err))) sdc_err_wrap(err, "class %s", q->d->classes[c].folder);
+    }
+    free(ids);
+    free(emb);
+    sdc_tokenizer_free(tok);
+    for (int i = 0; i < nt; i++) free(tmpls[i]);
+    free(tmpls);
+    return s;
+}
+
+/* Embeds every real image of the dataset (normalized) into real [n, P] and
+ * the per-class normalized means into out. */
+static sdc_status image_queries(const qctx *q, float *out, ret_real *real, sdc_err *err) {
+    const aug_dataset *d = q->d;
+    int n = 0, S = q->m->cfg.vision.image_size, B = (int)q->a->batch;
+    for (int c = 0; c < d->n_classes; c++) {
+        if (!d->classes[c].n_files)
+            return sdc_err_set(err, SDC_ERR_ARG, "--query %s: class '%s' has no images", q->a->query,
+                               d->classes[c].folder);
+        n += d->classes[c].n_files;
+    }
+    float *rows = malloc(sizeof *rows * (size_t)n * q->P), *px = malloc(sizeof *px * (size_t)B * 3 * S * S);
+    int *cls = malloc(sizeof *cls * (size_t)n);
+    if (!rows || !px || !cls) {
+        free(rows), free(px), free(cls);
+        return sdc_err_set(err, SDC_ERR_OOM, "out of memory (%d real images)", n);
+    }
+    sdc_status s = SDC_OK;
+    cli_progress pr;
+    cli_progress_start(&pr, "query images", "img", n, q->a->quiet);
+    int done = 0, k = 0, seen = 0, *have = calloc((size_t)d->n_classes, sizeof *have);
+    if (!have) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+    for (int c = 0; !s && c < d->n_classes; c++)
+        for (int f = 0; !s && f < d->classes[c].n_files; f++) {
+            char path[PATH_MAX];
+            sdc_image im;
+            sdc_err ie = {0};
+            snprintf(path, sizeof path, "%s/%s/%s", q->a->data, d->classes[c].folder, d->classes[c].files[f]);
+            sdc_status is = sdc_image_load(path, NULL, &im, &ie);
+            if (!is) {
+                is = sdc_clip_preprocess(&im, q->m->cfg.resize, S, q->m->cfg.mean, q->m->cfg.std, NULL,
+                                         px + (size_t)k * 3 * S * S, &ie);
+                sdc_image_free(&im);
+            }
+            seen++;
+            if (is) { /* an unreadable real image does not join its class's query */
+                if (!q->a->quiet) fprintf(stderr, "\nsdc augment: query image skipped: %s\n", ie.msg);
+            } else {
+                cls[done + k++] = c;
+                have[c]++;
+            }
+            if (k && (k == B || seen == n)) {
+                sdc_exec ex = sdc_exec_begin(q->be, q->arena, err);
+                s = sdc_clip_encode_image(&ex, q->m, px, k, true, rows + (size_t)done * q->P, NULL);
+                done += k;
+                k = 0;
+            }
+            cli_progress_update(&pr, seen);
+        }
+    if (!s) cli_progress_end(&pr);
+    free(px);
+    n = done;
+    for (int c = 0; !s && c < d->n_classes; c++)
+        if (!have[c])
+            s = sdc_err_set(err, SDC_ERR_ARG, "--query %s: no readable image in class '%s'", q->a->query,
+                            d->classes[c].folder);
+    free(have);
+    for (int c = 0; !s && c < d->n_classes; c++) {
+        float *o = out + (size_t)c * q->P;
+        for (int i = 0; i < q->P; i++) {
+            double sum = 0;
+            for (int r = 0; r < n; r++)
+                if (cls[r] == c) sum += rows[(size_t)r * q->P + i];
+            o[i] = (float)sum;
+        }
+        if ((s = sdc_l2_normalize(o, q->P, err))) sdc_err_wrap(err, "class %s", d->classes[c].folder);
+    }
+    if (s) {
+        free(rows);
+        free(cls);
+        return s;
+    }
+    *real = (ret_real){rows, cls, n};
+    return SDC_OK;
+}
+
+/* ---------------------------------------------------------------- placing files */
+
+static sdc_status fsync_parent(const char *path, sdc_err *err) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        sdc_status s = sdc_err_set(err, SDC_ERR_IO, "%s: fsync of the folder failed: %s", dir, strerror(errno));
+        if (fd >= 0) close(fd);
+        return s;
+    }
+    close(fd);
+    return SDC_OK;
+}
+
+/* Copies (or hard-links) src to dst atomically, checking that src still
+ * holds the content the cache embedded. */
+static sdc_status place(const char *src, const char *dst, const char *want_sha, bool hard,
+                        sdc_err *err) {
+    char got[65] = "";
+    sdc_status s = SDC_OK;
+    if (hard) {
+        if ((s = sdc_sha256_file(src, got, err))) return s;
+        if (strcmp(got, want_sha))
+            return sdc_err_set(err, SDC_ERR_FORMAT, "%s changed since it was embedded (rerun sdc embed)", src);
+        char tmp[PATH_MAX + 32];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld.0", dst, (long)getpid());
+        unlink(tmp);
+        if (link(src, tmp) != 0)
+            return sdc_err_set(err, SDC_ERR_IO, "%s: cannot hard-link to %s: %s%s", src, dst, strerror(errno),
+                               errno == EXDEV ? " (--link needs the pool and the output on one filesystem)" : "");
+        if (rename(tmp, dst) != 0) {
+            s = sdc_err_set(err, SDC_ERR_IO, "%s: rename failed: %s", dst, strerror(errno));
+            unlink(tmp);
+            return s;
+        }
+        return fsync_parent(dst, err);
+    }
+    int fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sdc_err_set(err, SDC_ERR_IO, "%s: %s", src, strerror(errno));
+    sdc_atomic_file *f = sdc_atomic_open(dst, err);
+    if (!f) {
+        close(fd);
+        return err->code;
+    }
+    sdc_sha256 h;
+    sdc_sha256_init(&h);
+    uint8_t buf[1 << 16];
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { s = sdc_err_set(err, SDC_ERR_IO, "%s: read failed: %s", src, strerror(errno)); break; }
+        if (r == 0) break;
+        sdc_sha256_update(&h, buf, (size_t)r);
+        if ((s = sdc_atomic_write(f, buf, (size_t)r, err))) break;
+    }
+    close(fd);
+    uint8_t d[32];
+    sdc_sha256_final(&h, d);
+    for (int i = 0; i < 32; i++) snprintf(got + 2 * i, 3, "%02x", d[i]);
+    if (!s && strcmp(got, want_sha))
+        s = sdc_err_set(err, SDC_ERR_FORMAT, "%s changed since it was embedded (rerun sdc embed)", src);
+    if (s) {
+        sdc_atomic_abort(f);
+        return s;
+    }
+    return sdc_atomic_commit(f, err);
+}
+
+/* <class>/retrieve-<rank>-<stem>-<sha8>.<ext> (the stem cut to 80 bytes). */
+static char *output_name(const char *folder, int rank, const char *pool_path, const char *sha) {
+    const char *base = strrchr(pool_path, '/');
+    base = base ? base + 1 : pool_path;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot ? (size_t)(dot - base) : strlen(base);
+    if (stem > 80) stem = 80;
+    char ext[8] = "";
+    for (int i = 0; dot && dot[i] && i < 7; i++) ext[i] = (char)tolower((unsigned char)dot[i]);
+    size_t n = strlen(folder) + stem + 64;
+    char *out = malloc(n);
+    if (out) snprintf(out, n, "%s/retrieve-%04d-%.*s-%.8s%s", folder, rank, (int)stem, base, sha, ext);
+    return out;
+}
+
+/* True when b is a or inside it (both resolved; b need not exist yet). */
+static bool inside(const char *a, const char *b) {
+    char ra[PATH_MAX], rb[PATH_MAX], tmp[PATH_MAX];
+    if (!realpath(a, ra)) return false;
+    if (!realpath(b, rb)) { /* b's parent, then b's name */
+        snprintf(tmp, sizeof tmp, "%s", b);
+        char *p = dirname(tmp), rp[PATH_MAX];
+        if (!realpath(p, rp)) return false;
+        snprintf(tmp, sizeof tmp, "%s", b);
+        int n = snprintf(rb, sizeof rb, "%s/%s", rp, basename(tmp));
+        if (n < 0 || n >= (int)sizeof rb) return false;
+    }
+    size_t n = strlen(ra);
+    return !strncmp(ra, rb, n) && (rb[n] == '\0' || rb[n] == '/' || n == 1);
+}
+
+/* ---------------------------------------------------------------- the run */
+
+typedef struct {
+    int64_t row;
+    float score;
+    int rank;
+} pick;
+
+static char *manifest_line(const ret_args *a, const aug_dataset *d, const aug_item *it,
+                           const pick *pk, const emb_cache *pool, const char *model,
+                           const char *model_sha, const char *error) {
+    const emb_entry *e = &pool->entries[pk->row];
+    char src[PATH_MAX];
+    snprintf(src, sizeof src, "%s/%s", pool->root, e->path);
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddNumberToObject(j, "index", it->index);
+    cJSON_AddStringToObject(j, "output", it->output);
+    cJSON_AddStringToObject(j, "class", d->classes[it->cls].folder);
+    cJSON_AddStringToObject(j, "class_name", d->classes[it->cls].name);
+    cJSON_AddStringToObject(j, "method", "retrieve");
+    cJSON_AddStringToObject(j, "source", src);
+    cJSON_AddStringToObject(j, "pool_file", e->path);
+    cJSON_AddNumberToObject(j, "pool_row", (double)pk->row);
+    cJSON_AddStringToObject(j, "pool_sha256", e->sha256);
+    cJSON_AddNumberToObject(j, "similarity", pk->score);
+    cJSON_AddNumberToObject(j, "rank", pk->rank);
+    cJSON_AddStringToObject(j, "query", a->query);
+    cJSON_AddBoolToObject(j, "link", a->link);
+    cJSON_AddStringToObject(j, "model", model);
+    cJSON_AddStringToObject(j, "model_sha256", model_sha);
+    cJSON_AddStringToObject(j, "sdc_version", SDC_VERSION);
+    cJSON_AddStringToObject(j, "status", error ? "failed" : "ok");
+    if (error) cJSON_AddStringToObject(j, "error", error);
+    else cJSON_AddNullToObject(j, "error");
+    char *s = cJSON_PrintUnformatted(j), *line = s ? malloc(strlen(s) + 2) : NULL;
+    if (line) sprintf(line, "%s\n", s);
+    free(s);
+    cJSON_Delete(j);
+    return line;
+}
+
+static char *plan_params(const ret_args *a, const char *model_sha) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "method", "retrieve");
+    cJSON_AddStringToObject(j, "query", a->query);
+    cJSON_AddNumberToObject(j, "per_class", (double)a->per_class);
+    cJSON_AddNumberToObject(j, "dedup", a->dedup);
+    if (strcmp(a->query, "image")) cJSON_AddStringToObject(j, "templates", a->templates);
+    cJSON_AddStringToObject(j, "model_sha256", model_sha);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* Hash set of done outputs (the manifest may be long). */
+typedef struct { char **v; size_t n; } done_set;
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+static bool done_has(const done_set *d, const char *s) {
+    if (!d->n) return false;
+    for (size_t h = hash_str(s) & (d->n - 1);; h = (h + 1) & (d->n - 1)) {
+        if (!d->v[h]) return false;
+        if (!strcmp(d->v[h], s)) return true;
+    }
+}
+
+static int run_items(const ret_args *a, const aug_dataset *d, const aug_plan *plan, const pick *picks,
+                     const emb_cache *pool, const char *model, const char *model_sha) {
+    sdc_err err = {0};
+    char path[PATH_MAX], mpath[PATH_MAX];
+    if (mkdir(a->out, 0755) && errno != EEXIST) {
+        sdc_err_set(&err, SDC_ERR_IO, "%s: cannot create: %s", a->out, strerror(errno));
+        return cli_error("augment", &err);
+    }
+    for (int c = 0; c < d->n_classes; c++) {
+        snprintf(path, sizeof path, "%s/%s", a->out, d->classes[c].folder);
+        if (mkdir(path, 0755) && errno != EEXIST) {
+            sdc_err_set(&err, SDC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+            return cli_error("augment", &err);
+        }
+    }
+    snprintf(path, sizeof path, "%s/.sdc-augment.lock", a->out);
+    int lock = aug_lock(path, &err);
+    if (lock < 0) return cli_error("augment", &err);
+    snprintf(mpath, sizeof mpath, "%s/manifest.jsonl", a->out);
+    aug_manifest man = {0};
+    done_set ds = {0};
+    int fd = -1, failed = 0, done = 0, todo = 0;
+    char *pp = plan_params(a, model_sha);
+    snprintf(path, sizeof path, "%s/plan.json", a->out);
+    sdc_status s = pp ? aug_plan_check(path, plan, pp, &err) : sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
+    free(pp);
+    if (!s) s = aug_manifest_load(mpath, a->out, &man, &err);
+    if (!s) {
+        aug_remove_temps(a->out, plan, 0, 1);
+        size_t cap = 16;
+        while (cap < 2 * (size_t)man.n + 2) cap *= 2;
+        if (!(ds.v = calloc(cap, sizeof *ds.v))) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
+        ds.n = cap;
+        for (int i = 0; !s && i < man.n; i++) {
+            size_t h = hash_str(man.outputs[i]) & (cap - 1);
+            while (ds.v[h]) h = (h + 1) & (cap - 1);
+            ds.v[h] = man.outputs[i];
+        }
+    }
+    if (!s && (fd = open(mpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
+        s = sdc_err_set(&err, SDC_ERR_IO, "%s: %s", mpath, strerror(errno));
+    for (int i = 0; !s && i < plan->n; i++) todo += !done_has(&ds, plan->items[i].output);
+    cli_progress pr;
+    if (!s && todo) cli_progress_start(&pr, "retrieve", "img", todo, a->quiet);
+    for (int i = 0; !s && i < plan->n; i++) {
+        const aug_item *it = &plan->items[i];
+        if (done_has(&ds, it->output)) continue;
+        const emb_entry *e = &pool->entries[picks[i].row];
+        char src[PATH_MAX], dst[PATH_MAX];
+        snprintf(src, sizeof src, "%s/%s", pool->root, e->path);
+        snprintf(dst, sizeof dst, "%s/%s", a->out, it->output);
+        sdc_err ie = {0};
+        sdc_status is = place(src, dst, e->sha256, a->link, &ie);
+        /* The line goes in after the file is durable; a failed item is
+         * recorded (and retried by the next run). */
+        char *line = manifest_line(a, d, it, &picks[i], pool, model, model_sha, is ? ie.msg : NULL);
+        if (!line) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
+        else if (!(s = aug_manifest_append(fd, line, &err)) && is) {
+            failed++;
+            if (!a->quiet) fprintf(stderr, "\nsdc augment: %s: %s\n", it->output, ie.msg);
+        }
+        free(line);
+        cli_progress_update(&pr, ++done);
+    }
+    if (!s && todo) cli_progress_end(&pr);
+    if (!s && a->preview && aug_preview(a->preview, a->data, a->out, d, plan, &err)) s = err.code;
+    if (fd >= 0 && close(fd) && !s) s = sdc_err_set(&err, SDC_ERR_IO, "%s: close: %s", mpath, strerror(errno));
+    close(lock);
+    free(ds.v);
+    aug_manifest_free(&man);
+    if (s) return cli_error("augment", &err);
+    if (!a->quiet)
+        fprintf(stderr, "sdc augment: %d retrieved, %d already done\n", done - failed, plan->n - todo);
+    if (failed) {
+        fprintf(stderr, "sdc augment: %d items failed (see %s)\n", failed, mpath);
+        return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+int cmd_augment_retrieve(int argc, char **argv) {
+    ret_args a;
+    int rc = parse(argc, argv, &a);
+    if (rc) return rc < 0 ? EXIT_OK : rc;
+    sdc_err err = {0};
+    aug_dataset d = {0};
+    emb_cache pool = {.lock_fd = -1, .emb_fd = -1, .idx_fd = -1};
+    qctx q = {.a = &a, .d = &d};
+    ret_real real = {0};
+    ret_result res = {0};
+    aug_plan plan = {0};
+    pick *picks = NULL;
+    float *qt = NULL, *qi = NULL;
+    char sha[65] = "";
+    const char *model = NULL;
+    rc = EXIT_RUNTIME;
+    if (inside(a.data, a.out))
+        return cli_usage_error("augment", "--out %s is inside the dataset %s", a.out, a.data);
+    sdc_status s = aug_dataset_scan(a.data, a.names, a.classes, &d, &err);
+    if (!s) s = emb_cache_open_reader(a.pool, &pool, &err);
+    if (!s && pool.n_live == 0) s = sdc_err_set(&err, SDC_ERR_ARG, "%s: the pool is empty (run sdc embed)", a.pool);
+    if (!s) model = a.clip ? a.clip : pool.model;
+    if (!s && !(q.be = sdc_cpu_backend_create(&err))) s = err.code;
+    if (!s && !(q.arena = sdc_arena_create(q.be, 0, &err))) s = err.code;
+    if (!s && !(q.m = sdc_clip_model_open(model, q.be, &err))) s = err.code;
+    if (!s) s = sdc_sha256_file(q.m->weights, sha, &err);
+    if (!s && strcmp(sha, pool.model_sha256))
+        s = sdc_err_set(&err, SDC_ERR_ARG, "%s was embedded with %s (sha256 %.12s...), not %s (sha256 "
+                        "%.12s...): embeddings of two models do not compare", a.pool, pool.model,
+                        pool.model_sha256, model, sha);
+    if (!s && q.m->cfg.proj != pool.dim)
+        s = sdc_err_set(&err, SDC_ERR_ARG, "%s holds %d-d embeddings; %s gives %d-d", a.pool, pool.dim,
+                        model, q.m->cfg.proj);
+    q.P = pool.dim;
+    bool want_text = strcmp(a.query, "image") != 0, want_image = strcmp(a.query, "text") != 0;
+    if (!s && (!(qt = calloc((size_t)d.n_classes * q.P, sizeof *qt)) || !(qi = calloc((size_t)d.n_classes * q.P, sizeof *qi))))
+        s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
+    if (!s && want_text) s = text_queries(&q, qt, &err);
+    if (!s && want_image) s = image_queries(&q, qi, &real, &err);
+    for (int c = 0; !s && c < d.n_classes; c++) {
+        float *o = qt + (size_t)c * q.P;
+        if (!want_text) memcpy(o, qi + (size_t)c * q.P, sizeof *o * q.P);
+        else if (want_image)
+            for (int i = 0; i < q.P; i++) o[i] += qi[(size_t)c * q.P + i];
+        if (want_image && want_text) s = sdc_l2_normalize(o, q.P, &err);
+    }
+    if (!s) {
+        ret_pool rp = {pool.map, pool.dtype, pool.n, pool.dim, pool.dead};
+        ret_opts o = {.k = (int)a.per_class, .dedup = (float)a.dedup};
+        s = ret_search(&rp, qt, d.n_classes, real.n ? &real : NULL, &o, &res, &err);
+    }
+    /* The plan: classes in order, each class's picks by rank. */
+    int total = 0;
+    for (int c = 0; !s && c < d.n_classes; c++) total += res.count[c];
+    if (!s && total && (!(plan.items = calloc((size_t)total, sizeof *plan.items)) ||
+                        !(picks = calloc((size_t)total, sizeof *picks))))
+        s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
+    for (int c = 0; !s && c < d.n_classes; c++)
+        for (int r = 0; !s && r < res.count[c]; r++) {
+            const ret_hit *h = &res.hits[c][r];
+            const emb_entry *e = &pool.entries[h->row];
+            aug_item *it = &plan.items[plan.n];
+            *it = (aug_item){.index = plan.n, .cls = c, .src = -1, .k = r + 1, .strength = -1};
+            picks[plan.n] = (pick){h->row, h->score, r + 1};
+            plan.n++;
+            if (!(it->output = output_name(d.classes[c].folder, r + 1, e->path, e->sha256)))
+                s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
+        }
+    if (!s && a.dry) {
+        printf("plan: %d images (retrieve, query %s, %lld per class, dedup %g) from %lld pool images\n",
+               plan.n, a.query, a.per_class, a.dedup, (long long)pool.n_live);
+        for (int c = 0; c < d.n_classes; c++)
+            printf("  %-24s %6d images  similarity %.3f .. %.3f\n", d.classes[c].folder, res.count[c],
+                   res.count[c] ? res.hits[c][0].score : 0.0, res.count[c] ? res.hits[c][res.count[c] - 1].score : 0.0);
+        printf("conflicts resolved: %lld, near-duplicates dropped: %lld, passes over the pool: %d\n",
+               (long long)res.conflicts, (long long)res.duplicates, res.passes);
+        rc = EXIT_OK;
+    } else if (!s) {
+        if (!a.quiet) {
+            for (int c = 0; c < d.n_classes; c++)
+                if (res.count[c] < a.per_class)
+                    fprintf(stderr, "sdc augment: class %s: only %d of %lld images (pool exhausted%s)\n",
+                            d.classes[c].folder, res.count[c], a.per_class, res.partial ? " or the candidate cap hit" : "");
+        }
+        rc = run_items(&a, &d, &plan, picks, &pool, model, sha);
+    }
+    if (s) rc = cli_error("augment", &err);
+    aug_plan_free(&plan);
+    free(picks);
+    ret_result_free(&res);
+    free((void *)real.rows);
+    free((void *)real.cls);
+    free(qt);
+    free(qi);
+    sdc_clip_model_close(q.m);
+    sdc_arena_destroy(q.arena);
+    sdc_backend_destroy(q.be);
+    emb_cache_close(&pool);
+    aug_dataset_free(&d);
+    return rc;
+}
