@@ -3,6 +3,8 @@
 #   make            set up dependencies (once), build build/sdc and build/libsdc.a
 #   make test       build and run the test suite
 #   make SAN=1 test the same under ASan+UBSan (into build/san)
+#   make valgrind   the bad-input suite under valgrind (scripts/valgrind_bad_inputs.sh)
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (tests/fuzz/Makefile.inc)
 #   make bench      build the benchmarks (bench/)
 #   make demo       the main job: augment a small sample dataset
 #   make install    PREFIX=/usr/local: binary, library, headers, pkg-config file
@@ -38,7 +40,7 @@ LDLIBS  += -lopenblas -lcjson -lm
 LIB_SRC := $(wildcard src/core/*.c src/cpu/*.c src/weights/*.c src/models/*.c \
                       src/pipeline/*.c src/augment/*.c src/text/*.c src/image/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
-TEST_SRC := $(wildcard tests/*.c)
+TEST_SRC := $(filter-out tests/fault_shim.c,$(wildcard tests/*.c))
 BENCH_UTIL := bench/bench_util.c
 
 # CUDA: on when nvcc exists and there are kernels, unless CUDA=0.
@@ -54,9 +56,12 @@ NVFLAGS ?= -O2 -std=c++17 -Iinclude -Xcompiler -Wall,-Werror -Werror all-warning
            -gencode arch=compute_90,code=compute_90
 LIB_OBJ_CU := $(CU_SRC:%.cu=$(BUILD)/%.o)
 CFLAGS += -DSDC_WITH_CUDA
-LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+# rpath: the binaries find libcudart/libcublas without LD_LIBRARY_PATH.
+LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+BENCH_CUDA := $(BUILD)/bench_cuda
 else
 LIB_OBJ_CU :=
+BENCH_CUDA :=
 endif
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ_CU)
@@ -64,6 +69,7 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OPS_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/ops.c tests/op_cases.c tests/op_ref.c $(BENCH_UTIL))
 BENCH_MODELS_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/models.c $(BENCH_UTIL))
+BENCH_CLIP_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/clip.c $(BENCH_UTIL))
 
 SETUP_STAMP := weights/.setup-done
 
@@ -84,9 +90,10 @@ $(BUILD)/gen/unicode_tables.h: scripts/gen_unicode_tables.py
 $(BUILD)/src/text/unicode.o: $(BUILD)/gen/unicode_tables.h
 $(BUILD)/src/text/unicode.o: CFLAGS += -I$(BUILD)/gen
 
+# -MMD: a .cu is rebuilt when kernels/cuda_common.cuh or a header changes.
 $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) -c $< -o $@
+	$(NVCC) $(NVFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
 $(BUILD)/libsdc.a: $(LIB_OBJ)
 	@rm -f $@
@@ -104,18 +111,46 @@ $(BUILD)/bench_ops: $(BENCH_OPS_OBJ) $(BUILD)/libsdc.a
 $(BUILD)/bench_models: $(BENCH_MODELS_OBJ) $(BUILD)/libsdc.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/bench_clip: $(BENCH_CLIP_OBJ) $(BUILD)/libsdc.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# The faults suite preloads this into the CLI (found beside $SDC_BIN); never
+# sanitized itself, never linked into anything.
+$(BUILD)/libsdc_fault.so: tests/fault_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 -g -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -fPIC -shared $< -o $@ -ldl
+
+# The bad-input suite with every process under valgrind (a non-sanitized,
+# CPU-only build in build/valgrind).
+.PHONY: valgrind
+valgrind: $(SETUP_STAMP)
+	@bash scripts/valgrind_bad_inputs.sh
+
 # The tests find the CLI through $SDC_BIN and fixtures under tests/fixtures.
-test: $(SETUP_STAMP) $(BUILD)/sdc $(BUILD)/run_tests
+test: $(SETUP_STAMP) $(BUILD)/sdc $(BUILD)/run_tests $(BUILD)/libsdc_fault.so
 	SDC_BIN=$(BUILD)/sdc CK_DEFAULT_TIMEOUT=1200 $(BUILD)/run_tests
 
-bench: $(BUILD)/bench_ops $(BUILD)/bench_models $(BUILD)/sdc
+bench: $(BUILD)/bench_ops $(BUILD)/bench_models $(BUILD)/bench_clip $(BUILD)/sdc $(BENCH_CUDA)
+
+# CUDA bench (built with CUDA on): per-op timings on the op table, models.
+ifeq ($(CUDA),1)
+BENCH_CUDA_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/cuda.c tests/op_cases.c tests/op_ref.c $(BENCH_UTIL))
+$(BUILD)/bench_cuda: $(BENCH_CUDA_OBJ) $(BUILD)/libsdc.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+bench_cuda: $(BUILD)/bench_cuda
+.PHONY: bench_cuda
+endif
 
 # Compiles every kernel on its own with warnings as errors (CI runs this).
+# With CUDA on these are the library's own objects (NVFLAGS has -Werror), so
+# after `make test` this only checks they are up to date.
+ifeq ($(CUDA),1)
+kernels: $(LIB_OBJ_CU)
+	@echo "kernels: $(words $(LIB_OBJ_CU)) CUDA sources compiled with warnings as errors"
+else
 kernels:
-	@if command -v $(NVCC) >/dev/null 2>&1; then \
-	  for f in $(CU_SRC); do echo "nvcc $$f"; \
-	    $(NVCC) $(NVFLAGS) -c $$f -o /dev/null || exit 1; done; \
-	else echo "kernels: nvcc not found, skipped"; fi
+	@echo "kernels: CUDA off (nvcc not found, no kernels, or CUDA=0): skipped"
+endif
 
 demo: all
 	@bash scripts/demo.sh $(BUILD)/sdc

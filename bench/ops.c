@@ -5,6 +5,8 @@
  *
  *   bench_ops [--op NAME] [--case SUBSTR] [--shape AxBxCxD] [--reps N]
  *             [--no-check] [--all] [--json [FILE]]
+ *   bench_ops --sgemm [--json [FILE]]    only the ceiling: OpenBLAS sgemm 2048³,
+ *                                        median of 3 after a warm-up
  */
 #include "../tests/op_cases.h"
 #include "bench_util.h"
@@ -32,13 +34,14 @@ static void usage(void) {
     fprintf(stderr,
             "usage: bench_ops [--op NAME] [--case SUBSTR] [--shape AxBxCxD] [--reps N]\n"
             "                 [--no-check] [--all] [--json [FILE]]\n"
+            "       bench_ops --sgemm [--json [FILE]]   only the sgemm 2048^3 ceiling\n"
             "  Rows come from tests/op_cases.c; edge rows (\"_edge_\") only with --all or\n"
             "  --case. --shape replaces the first source's shape (x, q, a, t or ids).\n");
 }
 
 int main(int argc, char **argv) {
     const char *op_name = NULL, *sub = NULL, *json_path = NULL;
-    bool check = true, all = false, json = false;
+    bool check = true, all = false, json = false, sgemm_only = false;
     int reps = 5;
     op_opts o = {.seed = op_seed()};
     for (int i = 1; i < argc; i++) {
@@ -53,6 +56,7 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--no-check")) check = false;
         else if (!strcmp(a, "--all")) all = true;
+        else if (!strcmp(a, "--sgemm")) sgemm_only = true;
         else if (!strcmp(a, "--json")) {
             json = true;
             if (v && strncmp(v, "--", 2)) json_path = argv[++i];
@@ -62,6 +66,20 @@ int main(int argc, char **argv) {
         }
     }
     if (reps < 1) reps = 1;
+    if (sgemm_only) {
+        int threads = sdc_get_threads(); /* also sets OpenBLAS's thread count */
+        double gf = bench_sgemm_ceiling();
+        fprintf(json && !json_path ? stderr : stdout,
+                "bench_ops: sgemm 2048^3 %.1f GFLOP/s (OpenBLAS, %d threads)\n", gf, threads);
+        if (!json) return gf > 0 ? 0 : 1;
+        FILE *f = json_path ? fopen(json_path, "w") : stdout;
+        if (!f || fprintf(f, "{\"sgemm_ceiling_gflops\": %.3f, \"threads\": %d}\n", gf, threads) < 0) {
+            fprintf(stderr, "bench_ops: cannot write %s\n", json_path ? json_path : "stdout");
+            return 1;
+        }
+        if (f != stdout) fclose(f);
+        return gf > 0 ? 0 : 1;
+    }
 
     sdc_err err = {0};
     sdc_backend *be = sdc_cpu_backend_create(&err);

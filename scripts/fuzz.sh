@@ -7,6 +7,8 @@
 #   scripts/fuzz.sh                      every target (make fuzz runs this)
 #   scripts/fuzz.sh fuzz_image ...       only these
 #   FUZZ_SECONDS=20 scripts/fuzz.sh
+#   FUZZ_KEEP_GOING=1 scripts/fuzz.sh    run every target even after a crash
+#                                        (still exits 1 at the end)
 #   scripts/fuzz.sh --fetch-cjson        only fetch cJSON's source
 #
 # New corpus entries go to build/fuzz/corpus/<target> (the committed seeds in
@@ -54,7 +56,8 @@ if [ "${1:-}" = "--fetch-cjson" ]; then fetch_cjson; exit 0; fi
 
 command -v clang-14 >/dev/null || { echo "fuzz: clang-14 not found (apt-get install clang-14)" >&2; exit 2; }
 fetch_cjson
-${MAKE:-make} --no-print-directory FUZZ_BUILD="$FB" fuzz-build
+# FUZZ_NO_BUILD=1: run the binaries as they are (a long run beside edits).
+[ "${FUZZ_NO_BUILD:-0}" = 1 ] || ${MAKE:-make} --no-print-directory FUZZ_BUILD="$FB" fuzz-build
 
 targets=("$@")
 if ((${#targets[@]} == 0)); then
@@ -75,12 +78,14 @@ dict() {
         fuzz_prompt|fuzz_tokenizer) echo tests/fuzz/dict/prompt.dict ;;
         fuzz_png_text) echo tests/fuzz/dict/a1111.dict ;;
         fuzz_inflate) echo tests/fuzz/dict/gzip.dict ;;
+        fuzz_manifest) echo tests/fuzz/dict/manifest.dict ;;
     esac
 }
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p "$FB/crashes" "$FB/logs"
+failed=()
 for t in "${targets[@]}"; do
     bin=$FB/$t
     [ -x "$bin" ] || { echo "fuzz: no target $t" >&2; exit 2; }
@@ -104,7 +109,12 @@ for t in "${targets[@]}"; do
         if [ "$(ls "$FB/crashes" | wc -l)" -gt "$before" ] && [ -n "$art" ]; then
             echo "fuzz: crashing input: $FB/crashes/$art (reproduce: $bin $FB/crashes/$art)" >&2
         fi
-        exit 1
+        failed+=("$t")
+        [ "${FUZZ_KEEP_GOING:-0}" = 1 ] || exit 1
     fi
 done
+if ((${#failed[@]})); then
+    echo "fuzz: FAILED: ${failed[*]}" >&2
+    exit 1
+fi
 echo "fuzz: ${#targets[@]} targets, no crash"

@@ -25,8 +25,12 @@ const cli_result *cli_run(const char *fmt, ...) {
     const char *dir = test_tmpdir();
     snprintf(out_path, sizeof out_path, "%s/stdout", dir);
     snprintf(err_path, sizeof err_path, "%s/stderr", dir);
-    snprintf(cmd, sizeof cmd, "%s %s >'%s' 2>'%s' </dev/null", test_sdc_bin(), args, out_path,
-             err_path);
+    /* $SDC_TEST_WRAPPER (e.g. "valgrind --leak-check=full --error-exitcode=99")
+     * is put before the binary: scripts/valgrind_bad_inputs.sh runs each CLI
+     * process under valgrind that way. */
+    const char *wrap = getenv("SDC_TEST_WRAPPER");
+    snprintf(cmd, sizeof cmd, "%s%s%s %s >'%s' 2>'%s' </dev/null", wrap && *wrap ? wrap : "",
+             wrap && *wrap ? " " : "", test_sdc_bin(), args, out_path, err_path);
     int st = system(cmd);
     r.code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     slurp(out_path, r.out, sizeof r.out);

@@ -9,7 +9,8 @@ typedef struct cli_result {
     char err[16384]; /* stderr (truncated) */
 } cli_result;
 
-/* Runs "$SDC_BIN <args>" where args is printf-formatted shell text.
+/* Runs "$SDC_BIN <args>" where args is printf-formatted shell text (preceded
+ * by $SDC_TEST_WRAPPER when set, e.g. a valgrind command line).
  * Returns a static result (overwritten by the next call). */
 const cli_result *cli_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -44,11 +44,26 @@ START_TEST(gzip_empty_member) {
 }
 END_TEST
 
+/* A JPEG whose scan runs out of data mid-block: stb 2.27 then shifts by 36
+ * (clang's UBSan stops the fuzzer; see tests/fuzz/Makefile.inc). It must
+ * end in a clean error naming the file. */
+START_TEST(jpeg_scan_runs_out_of_bits) {
+    size_t len;
+    uint8_t *buf = load(CRASHES "fuzz_image-jpeg-scan-runs-out-of-bits", &len);
+    sdc_image im;
+    sdc_err err = {0};
+    ck_assert_int_eq(sdc_image_decode(buf, len, "short.jpg", NULL, &im, &err), SDC_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "short.jpg") && strstr(err.msg, "corrupt JPEG"), "%s", err.msg);
+    free(buf);
+}
+END_TEST
+
 Suite *suite_fuzz_regressions(void) {
     Suite *s = suite_create("fuzz_regressions");
     TCase *tc = tcase_create("fuzz_regressions");
     tcase_add_test(tc, jpeg_huffman_table_over_256_codes);
     tcase_add_test(tc, gzip_empty_member);
+    tcase_add_test(tc, jpeg_scan_runs_out_of_bits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -85,18 +85,22 @@ typedef struct aug_manifest {
     int n;
     int n_dropped;      /* torn tail or lines whose file was missing */
     int n_failed;       /* dropped "failed" lines: those items are retried */
+    int *slots;         /* open-addressing index of outputs (index + 1; 0 empty) */
+    int n_slots;        /* a power of two, > 2 n */
 } aug_manifest;
 
 /* Reads path (a missing file is an empty manifest). A torn last line (no
  * newline, or not JSON) is dropped; a bad line before it is SDC_ERR_FORMAT
  * naming the line number. Lines with status "ok" whose file under out_dir
- * is missing or empty, and "failed" lines, are dropped too; when anything was dropped the file
- * is rewritten atomically without it, so the log never holds duplicates. */
+ * is missing or empty, "failed" lines, and a second "ok" line for an output
+ * already listed are dropped too; when anything was dropped the file is
+ * rewritten atomically without it, so the log never holds duplicates. */
 sdc_status aug_manifest_load(const char *path, const char *out_dir, aug_manifest *m,
                              sdc_err *err);
 bool aug_manifest_has(const aug_manifest *m, const char *output);
 void aug_manifest_free(aug_manifest *m);
-/* One write() of the whole line on an O_APPEND fd, then fsync. */
+/* One write() of the whole line on an O_APPEND fd, then fsync; on a failure
+ * of either the file is truncated back to its length before the call. */
 sdc_status aug_manifest_append(int fd, const char *line, sdc_err *err);
 
 /* Removes out/<output>.tmp.* of the shard's items (left by a killed run). */

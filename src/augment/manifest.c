@@ -25,6 +25,36 @@ static bool file_ok(const char *dir, const char *rel) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
+/* FNV-1a: the manifest's index of outputs. */
+static uint32_t hash_str(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+/* The slot holding output, or the empty slot where it would go. */
+static int *find_slot(const aug_manifest *m, const char *output) {
+    size_t mask = (size_t)m->n_slots - 1;
+    for (size_t i = hash_str(output) & mask;; i = (i + 1) & mask) {
+        int *sl = &m->slots[i];
+        if (!*sl || !strcmp(m->outputs[*sl - 1], output)) return sl;
+    }
+}
+
+/* Room in the index for one more output (load factor under 1/2). */
+static bool index_reserve(aug_manifest *m) {
+    if (m->n_slots > 2 * (m->n + 1)) return true;
+    int n_old = m->n_slots, *old = m->slots, ns = n_old ? n_old * 2 : 128;
+    int *v = calloc((size_t)ns, sizeof *v);
+    if (!v) return false;
+    m->slots = v;
+    m->n_slots = ns;
+    for (int i = 0; i < n_old; i++)
+        if (old[i]) *find_slot(m, m->outputs[old[i] - 1]) = old[i];
+    free(old);
+    return true;
+}
+
 sdc_status aug_manifest_load(const char *path, const char *out_dir, aug_manifest *m,
                              sdc_err *err) {
     *m = (aug_manifest){0};
@@ -44,7 +74,8 @@ sdc_status aug_manifest_load(const char *path, const char *out_dir, aug_manifest
         line_no++;
         at += ll + (nl ? 1 : 0);
         line[ll] = '\0'; /* buf has a spare NUL byte past len */
-        cJSON *j = nl ? cJSON_Parse(line) : NULL;
+        /* Strict: one JSON object and nothing after it (no NUL, no junk). */
+        cJSON *j = nl && strlen(line) == ll ? cJSON_ParseWithOpts(line, NULL, 1) : NULL;
         const cJSON *out = j ? cJSON_GetObjectItemCaseSensitive(j, "output") : NULL;
         const cJSON *st = j ? cJSON_GetObjectItemCaseSensitive(j, "status") : NULL;
         if (!cJSON_IsString(out) || !cJSON_IsString(st)) {
@@ -60,7 +91,12 @@ sdc_status aug_manifest_load(const char *path, const char *out_dir, aug_manifest
         bool failed = strcmp(st->valuestring, "ok") != 0;
         bool keep = !failed && file_ok(out_dir, out->valuestring);
         if (failed) m->n_failed++;
-        if (keep) {
+        int *slot = NULL;
+        if (keep && !index_reserve(m)) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+        /* A second line for the same output (a hand-edited or concatenated
+         * log) is dropped: the item is done once. */
+        else if (keep && *(slot = find_slot(m, out->valuestring))) keep = false;
+        if (keep && !s) {
             if (m->n == cap) {
                 cap = cap ? cap * 2 : 64;
                 char **v = realloc(m->outputs, sizeof *v * (size_t)cap);
@@ -69,11 +105,11 @@ sdc_status aug_manifest_load(const char *path, const char *out_dir, aug_manifest
             }
             if (!s && !(m->outputs[m->n] = strdup(out->valuestring)))
                 s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
-            if (!s) m->n++;
+            if (!s) *slot = ++m->n;
             memcpy(kept + kept_len, line, ll);
             kept_len += ll;
             kept[kept_len++] = '\n';
-        } else {
+        } else if (!s) {
             m->n_dropped++;
         }
         cJSON_Delete(j);
@@ -87,27 +123,31 @@ sdc_status aug_manifest_load(const char *path, const char *out_dir, aug_manifest
 }
 
 bool aug_manifest_has(const aug_manifest *m, const char *output) {
-    for (int i = 0; i < m->n; i++)
-        if (!strcmp(m->outputs[i], output)) return true;
-    return false;
+    return m->n_slots && *find_slot(m, output) != 0;
 }
 
 void aug_manifest_free(aug_manifest *m) {
     for (int i = 0; i < m->n; i++) free(m->outputs[i]);
     free(m->outputs);
+    free(m->slots);
     *m = (aug_manifest){0};
 }
 
 sdc_status aug_manifest_append(int fd, const char *line, sdc_err *err) {
     size_t n = strlen(line);
+    off_t before = lseek(fd, 0, SEEK_END);
     /* One write: O_APPEND makes it land whole at the end or (crash) torn at the tail. */
     ssize_t w = write(fd, line, n);
+    sdc_status s = SDC_OK;
     if (w < 0 || (size_t)w != n)
-        return sdc_err_set(err, SDC_ERR_IO, "manifest: write failed: %s",
-                           w < 0 ? strerror(errno) : "short write");
-    if (fsync(fd) != 0)
-        return sdc_err_set(err, SDC_ERR_IO, "manifest: fsync failed: %s", strerror(errno));
-    return SDC_OK;
+        s = sdc_err_set(err, SDC_ERR_IO, "manifest: write failed: %s",
+                        w < 0 ? strerror(errno) : "short write (disk full?)");
+    else if (fsync(fd) != 0)
+        s = sdc_err_set(err, SDC_ERR_IO, "manifest: fsync failed: %s", strerror(errno));
+    /* A line that did not become durable (or a torn one) is taken back, so
+     * the log holds only what the caller counts as recorded. */
+    if (s && before >= 0 && ftruncate(fd, before) == 0) (void)fsync(fd);
+    return s;
 }
 
 int aug_lock(const char *path, sdc_err *err) {

@@ -4,6 +4,7 @@
 #define SDC_CLI_H
 
 #include "sdc.h"
+#include "sdc_ops.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +31,15 @@ bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo
 bool cli_is_help(const char *arg);
 /* Writes s as a JSON string literal (with quotes) to f. */
 void cli_json_string(FILE *f, const char *s);
+
+/* --backend auto|cpu|cuda[:N] for the commands that compute (backend_choice.c).
+ * choice NULL is the default: $SDC_BACKEND, else cpu. auto is CUDA device 0
+ * when one is present, else the CPU; either way a one-line note on stderr
+ * unless quiet. cli_backend_valid prints a usage error for a bad choice. */
+#define CLI_BACKEND_USAGE \
+    "  --backend B            cpu, cuda[:N] or auto (default cpu, or $SDC_BACKEND)\n"
+bool cli_backend_valid(const char *cmd, const char *choice);
+sdc_backend *cli_backend_create(const char *cmd, const char *choice, bool quiet, sdc_err *err);
 
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

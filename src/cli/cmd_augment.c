@@ -582,9 +582,9 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
     sdc_pipeline_free(p);
     sdc_backend_destroy(be);
     if (fd >= 0 && close(fd) && !s) s = sdc_err_set(&err, SDC_ERR_IO, "%s: close: %s", mpath, strerror(errno));
+    if (s && fresh && done == 0) undo_fresh(a->out, d, mpath, tag); /* still holding the lock */
     close(lock);
     aug_manifest_free(&man);
-    if (s && fresh && done == 0) undo_fresh(a->out, d, mpath, tag);
     if (s) return cli_error("augment", &err);
     if (!a->quiet) fprintf(stderr, "sdc augment: %d generated, %d already done%s\n", done - failed,
                            mine - todo, sn > 1 ? " (this shard)" : "");

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+int cmd_embed(int argc, char **argv); /* cmd_embed.c */
+
 static const sdc_command commands[] = {
     {"info", "describe a safetensors file, a checkpoint folder or a PNG", cmd_info},
     {"generate", "txt2img / img2img to PNG (diffusers-identical seeds and samplers)", cmd_generate},
@@ -17,6 +19,7 @@ static const sdc_command commands[] = {
     {"make-random", "write a random-weight SD 1.5 checkpoint (either layout)", cmd_make_random},
     {"textinv-init", "a textual-inversion file initialized from a word's token embeddings", cmd_textinv_init},
     {"tokenize", "the CLIP token ids of a prompt (SD 1.x, 77 ids)", cmd_tokenize},
+    {"embed", "CLIP image embeddings of a folder into a resumable pool cache (retrieval)", cmd_embed},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 

@@ -86,7 +86,9 @@ sdc_status sdc_atomic_commit(sdc_atomic_file *f, sdc_err *err) {
     if (!s && rename(f->tmp, f->path) != 0)
         s = sdc_err_set(err, SDC_ERR_IO, "%s: rename failed: %s", f->path, strerror(errno));
     if (s) unlink(f->tmp);
-    else s = fsync_dir(f->path, err);
+    /* The rename is not durable: the file failed, so it goes (a caller that
+     * records only successes must find no file it did not record). */
+    else if ((s = fsync_dir(f->path, err))) unlink(f->path);
     free_file(f);
     return s;
 }

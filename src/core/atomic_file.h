@@ -1,7 +1,8 @@
 /* atomic_file.h — durable whole-file writes: a temp file in the target's
  * directory (O_EXCL), every write checked, fsync, rename into place, fsync of
  * the directory. A failure at any step removes the temp file and leaves the
- * target untouched; an fsync error is a failure (never retried). */
+ * target untouched (except a failed fsync of the directory after the rename:
+ * then the new file is removed); an fsync error is a failure (never retried). */
 #ifndef SDC_ATOMIC_FILE_H
 #define SDC_ATOMIC_FILE_H
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define UNET_PREFIX "model.diffusion_model."
@@ -225,6 +226,14 @@ sdc_checkpoint *sdc_checkpoint_open(const char *path, sdc_err *err) {
         sdc_err_set(err, SDC_ERR_IO, "%s: %s", path, strerror(errno));
         return NULL;
     }
+    /* Pickle checkpoints are refused by name: unpickling runs arbitrary code. */
+    const char *ext = strrchr(path, '.');
+    if (!S_ISDIR(sb.st_mode) && ext && (!strcasecmp(ext, ".ckpt") || !strcasecmp(ext, ".pt") ||
+                                        !strcasecmp(ext, ".pth") || !strcasecmp(ext, ".bin"))) {
+        sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: a pickle checkpoint (%s) is not loaded (unpickling "
+                    "can run arbitrary code); convert it to .safetensors first", path, ext);
+        return NULL;
+    }
     sdc_checkpoint *ck = calloc(1, sizeof *ck);
     if (!ck || !(ck->path = strdup(path))) {
         free(ck);
@@ -255,21 +264,24 @@ static sdc_status bind(sdc_params *p, const char *component, const sdc_checkpoin
 sdc_status sdc_clip_text_load(sdc_clip_text *m, const sdc_checkpoint *ck, sdc_backend *be,
                               sdc_err *err) {
     sdc_status s = sdc_clip_text_init(m, &ck->clip, err);
-    if (!s) s = bind(&m->params, "text encoder", ck, ck->text_st, CLIP_PREFIX, be, err);
+    if (s) sdc_err_wrap(err, "%s", ck->path); /* a config inferred from odd shapes */
+    else s = bind(&m->params, "text encoder", ck, ck->text_st, CLIP_PREFIX, be, err);
     if (s) sdc_clip_text_free(m);
     return s;
 }
 
 sdc_status sdc_unet_load(sdc_unet *m, const sdc_checkpoint *ck, sdc_backend *be, sdc_err *err) {
     sdc_status s = sdc_unet_init(m, &ck->unet, err);
-    if (!s) s = bind(&m->params, "unet", ck, ck->unet_st, UNET_PREFIX, be, err);
+    if (s) sdc_err_wrap(err, "%s", ck->path); /* a config inferred from odd shapes */
+    else s = bind(&m->params, "unet", ck, ck->unet_st, UNET_PREFIX, be, err);
     if (s) sdc_unet_free(m);
     return s;
 }
 
 sdc_status sdc_vae_load(sdc_vae *m, const sdc_checkpoint *ck, sdc_backend *be, sdc_err *err) {
     sdc_status s = sdc_vae_init(m, &ck->vae, err);
-    if (!s) s = bind(&m->params, "vae", ck, ck->vae_st, VAE_PREFIX, be, err);
+    if (s) sdc_err_wrap(err, "%s", ck->path); /* a config inferred from odd shapes */
+    else s = bind(&m->params, "vae", ck, ck->vae_st, VAE_PREFIX, be, err);
     if (s) sdc_vae_free(m);
     return s;
 }

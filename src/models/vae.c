@@ -5,6 +5,7 @@
 #include "vae.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const sdc_vae_config sdc_vae_sd15 = {
@@ -195,29 +196,28 @@ sdc_status sdc_vae_encode(sdc_exec *ex, const sdc_vae *m, sdc_tensor x, sdc_tens
     STEP(h, sdc_x_conv2d(ex, h, &m->enc_out_w, &m->enc_out_b, 1, 1));
     STEP(h, sdc_x_conv2d(ex, h, &m->quant_w, &m->quant_b, 1, 0)); /* [B, 2*lat, h, w] */
     if (ex->status) return ex->status;
-    /* Split the moments on the host side of the arena: both halves are
-     * contiguous per sample, so copy them out with the backend. */
+    /* Split the moments through the host, which works on every backend and
+     * activation dtype: both halves are contiguous per sample and the latent
+     * is small. mean and logvar are F32. */
     int64_t B = h.shape[0], hw = h.shape[2] * h.shape[3];
     int64_t shape[4] = {B, lat, h.shape[2], h.shape[3]};
-    *mean = sdc_x_new(ex, SDC_F32, 4, shape);
-    *logvar = sdc_x_new(ex, SDC_F32, 4, shape);
-    if (!ex->status && ex->be->device == SDC_DEVICE_CPU) {
-        size_t half = (size_t)(lat * hw);
+    size_t half = (size_t)(lat * hw), total = (size_t)B * 2 * half;
+    float *buf = malloc(sizeof(float) * (2 * total + 1)); /* moments, then split */
+    if (!buf) ex->status = sdc_err_set(ex->err, SDC_ERR_OOM, "vae encode: out of memory");
+    if (!ex->status && !sdc_x_to_host(ex, &h, buf)) {
+        float *mu = buf + total, *lv = mu + total / 2;
         for (int64_t b = 0; b < B; b++) {
-            const float *src = (const float *)h.data + (size_t)b * 2 * half;
-            float *mu = (float *)mean->data + (size_t)b * half;
-            float *lv = (float *)logvar->data + (size_t)b * half;
-            memcpy(mu, src, half * sizeof(float));
+            const float *src = buf + (size_t)b * 2 * half;
+            memcpy(mu + (size_t)b * half, src, half * sizeof(float));
             for (size_t i = 0; i < half; i++) {
                 float v = src[half + i];
-                lv[i] = v < -30.0f ? -30.0f : v > 20.0f ? 20.0f : v;
+                lv[(size_t)b * half + i] = v < -30.0f ? -30.0f : v > 20.0f ? 20.0f : v;
             }
         }
-    } else if (!ex->status) {
-        ex->status = sdc_err_set(ex->err, SDC_ERR_UNSUPPORTED,
-                                 "vae encode: splitting moments on %s is not implemented",
-                                 ex->be->name);
+        *mean = sdc_x_from_host(ex, mu, SDC_F32, 4, shape);
+        *logvar = sdc_x_from_host(ex, lv, SDC_F32, 4, shape);
     }
+    free(buf);
     sdc_x_free(ex, &h);
     if (ex->status) {
         sdc_x_free(ex, mean);

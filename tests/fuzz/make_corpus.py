@@ -207,6 +207,41 @@ def corpus_inflate():
     put(t, "flags", hdr + raw + struct.pack("<II", zlib.crc32(b"flags"), 5))
 
 
+def manifest_line(index, output, status="ok", error=None, **extra):
+    """One manifest line as `sdc augment` writes it (cJSON's unformatted print)."""
+    d = {"index": index, "output": output, "class": output.split("/")[0], "class_name": "cat",
+         "method": "boomerang", "source": output.split("/")[0] + "/img0.png",
+         "prompt": "a photo of a cat", "negative_prompt": "", "seed": 3735928559,
+         "strength": 0.3, "steps": 2, "sampler": "pndm", "cfg": 7.5, "width": 64, "height": 64,
+         "model": "diffusers", "model_sha256": None, "sdc_version": "0.1.0", "status": status,
+         "error": error}
+    d.update(extra)
+    return json.dumps(d, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def corpus_manifest():
+    # fuzz_manifest's output folder holds a/x.png and b/y.png (non-empty),
+    # a/empty.png (empty) and a/dir.png (a folder).
+    t = "fuzz_manifest"
+    x, y = manifest_line(0, "a/x.png"), manifest_line(1, "b/y.png")
+    put(t, "two_ok", x + y)
+    put(t, "empty", "")
+    put(t, "torn_tail", x + y[:40])
+    put(t, "failed_line", x + manifest_line(1, "b/y.png", "failed", "b/img0.png: not a PNG") + y)
+    put(t, "missing_files", manifest_line(0, "a/gone.png") + manifest_line(1, "a/empty.png") +
+        manifest_line(2, "a/dir.png") + y)
+    put(t, "duplicate", x + y + x)
+    put(t, "corrupt_middle", x + "#" + y[1:] + y)
+    put(t, "crlf", x.replace("\n", "\r\n") + y.replace("\n", "\r\n"))
+    put(t, "trailing_junk", x[:-1] + " junk\n" + y)
+    put(t, "nul_inside", x[:-1] + "\0" + "\n" + y)
+    put(t, "wrong_types", '{"output":7,"status":"ok"}\n{"output":"a/x.png","status":null}\n' + y)
+    put(t, "minimal", '{"output":"a/x.png","status":"ok"}\n{"status":"ok","output":"b/y.png"}\n')
+    put(t, "escapes", manifest_line(0, "a/\u00e9\"q\\.png") + '{"output":"a\\/x.png","status":"ok"}\n')
+    put(t, "traversal", manifest_line(0, "../out/a/x.png") + manifest_line(1, "/etc/passwd") + y)
+    put(t, "no_newline_only", x[:-1])
+
+
 def main():
     corpus_safetensors()
     corpus_checkpoint()
@@ -214,6 +249,7 @@ def main():
     corpus_image()
     corpus_text()
     corpus_inflate()
+    corpus_manifest()
     return 0
 
 

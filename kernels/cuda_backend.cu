@@ -1,0 +1,369 @@
+/* cuda_backend.cu — the CUDA backend: device selection ("no CUDA device" is
+ * SDC_ERR_UNSUPPORTED), tracked device memory (in use and peak), upload and
+ * download, synchronize reporting asynchronous failures, the op table, and
+ * the helpers the kernels share (errors, scratch, weight conversion), plus
+ * the extras of sdc_cuda.h. */
+#include "cuda_common.cuh"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- errors */
+
+sdc_status cu_check(cudaError_t e, sdc_err *err, const char *fmt, ...) {
+    if (e == cudaSuccess) return SDC_OK;
+    (void)cudaGetLastError(); /* clears a non-sticky error so later calls can run */
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return sdc_err_set(err, SDC_ERR_DEVICE, "cuda: %s: %s (%s)", what, cudaGetErrorString(e),
+                       cudaGetErrorName(e));
+}
+
+sdc_status cu_check_launch(sdc_err *err, const char *what) {
+    return cu_check(cudaGetLastError(), err, "%s (kernel launch)", what);
+}
+
+static const char *blas_status_name(cublasStatus_t s) {
+    switch (s) {
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "cuBLAS error";
+    }
+}
+
+sdc_status cu_check_blas(cublasStatus_t s, sdc_err *err, const char *what) {
+    if (s == CUBLAS_STATUS_SUCCESS) return SDC_OK;
+    return sdc_err_set(err, SDC_ERR_DEVICE, "cuda: %s: %s (%d)", what, blas_status_name(s), (int)s);
+}
+
+cudaDataType_t cu_blas_type(sdc_dtype t) {
+    return t == SDC_F16 ? CUDA_R_16F : t == SDC_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static bool track_add(cuda_impl *c, void *p, size_t bytes) {
+    if (c->n_allocs == c->cap_allocs) {
+        size_t cap = c->cap_allocs ? 2 * c->cap_allocs : 1024;
+        cu_alloc *n = (cu_alloc *)realloc(c->allocs, cap * sizeof *n);
+        if (!n) return false;
+        c->allocs = n;
+        c->cap_allocs = cap;
+    }
+    cu_alloc a = {p, bytes};
+    c->allocs[c->n_allocs++] = a;
+    c->in_use += bytes;
+    if (c->in_use > c->peak) c->peak = c->in_use;
+    return true;
+}
+
+/* Forgets p; false when p was not allocated here. Searches from the end:
+ * arenas and scratch free what they allocated last. */
+static bool track_remove(cuda_impl *c, void *p) {
+    for (size_t i = c->n_allocs; i-- > 0;) {
+        if (c->allocs[i].ptr != p) continue;
+        c->in_use -= c->allocs[i].bytes;
+        c->allocs[i] = c->allocs[--c->n_allocs];
+        return true;
+    }
+    return false;
+}
+
+/* 256-byte aligned (cudaMalloc), so 64-byte alignment holds. */
+static void *cu_alloc_fn(sdc_backend *be, size_t bytes) {
+    cuda_impl *c = cu_impl(be);
+    size_t size = bytes ? bytes : 64;
+    void *p = NULL;
+    if (cudaMalloc(&p, size) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    if (!track_add(c, p, size)) {
+        cudaFree(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void cu_free_fn(sdc_backend *be, void *p) {
+    if (!p) return;
+    if (track_remove(cu_impl(be), p)) cudaFree(p);
+}
+
+void *cu_scratch(sdc_backend *be, int slot, size_t bytes, sdc_err *err) {
+    cuda_impl *c = cu_impl(be);
+    if (c->slot_bytes[slot] >= bytes && c->slot[slot]) return c->slot[slot];
+    /* cudaFree waits for queued work, so the old buffer is no longer in use. */
+    cu_free_fn(be, c->slot[slot]);
+    c->slot[slot] = NULL;
+    c->slot_bytes[slot] = 0;
+    size_t size = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1); /* whole MiB */
+    void *p = cu_alloc_fn(be, size);
+    if (!p) {
+        sdc_err_set(err, SDC_ERR_OOM, "cuda: cannot allocate %zu bytes of scratch (%zu in use)",
+                    size, c->in_use);
+        return NULL;
+    }
+    c->slot[slot] = p;
+    c->slot_bytes[slot] = size;
+    return p;
+}
+
+const void *cu_as_dtype(sdc_backend *be, const sdc_tensor *t, sdc_dtype dt, int slot,
+                        sdc_err *err) {
+    if (t->dtype == dt) return t->data;
+    int64_t n = sdc_tensor_numel(t);
+    void *dst = cu_scratch(be, slot, (size_t)n * sdc_dtype_size(dt), err);
+    if (!dst) return NULL;
+    if (cu_convert_raw(t->data, t->dtype, dst, dt, n, err)) return NULL;
+    return dst;
+}
+
+static sdc_status cu_upload_fn(sdc_backend *be, void *dst, const void *src, size_t bytes,
+                               sdc_err *err) {
+    (void)be;
+    if (!bytes) return SDC_OK;
+    return cu_check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), err,
+                    "upload (cudaMemcpy, %zu bytes)", bytes);
+}
+
+/* cudaMemcpy to the host waits for the kernels queued before it. */
+static sdc_status cu_download_fn(sdc_backend *be, void *dst, const void *src, size_t bytes,
+                                 sdc_err *err) {
+    (void)be;
+    if (!bytes) return SDC_OK;
+    return cu_check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), err,
+                    "download (cudaMemcpy, %zu bytes)", bytes);
+}
+
+static sdc_status cu_sync_fn(sdc_backend *be, sdc_err *err) {
+    (void)be;
+    cudaError_t e = cudaDeviceSynchronize();
+    if (e == cudaSuccess) e = cudaGetLastError();
+    return cu_check(e, err, "synchronize (a queued kernel or copy failed)");
+}
+
+static bool cu_supports_fn(const sdc_backend *be, sdc_op_kind kind, sdc_dtype t) {
+    (void)be;
+    (void)kind;
+    /* Every op computes in F32 and loads/stores any of the three. */
+    return t == SDC_F32 || t == SDC_F16 || t == SDC_BF16;
+}
+
+static void cu_destroy_fn(sdc_backend *be) {
+    if (!be) return;
+    cuda_impl *c = cu_impl(be);
+    if (c) {
+        for (int i = 0; i < CU_NSLOTS; i++) cu_free_fn(be, c->slot[i]);
+        if (c->flag) cudaFree(c->flag);
+        if (c->ev_start) cudaEventDestroy(c->ev_start);
+        if (c->ev_stop) cudaEventDestroy(c->ev_stop);
+        if (c->blas) cublasDestroy(c->blas);
+        /* Allocations still live belong to their owners (weights, arenas),
+         * which must be freed before the backend. */
+        free(c->allocs);
+        free(c);
+    }
+    free(be);
+}
+
+/* ---------------------------------------------------------------- create */
+
+static sdc_cuda_conv_algo conv_from_env(void) {
+    const char *s = getenv("SDC_CUDA_CONV");
+    return s && !strcmp(s, "implicit") ? SDC_CUDA_CONV_IMPLICIT : SDC_CUDA_CONV_IM2COL;
+}
+
+static sdc_cuda_attn_algo attn_from_env(void) {
+    const char *s = getenv("SDC_CUDA_ATTN");
+    return s && !strcmp(s, "simple") ? SDC_CUDA_ATTN_SIMPLE : SDC_CUDA_ATTN_AUTO;
+}
+
+extern "C" sdc_backend *sdc_cuda_backend_create(int device_index, sdc_err *err) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        sdc_err_set(err, SDC_ERR_UNSUPPORTED, "no CUDA device: cudaGetDeviceCount: %s (%s)",
+                    cudaGetErrorString(e), cudaGetErrorName(e));
+        return NULL;
+    }
+    if (n == 0) {
+        sdc_err_set(err, SDC_ERR_UNSUPPORTED, "no CUDA device: cudaGetDeviceCount found none");
+        return NULL;
+    }
+    if (device_index < 0 || device_index >= n) {
+        sdc_err_set(err, SDC_ERR_ARG, "cuda: device %d does not exist (%d found)", device_index, n);
+        return NULL;
+    }
+    sdc_backend *be = (sdc_backend *)calloc(1, sizeof *be);
+    cuda_impl *c = (cuda_impl *)calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be);
+        free(c);
+        sdc_err_set(err, SDC_ERR_OOM, "cuda backend: out of host memory");
+        return NULL;
+    }
+    be->impl = c;
+    c->device = device_index;
+    c->conv = conv_from_env();
+    c->attn = attn_from_env();
+    sdc_status s = cu_check(cudaSetDevice(device_index), err, "cudaSetDevice(%d)", device_index);
+    if (!s) s = cu_check(cudaGetDeviceProperties(&c->prop, device_index), err,
+                         "cudaGetDeviceProperties(%d)", device_index);
+    /* The kernels are built for sm_80 and up (WMMA BF16, 163 KB shared memory
+     * on sm_80); PTX covers newer GPUs. */
+    if (!s && c->prop.major < 8)
+        s = sdc_err_set(err, SDC_ERR_UNSUPPORTED,
+                        "cuda: %s has compute capability %d.%d; sdc needs 8.0 or newer",
+                        c->prop.name, c->prop.major, c->prop.minor);
+    if (!s) s = cu_check_blas(cublasCreate(&c->blas), err, "cublasCreate");
+    if (!s) s = cu_check(cudaMalloc((void **)&c->flag, 2 * sizeof *c->flag), err,
+                         "cudaMalloc (check flags)");
+    if (!s) s = cu_check(cudaEventCreate(&c->ev_start), err, "cudaEventCreate");
+    if (!s) s = cu_check(cudaEventCreate(&c->ev_stop), err, "cudaEventCreate");
+    if (s) {
+        cu_destroy_fn(be);
+        return NULL;
+    }
+    be->name = "cuda";
+    be->device = SDC_DEVICE_CUDA;
+    be->op[SDC_OP_CONV2D] = sdc_cuda_conv2d;
+    be->op[SDC_OP_LINEAR] = sdc_cuda_linear;
+    be->op[SDC_OP_GROUP_NORM] = sdc_cuda_group_norm;
+    be->op[SDC_OP_LAYER_NORM] = sdc_cuda_layer_norm;
+    be->op[SDC_OP_ATTENTION] = sdc_cuda_attention;
+    be->op[SDC_OP_SOFTMAX] = sdc_cuda_softmax;
+    be->op[SDC_OP_GELU] = sdc_cuda_gelu;
+    be->op[SDC_OP_QUICK_GELU] = sdc_cuda_quick_gelu;
+    be->op[SDC_OP_GEGLU] = sdc_cuda_geglu;
+    be->op[SDC_OP_SILU] = sdc_cuda_silu;
+    be->op[SDC_OP_ADD] = sdc_cuda_add;
+    be->op[SDC_OP_MUL] = sdc_cuda_mul;
+    be->op[SDC_OP_UPSAMPLE2X] = sdc_cuda_upsample2x;
+    be->op[SDC_OP_CONCAT] = sdc_cuda_concat;
+    be->op[SDC_OP_TIMESTEP_EMBED] = sdc_cuda_timestep_embedding;
+    be->op[SDC_OP_EMBEDDING] = sdc_cuda_embedding;
+    be->op[SDC_OP_CONVERT] = sdc_cuda_convert;
+    be->op[SDC_OP_TRANSPOSE] = sdc_cuda_transpose;
+    be->alloc = cu_alloc_fn;
+    be->free = cu_free_fn;
+    be->upload = cu_upload_fn;
+    be->download = cu_download_fn;
+    be->synchronize = cu_sync_fn;
+    be->supports = cu_supports_fn;
+    be->destroy = cu_destroy_fn;
+    return be;
+}
+
+/* ---------------------------------------------------------------- extras */
+
+static sdc_status need_cuda(sdc_backend *be, sdc_err *err) {
+    if (!be || be->device != SDC_DEVICE_CUDA || !be->impl)
+        return sdc_err_set(err, SDC_ERR_ARG, "cuda: not a CUDA backend");
+    return SDC_OK;
+}
+
+extern "C" sdc_status sdc_cuda_info_get(sdc_backend *be, sdc_cuda_info *info, sdc_err *err) {
+    sdc_status s = need_cuda(be, err);
+    if (s) return s;
+    cuda_impl *c = cu_impl(be);
+    memset(info, 0, sizeof *info);
+    snprintf(info->name, sizeof info->name, "%s", c->prop.name);
+    info->device = c->device;
+    info->cc_major = c->prop.major;
+    info->cc_minor = c->prop.minor;
+    info->sm_count = c->prop.multiProcessorCount;
+    info->total_bytes = c->prop.totalGlobalMem;
+    info->in_use_bytes = c->in_use;
+    info->peak_bytes = c->peak;
+    info->conv = c->conv;
+    info->attn = c->attn;
+    return SDC_OK;
+}
+
+extern "C" sdc_status sdc_cuda_reset_peak(sdc_backend *be, sdc_err *err) {
+    sdc_status s = need_cuda(be, err);
+    if (s) return s;
+    cu_impl(be)->peak = cu_impl(be)->in_use;
+    return SDC_OK;
+}
+
+extern "C" sdc_status sdc_cuda_set_algos(sdc_backend *be, sdc_cuda_conv_algo conv,
+                                         sdc_cuda_attn_algo attn, sdc_err *err) {
+    sdc_status s = need_cuda(be, err);
+    if (s) return s;
+    if ((unsigned)conv > SDC_CUDA_CONV_IMPLICIT || (unsigned)attn > SDC_CUDA_ATTN_SIMPLE)
+        return sdc_err_set(err, SDC_ERR_ARG, "cuda: unknown conv or attention algorithm");
+    cu_impl(be)->conv = conv;
+    cu_impl(be)->attn = attn;
+    return SDC_OK;
+}
+
+/* Counts elements that are NaN or ±Inf into *count. */
+template <typename T>
+__global__ void count_nonfinite_kernel(const T *x, int64_t n, unsigned long long *count) {
+    unsigned long long local = 0;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        local += !isfinite(cu_ld(x, i));
+    local = __reduce_add_sync(0xffffffffu, (unsigned)local);
+    if ((threadIdx.x & 31) == 0 && local) atomicAdd(count, local);
+}
+
+extern "C" sdc_status sdc_cuda_count_nonfinite(sdc_backend *be, const sdc_tensor *t,
+                                               int64_t *count, sdc_err *err) {
+    sdc_status s = need_cuda(be, err);
+    if (s) return s;
+    if (t->device != SDC_DEVICE_CUDA)
+        return sdc_err_set(err, SDC_ERR_ARG, "cuda: count_nonfinite: the tensor is not on the device");
+    cuda_impl *c = cu_impl(be);
+    int64_t n = sdc_tensor_numel(t);
+    *count = 0;
+    if (n == 0) return SDC_OK;
+    if ((s = cu_check(cudaMemset(c->flag, 0, sizeof *c->flag), err, "cudaMemset (count)")))
+        return s;
+    CU_DISPATCH(t->dtype, T, "count_nonfinite", err,
+                count_nonfinite_kernel<T><<<cu_blocks(n, 256), 256>>>((const T *)t->data, n,
+                                                                      c->flag));
+    if ((s = cu_check_launch(err, "count_nonfinite"))) return s;
+    unsigned long long got = 0;
+    s = cu_check(cudaMemcpy(&got, c->flag, sizeof got, cudaMemcpyDeviceToHost), err,
+                 "count_nonfinite (cudaMemcpy)");
+    *count = (int64_t)got;
+    return s;
+}
+
+extern "C" sdc_status sdc_cuda_timer_start(sdc_backend *be, sdc_err *err) {
+    sdc_status s = need_cuda(be, err);
+    if (s) return s;
+    cu_impl(be)->timing = true;
+    return cu_check(cudaEventRecord(cu_impl(be)->ev_start, 0), err, "cudaEventRecord");
+}
+
+extern "C" sdc_status sdc_cuda_timer_stop(sdc_backend *be, double *ms, sdc_err *err) {
+    sdc_status s = need_cuda(be, err);
+    if (s) return s;
+    cuda_impl *c = cu_impl(be);
+    if (!c->timing) return sdc_err_set(err, SDC_ERR_ARG, "cuda: timer stopped before it started");
+    c->timing = false;
+    float t = 0;
+    if ((s = cu_check(cudaEventRecord(c->ev_stop, 0), err, "cudaEventRecord")) ||
+        (s = cu_check(cudaEventSynchronize(c->ev_stop), err, "cudaEventSynchronize")) ||
+        (s = cu_check(cudaEventElapsedTime(&t, c->ev_start, c->ev_stop), err,
+                      "cudaEventElapsedTime")))
+        return s;
+    *ms = t;
+    return SDC_OK;
+}
