@@ -328,6 +328,13 @@ static const bad_case cases[] = {
     {"checkpoint", "nan_weights", mk_ckpt, "nan:model.diffusion_model.out.2.bias",
      GEN " -o @D/out/x.png --model @D/ck.safetensors", 1, "latents", "NaN or Inf"},
     DF("component_missing", "rm:vae", "@D/model", "vae"),
+    /* sdc augment on a fresh folder: refused before the first image, the
+     * folder skeleton it made is taken back */
+    {"checkpoint", "aug_lora_model", mk_data, "ok",
+     AUG " --model tests/fuzz/corpus/fuzz_checkpoint/lora --method prompt --out @D/out/aug", 1,
+     "tests/fuzz/corpus/fuzz_checkpoint/lora", "a LoRA"},
+    {"checkpoint", "aug_missing_model", mk_data, "ok", AUG " --model @D/none.safetensors --method prompt --out @D/out/aug",
+     1, "@D/none.safetensors", "No such file"},
     DF("config_not_json", "junk:unet/config.json", "@D/model/unet/config.json", "JSON"),
     DF("sd2_text_encoder", "edit:text_encoder/config.json:\"quick_gelu\">\"gelu\"",
        "@D/model/text_encoder/config.json", "SD 2.x"),

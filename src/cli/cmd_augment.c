@@ -208,8 +208,8 @@ static bool out_inside_data(const char *data, const char *out) {
     if (!realpath(data, d)) return false;
     if (!realpath(out, o)) {
         snprintf(tmp, sizeof tmp, "%s", out);
+        for (size_t l = strlen(tmp); l > 1 && tmp[l - 1] == '/';) tmp[--l] = '\0'; /* "new/" */
         char *base = strrchr(tmp, '/'), parent[PATH_MAX];
-        if (base && base[1] == '\0') return false; /* "dir/" that does not exist */
         if (base) *base++ = '\0';
         if (!realpath(base ? (tmp[0] ? tmp : "/") : ".", parent)) return false;
         snprintf(o, sizeof o, "%s/%s", parent, base ? base : tmp);
