@@ -449,6 +449,11 @@ def main():
                          "instead of sd.cpp's own free_params_immediately")
     ap.add_argument("--no-rotate", dest="rotate", action="store_false",
                     help="same engine order every round (default: rotate it by one each round)")
+    ap.add_argument("--omp-wait-policy", default="passive", choices=["passive", "active", "default"],
+                    help="OMP_WAIT_POLICY of the OpenMP engines (stable-diffusion.cpp, torch). "
+                         "passive (default): threads sleep at barriers; on a shared, loaded "
+                         "machine libgomp's spinning made sd.cpp's 2-thread step ~1.6x slower "
+                         "than passive and slower than 1 thread. default: leave it unset")
     ap.add_argument("--openblas-coretype", default="auto",
                     help="OPENBLAS_CORETYPE for sdc and the sgemm ceiling: auto (force SkylakeX/"
                          "Haswell only when OpenBLAS fell back to a generic core), none, or a name")
@@ -485,6 +490,10 @@ def main():
     env = dict(os.environ, SDC_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     env.pop("OPENBLAS_CORETYPE", None)
+    if args.omp_wait_policy == "default":
+        env.pop("OMP_WAIT_POLICY", None)
+    else:
+        env["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()  # sdc uses no OpenMP
     picked, forced = openblas_core()
     if args.openblas_coretype == "none":
         forced = None
@@ -527,6 +536,7 @@ def main():
             {"key": k, "what": d, "gflop": g} for k, d, g in items],
         "sdcpp_cmake_args": args.flags, "engines": {}, "loadavg": [],
         "openblas": {"picked_core": picked, "forced_coretype_for_sdc": forced},
+        "omp_wait_policy": env.get("OMP_WAIT_POLICY"),
     }
     log(f"compare: engines {engines}, suite {keys}, {args.reps} reps after a warm-up, "
         f"{args.threads} threads; load average {os.getloadavg()}")
@@ -668,8 +678,11 @@ def print_table(result, items, engines, ceiling, shares):
           f"median of {result['reps']} rounds after a warm-up, engines interleaved")
     if ob.get("picked_core"):
         print(f"OpenBLAS picked core '{ob['picked_core']}'" + (
-            f"; sdc and the ceiling ran with OPENBLAS_CORETYPE={ob['forced_coretype_for_sdc']}, "
-            "sdc-default with OpenBLAS's own pick" if ob.get("forced_coretype_for_sdc") else ""))
+            f"; sdc and the ceiling ran with OPENBLAS_CORETYPE={ob['forced_coretype_for_sdc']}"
+            + (", sdc-default with OpenBLAS's own pick" if "sdc-default" in engines else "")
+            if ob.get("forced_coretype_for_sdc") else ""))
+    if "omp_wait_policy" in result:
+        print(f"OMP_WAIT_POLICY of sd.cpp and torch: {result['omp_wait_policy'] or 'unset (libgomp default)'}")
     if ceiling:
         print(f"sgemm 2048³ ceiling (OpenBLAS, same run): {ceiling:.0f} GFLOP/s "
               f"(samples {', '.join(f'{c:.0f}' for c in sg['samples'])})")

@@ -35,7 +35,8 @@ static const std::function<void()> *body;
 static long bgen = 0, barrived = 0, progress = 0;
 static std::vector<long> wgen, warrived, wdone, wsize;
 static std::vector<uint64_t> wbuf;
-static std::vector<unsigned char> dsmem;
+static unsigned char *dsmem = nullptr; /* dynamic shared memory, 128-byte aligned */
+static size_t dsmem_bytes = 0;
 static cudaError_t last_error = cudaSuccess;
 static std::map<const void *, int> max_dyn_smem;
 #if EMU_ASAN
@@ -45,7 +46,7 @@ static size_t main_size = 0;
 #endif
 
 uint3 &tid() { return F[cur].t; }
-unsigned char *dyn_smem() { return dsmem.data(); }
+unsigned char *dyn_smem() { return dsmem; }
 
 static void to_sched_final(bool dying) {
     (void)dying;
@@ -134,7 +135,7 @@ static void run_block(bool reverse) {
         f.ctx.uc_link = nullptr;
         makecontext(&f.ctx, trampoline, 0);
     }
-    if (!dsmem.empty()) memset(dsmem.data(), 0xff, dsmem.size()); // garbage: NaN in every float type
+    if (dsmem_bytes) memset(dsmem, 0xff, dsmem_bytes); // garbage: NaN in every float type
     int alive = n;
     while (alive) {
         long before = progress;
@@ -195,7 +196,10 @@ void run(const Cfg &c, const void *fn, const std::function<void()> &b) {
     g_gridDim = c.grid;
     g_blockDim = c.block;
     nthreads = (int)threads;
-    dsmem.assign(c.smem, 0);
+    free(dsmem);
+    dsmem = nullptr;
+    dsmem_bytes = c.smem;
+    if (c.smem && posix_memalign((void **)&dsmem, 128, c.smem)) abort();
     for (unsigned z = 0; z < c.grid.z; z++)
         for (unsigned y = 0; y < c.grid.y; y++)
             for (unsigned x = 0; x < c.grid.x; x++) {
