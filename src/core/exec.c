@@ -1,6 +1,8 @@
 /* exec.c — eager op calls with arena outputs and sticky errors (see exec.h). */
 #include "exec.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -29,6 +31,25 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* With profiling on and SDC_PROFILE_TRACE set, one line per op to stderr:
+ * kind, input and weight shapes, ms and GFLOP/s (finds the slow shapes). */
+static void trace(const sdc_op *op, double sec) {
+    static int on = -1;
+    if (on < 0) on = getenv("SDC_PROFILE_TRACE") != NULL;
+    if (!on) return;
+    char shapes[160] = "";
+    size_t used = 0;
+    for (int i = 0; i < 2 && op->src[i]; i++) {
+        const sdc_tensor *t = op->src[i];
+        for (int d = 0; d < t->ndim && used + 24 < sizeof shapes; d++)
+            used += (size_t)snprintf(shapes + used, sizeof shapes - used, "%s%lld",
+                                     d ? "x" : (i ? " " : ""), (long long)t->shape[d]);
+    }
+    double f = sdc_op_flops(op);
+    fprintf(stderr, "trace %-14s %-32s %9.3f ms %7.1f GFLOP/s\n", sdc_op_name(op->kind), shapes,
+            1e3 * sec, f > 0 && sec > 0 ? f / sec / 1e9 : 0.0);
+}
+
 /* Runs op on the backend, accounting FLOPs and (when profiling) time. */
 static sdc_status dispatch(sdc_exec *ex, const sdc_op *op) {
     double t0 = ex->profile ? now_seconds() : 0;
@@ -37,7 +58,9 @@ static sdc_status dispatch(sdc_exec *ex, const sdc_op *op) {
     if (ex->profile) {
         /* Asynchronous backends are timed to completion. */
         if ((s = ex->be->synchronize(ex->be, ex->err))) return s;
-        ex->op_seconds[op->kind] += now_seconds() - t0;
+        double sec = now_seconds() - t0;
+        ex->op_seconds[op->kind] += sec;
+        trace(op, sec);
         ex->op_calls[op->kind]++;
     }
     ex->flops += sdc_op_flops(op);
