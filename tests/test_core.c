@@ -235,6 +235,21 @@ START_TEST(sha256_known_answers) {
     sdc_sha256_final(&s, d);
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
     ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    /* The same million in one piece (many whole blocks at once, the SHA-NI
+     * path where the CPU has it), and with the portable rounds forced. */
+    char *big = malloc(1000000);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 'a', 1000000);
+    for (int portable = 0; portable < 2; portable++) {
+        if (portable) setenv("SDC_SHA256_PORTABLE", "1", 1);
+        sdc_sha256_init(&s);
+        sdc_sha256_update(&s, big, 1000000);
+        sdc_sha256_final(&s, d);
+        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    }
+    unsetenv("SDC_SHA256_PORTABLE");
+    free(big);
 }
 END_TEST
 

@@ -94,6 +94,16 @@ void sdc_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
+/* OpenBLAS single-threaded while our pool runs GEMM tiles on every core. */
+void sdc_blas_serial_begin(void) {
+    pthread_once(&pool.once, init_pool);
+    if (pool.nthreads > 1) openblas_set_num_threads(1);
+}
+
+void sdc_blas_serial_end(void) {
+    if (pool.nthreads > 1) openblas_set_num_threads(pool.nthreads);
+}
+
 int sdc_get_threads(void) {
     pthread_once(&pool.once, init_pool);
     return pool.nthreads;

@@ -14,4 +14,9 @@ typedef void (*sdc_range_fn)(void *ctx, int64_t begin, int64_t end);
  * Safe to call from one thread at a time; nested calls run serially. */
 void sdc_parallel_for(int64_t n, int64_t grain, sdc_range_fn fn, void *ctx);
 
+/* Brackets GEMM tiles run through sdc_parallel_for: OpenBLAS runs each call
+ * on the calling thread meanwhile. */
+void sdc_blas_serial_begin(void);
+void sdc_blas_serial_end(void);
+
 #endif

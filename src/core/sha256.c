@@ -1,5 +1,14 @@
-/* sha256.c — SHA-256 from the FIPS 180-4 definition (see sha256.h). */
+/* sha256.c — SHA-256 from the FIPS 180-4 definition (see sha256.h), with
+ * the x86 SHA extensions when the CPU has them: a 2 GB checkpoint's hash
+ * (A1111's "Model hash", the manifests' model_sha256) takes ~1 s instead of
+ * ~6 s. */
 #include "sha256.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define SDC_SHA_NI 1
+#endif
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +46,66 @@ static void compress(uint32_t h[8], const uint8_t *p) {
     h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
 }
 
+#ifdef SDC_SHA_NI
+/* The same 64 rounds with SHA-NI: the state lives as (A,B,E,F) and (C,D,G,H);
+ * each sha256rnds2 does two rounds, msg1/msg2 extend the message schedule
+ * four words at a time (W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16]). */
+__attribute__((target("sha,sse4.1"))) static void compress_ni(uint32_t h[8], const uint8_t *p,
+                                                              size_t blocks) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i dcba = _mm_loadu_si128((const __m128i *)h);
+    __m128i hgfe = _mm_loadu_si128((const __m128i *)(h + 4));
+    __m128i badc = _mm_shuffle_epi32(dcba, 0xB1);
+    __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+    __m128i abef = _mm_alignr_epi8(badc, efgh, 8);
+    __m128i cdgh = _mm_blend_epi16(efgh, badc, 0xF0);
+    for (; blocks; blocks--, p += 64) {
+        __m128i abef0 = abef, cdgh0 = cdgh, w[4];
+        for (int g = 0; g < 16; g++) {
+            __m128i *cur = &w[g % 4];
+            if (g < 4) {
+                *cur = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), bswap);
+            } else {
+                __m128i prev = w[(g + 3) % 4], prev2 = w[(g + 2) % 4];
+                __m128i t = _mm_add_epi32(_mm_sha256msg1_epu32(*cur, w[(g + 1) % 4]),
+                                          _mm_alignr_epi8(prev, prev2, 4));
+                *cur = _mm_sha256msg2_epu32(t, prev);
+            }
+            __m128i m = _mm_add_epi32(*cur, _mm_loadu_si128((const __m128i *)(K + 4 * g)));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, m);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(m, 0x0E));
+        }
+        abef = _mm_add_epi32(abef, abef0);
+        cdgh = _mm_add_epi32(cdgh, cdgh0);
+    }
+    __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+    __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128((__m128i *)h, _mm_blend_epi16(feba, dchg, 0xF0));
+    _mm_storeu_si128((__m128i *)(h + 4), _mm_alignr_epi8(dchg, feba, 8));
+}
+
+static bool has_sha_ni(void) {
+    static int have = -1;
+    if (have < 0) {
+        unsigned a, b, c, d;
+        have = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) &&
+               __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 19)) && (c & (1u << 9));
+    }
+    return have;
+}
+#endif
+
+/* `blocks` consecutive 64-byte blocks. */
+static void compress_blocks(uint32_t h[8], const uint8_t *p, size_t blocks) {
+#ifdef SDC_SHA_NI
+    if (has_sha_ni() && !getenv("SDC_SHA256_PORTABLE")) {
+        compress_ni(h, p, blocks);
+        return;
+    }
+#endif
+    for (; blocks; blocks--, p += 64) compress(h, p);
+}
+
 void sdc_sha256_init(sdc_sha256 *s) {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -53,10 +122,11 @@ void sdc_sha256_update(sdc_sha256 *s, const void *data, size_t n) {
         memcpy(s->block + s->used, p, take);
         s->used += take, p += take, n -= take;
         if (s->used < 64) return;
-        compress(s->h, s->block);
+        compress_blocks(s->h, s->block, 1);
         s->used = 0;
     }
-    for (; n >= 64; p += 64, n -= 64) compress(s->h, p);
+    compress_blocks(s->h, p, n / 64);
+    p += n / 64 * 64, n %= 64;
     memcpy(s->block, p, n);
     s->used = n;
 }

@@ -1,14 +1,12 @@
 /* linear.c — CPU linear layer: y [M, N] = x [M, K] · wᵀ + b through OpenBLAS
  * sgemm. The bias is written into y first and sgemm accumulates onto it
- * (beta = 1), so no separate epilogue pass over y is needed. */
+ * (beta = 1), so no separate epilogue pass over y is needed. The products run
+ * in fixed tiles on sdc's pool (gemm_tiles.h). */
 #include "cpu_ops.h"
+#include "gemm_tiles.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <string.h>
-
-/* cblas takes int sizes; larger M is cut into row chunks below. */
-#define ROW_CHUNK ((int64_t)1 << 30)
 
 typedef struct bias_ctx {
     float *y;        /* [m, n] */
@@ -45,10 +43,10 @@ sdc_status sdc_cpu_linear(sdc_backend *be, const sdc_op *op, sdc_err *err) {
         sdc_parallel_for(m, n >= 65536 ? 1 : 65536 / n, fill_rows, &c);
     }
     if (k == 0) return SDC_OK;
-    const float *xd = x->data;
-    /* One GEMM per batch item: a sample's result must not depend on what it
-     * is batched with (BLAS may pick another kernel for another M). */
-    int64_t per = x->ndim >= 2 && x->shape[0] > 0 ? m / x->shape[0] : m;
+    /* One GEMM per batch item, in tiles (gemm_tiles.h): a sample's result
+     * must not depend on what it is batched with. */
+    int64_t items = x->ndim >= 2 && x->shape[0] > 0 ? x->shape[0] : 1;
+    int64_t per = m / items; /* any size: a tile has at most 512 rows */
     /* A big half-precision weight is widened a block of output features at a
      * time (each block is used by every batch item before the next). */
     int64_t blk = sdc_cpu_row_block(wt, n, k);
@@ -56,14 +54,11 @@ sdc_status sdc_cpu_linear(sdc_backend *be, const sdc_op *op, sdc_err *err) {
         int64_t nn = n - n0 < blk ? n - n0 : blk;
         const float *w = sdc_cpu_rows_f32(be, 0, wt, k, n0, n0 + nn, err); /* [nn, K] */
         if (!w) return sdc_err_wrap(err, "linear: weight");
-        for (int64_t s0 = 0; s0 < m; s0 += per) {
-            for (int64_t r0 = s0; r0 < s0 + per; r0 += ROW_CHUNK) {
-                int64_t rows = s0 + per - r0 < ROW_CHUNK ? s0 + per - r0 : ROW_CHUNK;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nn, (int)k,
-                            1.0f, xd + r0 * k, (int)k, w, (int)k, b ? 1.0f : 0.0f,
-                            y + r0 * n + n0, (int)n);
-            }
-        }
+        sdc_gemm_batch g = {.count = items, .m = per, .n = nn, .k = k,
+                            .a = x->data, .lda = k, .stride_a = per * k,
+                            .b = w, .ldb = k, .trans_b = true, .beta = b ? 1.0f : 0.0f,
+                            .c = y + n0, .ldc = n, .stride_c = per * n};
+        sdc_cpu_gemm(&g);
     }
     return SDC_OK;
 }
