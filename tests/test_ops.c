@@ -151,6 +151,97 @@ START_TEST(reject_embedding_id_out_of_range) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- invariance */
+
+/* The matrix ops must give the same bits for a sample whatever its batch and
+ * the thread count (gemm_tiles.h): reproducible seeds on any machine size,
+ * and augment's --batch never changes an image. */
+static uint32_t lcg = 12345;
+static float rnd(void) {
+    lcg = lcg * 1664525u + 1013904223u;
+    return (float)((lcg >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* y = op(x[first : first+nb]) with the given thread count; x [N, ...]. */
+static void run_matrix_op(sdc_op_kind kind, const sdc_tensor *x, int64_t first, int64_t nb,
+                          const sdc_tensor *w, const sdc_tensor *b, int threads, float *y,
+                          int64_t y_item) {
+    sdc_err err = {0};
+    sdc_backend *be = sdc_cpu_backend_create(&err);
+    ck_assert_ptr_nonnull(be);
+    int64_t item = sdc_tensor_numel(x) / x->shape[0];
+    sdc_tensor xs = *x, ys;
+    xs.shape[0] = nb;
+    xs.data = (float *)x->data + first * item;
+    sdc_op op = {.kind = kind, .src = {&xs, w, b}};
+    if (kind == SDC_OP_CONV2D) {
+        op.p.conv2d.stride = 1;
+        op.p.conv2d.pad_top = op.p.conv2d.pad_bottom = op.p.conv2d.pad_left = 1;
+        op.p.conv2d.pad_right = 1;
+    }
+    ck_assert_int_eq(sdc_op_infer(&op, SDC_F32, &ys, &err), SDC_OK);
+    ck_assert_int_eq(sdc_tensor_numel(&ys), nb * y_item);
+    ys.data = y;
+    op.dst = &ys;
+    sdc_set_threads(threads);
+    sdc_status s = sdc_op_run(be, &op, &err);
+    sdc_backend_destroy(be);
+    ck_assert_msg(s == SDC_OK, "%s", err.msg);
+}
+
+static void check_invariance(sdc_op_kind kind, int ndim, const int64_t *xs, const int64_t *ws,
+                             int64_t y_item) {
+    sdc_tensor x, w, b;
+    int64_t bs[1] = {ws[0]};
+    int64_t nx = 1, nw = 1;
+    for (int i = 0; i < ndim; i++) nx *= xs[i];
+    for (int i = 0; i < (kind == SDC_OP_CONV2D ? 4 : 2); i++) nw *= ws[i];
+    float *xd = malloc((size_t)nx * sizeof *xd), *bd = malloc((size_t)ws[0] * sizeof *bd);
+    uint16_t *wd = malloc((size_t)nw * sizeof *wd);
+    int64_t ny = xs[0] * y_item;
+    float *all = malloc((size_t)ny * sizeof *all), *other = malloc((size_t)ny * sizeof *other);
+    ck_assert(xd && bd && wd && all && other);
+    for (int64_t i = 0; i < nx; i++) xd[i] = rnd();
+    for (int64_t i = 0; i < nw; i++) wd[i] = sdc_f32_to_f16(0.05f * rnd());
+    for (int64_t i = 0; i < ws[0]; i++) bd[i] = rnd();
+    sdc_tensor_init(&x, SDC_F32, ndim, xs, xd, NULL);
+    sdc_tensor_init(&w, SDC_F16, kind == SDC_OP_CONV2D ? 4 : 2, ws, wd, NULL);
+    sdc_tensor_init(&b, SDC_F32, 1, bs, bd, NULL);
+    int saved = sdc_get_threads();
+    run_matrix_op(kind, &x, 0, xs[0], &w, &b, 2, all, y_item);
+    for (int t = 1; t <= 3; t++) {
+        run_matrix_op(kind, &x, 0, xs[0], &w, &b, t, other, y_item);
+        ck_assert_msg(!memcmp(all, other, (size_t)ny * sizeof *all), "%s: %d threads differ",
+                      sdc_op_name(kind), t);
+    }
+    for (int64_t i = 0; i < xs[0]; i++) { /* each sample alone */
+        run_matrix_op(kind, &x, i, 1, &w, &b, 2, other, y_item);
+        ck_assert_msg(!memcmp(all + i * y_item, other, (size_t)y_item * sizeof *all),
+                      "%s: sample %lld alone differs from its batch", sdc_op_name(kind),
+                      (long long)i);
+    }
+    sdc_set_threads(saved);
+    free(xd), free(bd), free(wd), free(all), free(other);
+}
+
+START_TEST(linear_same_bits_any_batch_or_threads) {
+    /* 77 text tokens, 1100 features: several tiles, one partial */
+    int64_t xs[3] = {3, 77, 768}, ws[2] = {1100, 768};
+    check_invariance(SDC_OP_LINEAR, 3, xs, ws, 77 * 1100);
+}
+END_TEST
+
+START_TEST(conv2d_same_bits_any_batch_or_threads) {
+    /* Winograd F(2,3) and F(4,3), and im2col (few channels); see wino_tile */
+    static const int64_t shapes[][3] = {{64, 24, 20}, {40, 32, 32}, {16, 9, 11}};
+    for (int i = 0; i < 3; i++) {
+        int64_t c = shapes[i][0], h = shapes[i][1], w = shapes[i][2];
+        int64_t xs[4] = {3, c, h, w}, ws[4] = {96, c, 3, 3};
+        check_invariance(SDC_OP_CONV2D, 4, xs, ws, 96 * h * w);
+    }
+}
+END_TEST
+
 Suite *suite_ops(void) {
     Suite *s = suite_create("ops");
     seed = op_seed();
@@ -184,5 +275,9 @@ Suite *suite_ops(void) {
     tcase_add_test(v, reject_dtypes);
     tcase_add_test(v, reject_embedding_id_out_of_range);
     suite_add_tcase(s, v);
+    TCase *inv = tcase_create("invariance");
+    tcase_add_test(inv, linear_same_bits_any_batch_or_threads);
+    tcase_add_test(inv, conv2d_same_bits_any_batch_or_threads);
+    suite_add_tcase(s, inv);
     return s;
 }

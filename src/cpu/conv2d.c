@@ -1,9 +1,10 @@
 /* conv2d.c — CPU 2-D convolution as im2col + OpenBLAS sgemm:
  * Y[n] [OC, OH·OW] = W [OC, C·KH·KW] · col [C·KH·KW, OH·OW] + b.
- * 1×1 stride-1 unpadded convs skip im2col (X[n] already is [C, H·W]). */
+ * 1×1 stride-1 unpadded convs skip im2col (X[n] already is [C, H·W]); most
+ * 3×3 stride-1 pad-1 convs go to Winograd (conv_winograd.c, see wino_tile). */
 #include "cpu_ops.h"
+#include "gemm_tiles.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <string.h>
 
@@ -94,42 +95,75 @@ static void run_rows(sdc_range_fn fn, void *ctx, int64_t rows, int64_t len) {
 
 /* One image at a time, output pixels in tiles of `tile`; y starts as the
  * bias and sgemm accumulates (beta = 1), or beta = 0 without a bias. With
- * `direct` (1×1, stride 1, no padding) x itself is the column matrix. */
+ * `direct` (1×1, stride 1, no padding) x itself is the column matrix. When a
+ * whole image is one tile and the weight is widened in blocks, the columns
+ * of `ni` images are filled first so each widened block serves them all
+ * (still one sgemm per image). */
 static sdc_status conv_tiled(sdc_backend *be, const conv_geom *g, const float *x,
                              const sdc_tensor *wt, const float *b, float *y, int64_t nb,
                              int64_t tile, bool direct, sdc_err *err) {
-    float *col = NULL;
-    if (!direct && !(col = sdc_cpu_scratch(be, 4, (size_t)(g->k * tile), err))) /* [K, tile] */
-        return sdc_err_wrap(err, "conv2d: column buffer");
     /* A big half-precision weight is widened in blocks of output channels for
      * each tile (cheap next to the tile's GEMM); a small one once. */
     int64_t blk = sdc_cpu_row_block(wt, g->oc, g->k);
+    int64_t ni = direct ? nb : 1; /* direct: x is every image's columns already */
+    if (!direct && blk < g->oc && tile == g->npix) {
+        ni = COL_BUDGET / (g->k * tile);
+        ni = ni < 1 ? 1 : ni > nb ? nb : ni;
+    }
+    float *col = NULL; /* [ni, K, tile] */
+    if (!direct && !(col = sdc_cpu_scratch(be, 4, (size_t)(ni * g->k * tile), err)))
+        return sdc_err_wrap(err, "conv2d: column buffer");
     const float *w = NULL; /* [OC, K] */
     if (blk == g->oc && !(w = sdc_cpu_rows_f32(be, 0, wt, g->k, 0, g->oc, err)))
         return sdc_err_wrap(err, "conv2d: weight");
     float beta = b ? 1.0f : 0.0f;
-    for (int64_t n = 0; n < nb; n++) {
-        const float *xn = x + n * g->c * g->h * g->w;
-        float *yn = y + n * g->oc * g->npix;
+    for (int64_t n0 = 0; n0 < nb; n0 += ni) {
+        int64_t n1 = nb - n0 < ni ? nb : n0 + ni;
         for (int64_t p0 = 0; p0 < g->npix; p0 += tile) {
             int64_t t = g->npix - p0 < tile ? g->npix - p0 : tile;
-            fill_ctx f = {.g = g, .x = xn, .col = col, .y = yn, .b = b, .p0 = p0, .t = t,
-                          .ncol = direct ? 0 : g->k};
-            run_rows(fill_rows, &f, f.ncol + (b ? g->oc : 0), t);
-            /* sgemm runs on the caller's thread: OpenBLAS has its own pool. */
-            const float *bm = direct ? xn + p0 : col;
+            for (int64_t n = n0; n < n1; n++) {
+                fill_ctx f = {.g = g, .x = x + n * g->c * g->h * g->w,
+                              .col = direct ? NULL : col + (n - n0) * g->k * t,
+                              .y = y + n * g->oc * g->npix, .b = b, .p0 = p0, .t = t,
+                              .ncol = direct ? 0 : g->k};
+                run_rows(fill_rows, &f, f.ncol + (b ? g->oc : 0), t);
+            }
             int ldb = direct ? (int)g->npix : (int)t;
             for (int64_t o0 = 0; o0 < g->oc; o0 += blk) {
                 int64_t o1 = g->oc - o0 < blk ? g->oc : o0 + blk;
                 const float *wb = w ? w : sdc_cpu_rows_f32(be, 0, wt, g->k, o0, o1, err);
                 if (!wb) return sdc_err_wrap(err, "conv2d: weight");
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(o1 - o0), (int)t,
-                            (int)g->k, 1.0f, wb, (int)g->k, bm, ldb, beta,
-                            yn + o0 * g->npix + p0, (int)g->npix);
+                /* One GEMM per image, all in fixed tiles on the pool
+                 * (gemm_tiles.h): the same bits with any thread count. */
+                sdc_gemm_batch gb = {
+                    .count = n1 - n0, .m = o1 - o0, .n = t, .k = g->k, .a = wb, .lda = g->k,
+                    .b = direct ? x + n0 * g->c * g->h * g->w + p0 : col, .ldb = ldb,
+                    .stride_b = direct ? g->c * g->h * g->w : g->k * t, .beta = beta,
+                    .c = y + n0 * g->oc * g->npix + o0 * g->npix + p0, .ldc = g->npix,
+                    .stride_c = g->oc * g->npix};
+                sdc_cpu_gemm(&gb);
             }
         }
     }
     return SDC_OK;
+}
+
+/* Winograd output tile for a 3×3 stride-1 pad-1 conv: 4, 2, or 0 for im2col.
+ * Measured on the UNet's shapes (2 Zen3 cores, batch 2, ms as im2col / F(4,3)
+ * / F(2,3), best of 2-3 runs; the machine was shared, so ±30%):
+ *   320ch 64x64 91 / 45 / 57        640ch 32x32 92 / 41 / 64
+ *   1920→640 32x32 341 / 236 / 221  1280ch 16x16 100 / 69 / 66
+ *   2560→1280 16x16 441 / 268 / 303 1280ch 8x8 31 / 52 / 40
+ *   2560→1280 8x8 126 / 194 / 114   320→4 64x64 28 / 11 / 15
+ *   4→320 64x64 3 / 10 / 15
+ * F(4,3) wants many tiles per sgemm (N) and enough output channels per U
+ * block (its 36 points take 2.25x F(2,3)'s scratch); past 1280 input
+ * channels at 16x16 it wins by transforming the input once for all blocks. */
+static int wino_tile(const conv_geom *g) {
+    if (g->c < 32) return 0;
+    if (g->npix >= 1024) return g->c <= 1280 ? 4 : 2;
+    if (g->npix >= 256) return g->c > 1280 ? 4 : 2;
+    return g->c > 1280 ? 2 : 0;
 }
 
 sdc_status sdc_cpu_conv2d(sdc_backend *be, const sdc_op *op, sdc_err *err) {
@@ -160,6 +194,12 @@ sdc_status sdc_cpu_conv2d(sdc_backend *be, const sdc_op *op, sdc_err *err) {
                            "conv2d: GEMM of %lld x %lld x %lld exceeds the BLAS int range",
                            (long long)g.oc, (long long)g.npix, (long long)g.k);
     const float *x = xt->data;
+    if (g.kh == 3 && g.kw == 3 && g.s == 1 && g.pt == 1 && g.pl == 1 && g.oh == g.h &&
+        g.ow == g.w) {
+        int m = wino_tile(&g);
+        if (m)
+            return sdc_cpu_conv3x3_winograd(be, m, x, wt, b, y, nb, g.c, g.h, g.w, g.oc, err);
+    }
 
     bool direct = g.kh == 1 && g.kw == 1 && g.s == 1 && g.pt == 0 && g.pl == 0 &&
                   g.oh == g.h && g.ow == g.w;

@@ -23,6 +23,13 @@ int64_t sdc_cpu_row_block(const sdc_tensor *t, int64_t rows, int64_t cols);
 /* A reusable F32 scratch buffer of n floats in `slot` (4..7), 64-byte aligned. */
 float *sdc_cpu_scratch(sdc_backend *be, int slot, size_t n, sdc_err *err);
 
+/* conv2d for 3×3 kernels, stride 1, pad 1 on all sides by Winograd
+ * F(m×m, 3×3), m = 4 or 2 (conv_winograd.c): y [N, OC, H, W] from
+ * x [N, C, H, W], weight wt [OC, C, 3, 3] (F32/F16/BF16), b [OC] or NULL. */
+sdc_status sdc_cpu_conv3x3_winograd(sdc_backend *be, int m, const float *x,
+                                    const sdc_tensor *wt, const float *b, float *y, int64_t nb,
+                                    int64_t c, int64_t h, int64_t w, int64_t oc, sdc_err *err);
+
 #define SDC_CPU_OPS(X)                                                                   \
     X(conv2d) X(linear) X(group_norm) X(layer_norm) X(attention) X(softmax) X(gelu)     \
     X(quick_gelu) X(geglu) X(silu) X(add) X(mul) X(upsample2x) X(concat)                 \
