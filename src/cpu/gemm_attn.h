@@ -4,6 +4,7 @@
 #ifndef SDC_CPU_GEMM_ATTN_H
 #define SDC_CPU_GEMM_ATTN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Keys per score-kernel panel: a 4 rows × 24 keys tile keeps 12 FMA chains
@@ -25,11 +26,26 @@ void sdc_attn_pack_k(const float *k, int64_t ld, int64_t n, int64_t d, float *kp
 void sdc_attn_scores(const float *qi, int64_t d, const float *kp, float *s, int64_t lds,
                      int64_t nr, int64_t nc, float scale);
 
-/* Online softmax over scores s [nr, lds], keys [0, nc) (masked ones -inf,
- * nc % 8 == 0): updates each row's running max m and sum l, writes
- * alpha = exp(m_old - m_new), the factor for the old sum and accumulator,
- * and overwrites s with p = exp(s - m_new). m, l, alpha and mnew (scratch)
- * hold nr rounded up to 8 entries. */
+/* How far (in log2 units) a block's scores may exceed the row's running max
+ * for sdc_attn_scores_exp: p and the sums grow by at most 2^20, far from
+ * float overflow, and the relative rounding is the same at any scale. */
+#define SDC_ATTN_STALE_MAX 20.0f
+
+/* sdc_attn_scores and the softmax step in one pass, for a block where every
+ * key is visible (no mask, nc real keys): p = 2^(s - m) against the rows'
+ * running max m from earlier blocks, left as it is. Returns true, with l
+ * += the row sums of p and alpha = 1, if every row's max stays within m +
+ * SDC_ATTN_STALE_MAX; false, with only s changed, if any does not, or a row
+ * has no finite max yet: the caller then takes the two-pass path. nr <= 8. */
+bool sdc_attn_scores_exp(const float *qi, int64_t d, const float *kp, float *s, int64_t lds,
+                         int64_t nr, int64_t nc, float scale, const float *m, float *l,
+                         float *alpha);
+
+/* Online softmax, in base 2, over scores s [nr, lds] that carry a factor
+ * log2(e), keys [0, nc) (masked ones -inf, nc % 8 == 0): updates each row's
+ * running max m and sum l, writes alpha = 2^(m_old - m_new), the factor for
+ * the old sum and accumulator, and overwrites s with p = 2^(s - m_new). m,
+ * l, alpha and mnew (scratch) hold nr rounded up to 8 entries. */
 void sdc_attn_softmax(float *s, int64_t lds, int64_t nr, int64_t nc, float *m, float *l,
                       float *alpha, float *mnew);
 

@@ -1,5 +1,5 @@
-/* vmath.h — AVX2/FMA vector math for the CPU ops: expf (≤ 2 ulp) and a
- * leaner one for x ≤ 0 (softmax after max-subtraction), erf and the normal
+/* vmath.h — AVX2/FMA vector math for the CPU ops: expf (≤ 2 ulp), leaner
+ * e^x and 2^x for x ≤ 0 (softmax after max-subtraction), erf and the normal
  * CDF (abs. error ~1e-7, relative in the tails), sigmoid, SiLU, GELU,
  * horizontal max/sums and masked tail loads. Header-only (static inline). */
 #ifndef SDC_CPU_VMATH_H
@@ -160,6 +160,29 @@ static inline __m256 sdc_v_exp_neg(__m256 x) {
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23));
     return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), _mm256_mul_ps(p, scale));
+}
+
+/* 2^x for x <= 0 (or -inf, or NaN), for the attention softmax, whose
+ * scores carry a factor log2(e): n = round(x), r = x - n exactly (|r| <=
+ * 1/2), 2^r = 1 + r·Q(r) with Q of degree 5 (rel. error 9e-9 with these
+ * float coefficients, mpmath.chebyfit), times 2^n from the bits of x +
+ * 1.5·2^23 + 127. x is clamped to -127, where those bits give 2^n = +0, so
+ * x <= -126.5 (and -inf) gives exactly 0 with no compare. 7 FMA-port
+ * operations against sdc_v_exp_neg's 11. */
+static inline __m256 sdc_v_exp2_neg(__m256 x) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f + 127.0f);
+    __m256 xc = _mm256_max_ps(_mm256_set1_ps(-127.0f), x); /* keeps a NaN x */
+    __m256 t = _mm256_add_ps(xc, magic);
+    __m256 r = _mm256_sub_ps(xc, _mm256_sub_ps(t, magic));
+    __m256 q = _mm256_set1_ps(1.5453163359779865e-4f);
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.3390863314270973e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(9.618083015084267e-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.5503569543361664e-2f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(2.4022650718688965e-1f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(6.931471824645996e-1f));
+    __m256 p = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
+    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23));
+    return _mm256_mul_ps(p, scale);
 }
 
 static inline float sdc_v_hmax(__m256 v) {
