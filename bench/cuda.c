@@ -10,7 +10,7 @@
  * peak device memory.
  *
  *   bench_cuda [--op NAME] [--case SUBSTR] [--dtype f16|bf16|f32] [--reps N]
- *              [--no-check] [--all] [--model M [--vae-dtype f32|f16|bf16]
+ *              [--no-check] [--no-ops] [--all] [--model M [--vae-dtype f32|f16|bf16]
  *              [--image] [--steps 50] [--batch 1,8] [--vocab F]] [--json [FILE]]
  *
  * Without a CUDA device it prints why and exits 77 (the "skipped" code of
@@ -31,17 +31,18 @@ typedef struct options {
     const char *op, *sub, *json_path, *model, *vocab;
     sdc_dtype act, vae_act;
     int reps, steps, batches[8], n_batches;
-    bool check, all, json, image;
+    bool check, all, json, image, no_ops;
 } options;
 
 static void usage(void) {
     fprintf(stderr,
             "usage: bench_cuda [--op NAME] [--case SUBSTR] [--dtype f16|bf16|f32] [--reps N]\n"
-            "                  [--no-check] [--all] [--model M [--vae-dtype f32|f16|bf16]\n"
+            "                  [--no-check] [--no-ops] [--all] [--model M [--vae-dtype f32|f16|bf16]\n"
             "                  [--image] [--steps 50] [--batch 1,8] [--vocab F]] [--json [FILE]]\n"
             "  Rows come from tests/op_cases.c; edge rows (\"_edge_\") only with --all or\n"
-            "  --case. --model (a full-size checkpoint, e.g. from sdc make-random) adds a UNet\n"
-            "  CFG step and a VAE decode at 512^2; --image adds whole txt2img runs.\n");
+            "  --case; --no-ops: none. --model (a full-size checkpoint, e.g. from sdc\n"
+            "  make-random) adds a UNet CFG step and a VAE decode at 512^2; --image adds\n"
+            "  whole txt2img runs.\n");
 }
 
 static bool parse_dtype(const char *s, sdc_dtype *out) {
@@ -59,6 +60,7 @@ static bool parse(int argc, char **argv, options *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-check")) o->check = false;
+        else if (!strcmp(a, "--no-ops")) o->no_ops = true;
         else if (!strcmp(a, "--all")) o->all = true;
         else if (!strcmp(a, "--image")) o->image = true;
         else if (!strcmp(a, "--json")) {
@@ -446,7 +448,8 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(root, "gemm_ceiling_tflops", ceil.gemm_tflops);
     cJSON_AddNumberToObject(root, "copy_ceiling_gbps", ceil.copy_gbps);
     cJSON_AddNumberToObject(root, "reps", o.reps);
-    int failed = bench_ops(be, &o, &ceil, out, cJSON_AddArrayToObject(root, "cases"));
+    cJSON *cases = cJSON_AddArrayToObject(root, "cases");
+    int failed = o.no_ops ? 0 : bench_ops(be, &o, &ceil, out, cases);
     if (o.model) failed += bench_models(be, &o, &ceil, out, cJSON_AddArrayToObject(root, "models"));
     if (o.json) {
         char *txt = cJSON_Print(root);

@@ -196,6 +196,32 @@ static bool run_row(sdc_backend *be, const op_case *c, const variant *v, uint64_
 
 static uint64_t seed;
 
+/* filter: comma-separated substrings; a row runs if its name contains one of
+ * the plain items (or there are none) and none of the "-"-prefixed ones, so
+ * that "conv" and "-conv" split the table into two shards. */
+static bool row_selected(const char *name, const char *filter) {
+    if (!filter || !*filter) return true;
+    bool any_plain = false, hit = false;
+    for (const char *p = filter; *p;) {
+        size_t n = strcspn(p, ",");
+        bool neg = *p == '-';
+        char item[64];
+        size_t len = n - neg < sizeof item - 1 ? n - neg : sizeof item - 1;
+        memcpy(item, p + neg, len);
+        item[len] = '\0';
+        if (len > 0) {
+            bool in = strstr(name, item) != NULL;
+            if (neg && in) return false;
+            if (!neg) {
+                any_plain = true;
+                hit = hit || in;
+            }
+        }
+        p += n + (p[n] == ',');
+    }
+    return hit || !any_plain;
+}
+
 /* Loop index = op kind: every row of that kind, in every variant. F32 runs
  * at the table's shapes (reduced under sanitizers, as in the ops suite); the
  * half-precision runs use the rows' reduced shapes (the naive double
@@ -218,13 +244,13 @@ START_TEST(op_conformance) {
         vs[nv++] = (variant){SDC_F16, SDC_CUDA_CONV_IM2COL, SDC_CUDA_ATTN_SIMPLE, "f16-simpl"};
         vs[nv++] = (variant){SDC_BF16, SDC_CUDA_CONV_IM2COL, SDC_CUDA_ATTN_SIMPLE, "bf16-simp"};
     }
-    /* $SDC_CUDA_OPS_CASE=SUBSTR: only the rows whose name contains it. */
+    /* $SDC_CUDA_OPS_CASE: which rows (see row_selected). */
     const char *only = getenv("SDC_CUDA_OPS_CASE");
     sdc_backend *be = cuda_backend();
     int failed = 0, ran = 0;
     for (size_t i = 0; i < op_case_count; i++) {
         const op_case *c = &op_cases[i];
-        if (c->op.kind != kind || (only && *only && !strstr(c->name, only))) continue;
+        if (c->op.kind != kind || !row_selected(c->name, only)) continue;
         for (int v = 0; v < nv; v++) {
             /* convert ignores the activation dtype: once is enough. */
             if (kind == SDC_OP_CONVERT && v > 0) break;
