@@ -207,7 +207,9 @@ report() {
     local conf=$OUTDIR/conformance.log
     if [ -f "$conf" ]; then
         echo "Conformance: $(grep -c '^cuda: .* max_abs' "$conf") op runs, $(grep -c 'FAIL$' "$conf") over tolerance;" \
-            "Check's summaries: $(grep -oh '[0-9]*%: Checks: [0-9]*, Failures: [0-9]*, Errors: [0-9]*' "$conf" | tr '\n' ';')"
+            "Check: $(grep -oh 'Checks: [0-9]*, Failures: [0-9]*, Errors: [0-9]*' "$conf" |
+                awk -F'[:,] *' '{c += $2; f += $4; e += $6; n++}
+                    END {printf "%d checks, %d failures, %d errors (%d processes)", c, f, e, n}')."
         echo
         echo '```'
         grep -h 'vs cpu\|vs diffusers\|image vs cpu' "$conf"
