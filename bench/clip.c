@@ -7,6 +7,7 @@
  *   build/bench_clip [--batch 2] [--reps 2] [--pool 1000000] [--dim 768]
  *                    [--classes 10,100,1000] [--k 100] [--skip-model] [--skip-search] */
 #include "bench_util.h"
+#include "../src/cpu/cpu_features.h"
 
 #include "../src/augment/retrieve.h"
 #include "../src/models/clip_model.h"
@@ -180,6 +181,7 @@ static int bench_search(const options *o) {
 }
 
 int main(int argc, char **argv) {
+    sdc_blas_select(argv); /* OpenBLAS's best kernels here, as the sdc command gets */
     options o;
     if (!parse(argc, argv, &o)) return usage();
     double ceiling = bench_sgemm_ceiling();

@@ -19,6 +19,7 @@
 #include "../src/pipeline/pipeline.h"
 #include "../tests/op_cases.h"
 #include "bench_util.h"
+#include "../src/cpu/cpu_features.h"
 
 #include <cJSON.h>
 #include <stdio.h>
@@ -405,6 +406,7 @@ static int bench_models(sdc_backend *be, const options *o, const ceilings *ceil,
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
+    sdc_blas_select(argv); /* OpenBLAS's best kernels here, as the sdc command gets */
     options o;
     if (!parse(argc, argv, &o)) {
         usage();

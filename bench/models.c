@@ -17,6 +17,7 @@
  * The answer: {"component", "latent", "batch", "seconds", "gflop", "load_seconds",
  * and with profile "op_seconds" {kind: s} and "group_seconds" {group: s}}. */
 #include "bench_util.h"
+#include "../src/cpu/cpu_features.h"
 
 #include "../src/models/checkpoint.h"
 
@@ -261,6 +262,7 @@ static int serve(models *m, sdc_arena *arena) {
 }
 
 int main(int argc, char **argv) {
+    sdc_blas_select(argv); /* OpenBLAS's best kernels here, as the sdc command gets */
     options o;
     if (!parse(argc, argv, &o)) return usage();
     int c = component_of(o.component);

@@ -10,6 +10,7 @@
  */
 #include "../tests/op_cases.h"
 #include "bench_util.h"
+#include "../src/cpu/cpu_features.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -40,6 +41,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
+    sdc_blas_select(argv); /* OpenBLAS's best kernels here, as the sdc command gets */
     const char *op_name = NULL, *sub = NULL, *json_path = NULL;
     bool check = true, all = false, json = false, sgemm_only = false;
     int reps = 5;

@@ -454,9 +454,11 @@ def main():
                          "passive (default): threads sleep at barriers; on a shared, loaded "
                          "machine libgomp's spinning made sd.cpp's 2-thread step ~1.6x slower "
                          "than passive and slower than 1 thread. default: leave it unset")
-    ap.add_argument("--openblas-coretype", default="auto",
-                    help="OPENBLAS_CORETYPE for sdc and the sgemm ceiling: auto (force SkylakeX/"
-                         "Haswell only when OpenBLAS fell back to a generic core), none, or a name")
+    ap.add_argument("--openblas-coretype", default="none",
+                    help="OPENBLAS_CORETYPE for sdc and the sgemm ceiling: none (default: nothing "
+                         "set, sdc as users run it; sdc picks the core itself), auto (force "
+                         "SkylakeX/Haswell when OpenBLAS fell back to a generic core), or a name; "
+                         "when one is forced, the table also has 'sdc-default' without it")
     ap.add_argument("--no-sdc-default", action="store_true",
                     help="when a core type is forced, skip the extra 'sdc-default' engine "
                          "(sdc with OpenBLAS's own choice)")
@@ -506,6 +508,20 @@ def main():
         log(f"compare: OpenBLAS picked core '{picked}'"
             + (f"; sdc and the ceiling run with OPENBLAS_CORETYPE={forced}, 'sdc-default' without"
                if forced else ""))
+    # The core sdc really runs with (it may re-execute itself to fix a stale pick).
+    sdc_cores = {}
+    for e, e_env in (("sdc", env_sdc), ("sdc-default", env)):
+        try:
+            out = subprocess.run([os.path.join(args.sdc_build, "sdc"), "info", "--cpu", "--json"],
+                                 env=e_env, capture_output=True, text=True).stdout
+            j = json.loads(out)
+            sdc_cores[e] = {"core": j.get("openblas_core"), "origin": j.get("openblas_core_origin"),
+                            "first_pick": j.get("openblas_first_pick"), "kernels": j.get("sdc_kernels")}
+        except (OSError, ValueError):
+            pass
+    if sdc_cores.get("sdc"):
+        log(f"compare: sdc runs OpenBLAS core '{sdc_cores['sdc']['core']}' "
+            f"({sdc_cores['sdc']['origin']}), its own kernels {sdc_cores['sdc']['kernels']}")
     bench_models = os.path.join(args.sdc_build, "bench_models")
     bench_ops = os.path.join(args.sdc_build, "bench_ops")
     sdc_bin = os.path.join(args.sdc_build, "sdc")
@@ -535,7 +551,8 @@ def main():
         "diffusers_model": args.diffusers_model, "items": [
             {"key": k, "what": d, "gflop": g} for k, d, g in items],
         "sdcpp_cmake_args": args.flags, "engines": {}, "loadavg": [],
-        "openblas": {"picked_core": picked, "forced_coretype_for_sdc": forced},
+        "openblas": {"picked_core": picked, "forced_coretype_for_sdc": forced,
+                     "sdc_runs": sdc_cores},
         "omp_wait_policy": env.get("OMP_WAIT_POLICY"),
     }
     log(f"compare: engines {engines}, suite {keys}, {args.reps} reps after a warm-up, "
@@ -681,6 +698,11 @@ def print_table(result, items, engines, ceiling, shares):
             f"; sdc and the ceiling ran with OPENBLAS_CORETYPE={ob['forced_coretype_for_sdc']}"
             + (", sdc-default with OpenBLAS's own pick" if "sdc-default" in engines else "")
             if ob.get("forced_coretype_for_sdc") else ""))
+    for e, c in (ob.get("sdc_runs") or {}).items():
+        if e in engines and c:
+            print(f"{e} ran OpenBLAS core '{c['core']}' ({c['origin']}"
+                  + (f"; OpenBLAS had picked '{c['first_pick']}'" if c.get("first_pick") else "")
+                  + f"), sdc kernels {c['kernels']}")
     if "omp_wait_policy" in result:
         print(f"OMP_WAIT_POLICY of sd.cpp and torch: {result['omp_wait_policy'] or 'unset (libgomp default)'}")
     if ceiling:

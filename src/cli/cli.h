@@ -42,6 +42,7 @@ bool cli_backend_valid(const char *cmd, const char *choice);
 sdc_backend *cli_backend_create(const char *cmd, const char *choice, bool quiet, sdc_err *err);
 
 int cmd_info(int argc, char **argv);
+int cmd_info_cpu(bool json); /* sdc info --cpu */
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_make_random(int argc, char **argv);

@@ -41,12 +41,15 @@ typedef struct info {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: sdc info FILE|DIR [--json]\n\n"
+            "usage: sdc info FILE|DIR [--json]\n"
+            "       sdc info --cpu [--json]\n\n"
             "Describes a .safetensors file or a diffusers checkpoint folder: tensor count,\n"
             "parameters and bytes per dtype, the checkpoint layout and its components, and\n"
             "the __metadata__ keys; or a PNG image: its size, color type and the A1111\n"
             "\"parameters\" text (parsed into fields with --json). Every file is fully\n"
-            "validated first (PNG: every chunk CRC).\n\n"
+            "validated first (PNG: every chunk CRC). With --cpu: the processor's features,\n"
+            "the OpenBLAS core in use and who chose it, and sdc's own kernel path.\n\n"
+            "  --cpu       describe the CPU and its kernels instead of a file\n"
             "  --json      print one JSON object instead of text\n"
             "  -h, --help  this help\n\n"
             "exit codes: 0 ok, 1 unreadable or malformed input, 2 usage error\n");
@@ -354,19 +357,21 @@ static int info_png(const char *path, bool json) {
     return EXIT_OK;
 }
 
-static int parse_args(int argc, char **argv, const char **path, bool *json) {
+static int parse_args(int argc, char **argv, const char **path, bool *json, bool *cpu) {
     bool options_done = false;
     *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!options_done && strcmp(a, "--") == 0) options_done = true;
         else if (!options_done && strcmp(a, "--json") == 0) *json = true;
+        else if (!options_done && strcmp(a, "--cpu") == 0) *cpu = true;
         else if (!options_done && a[0] == '-' && a[1])
             return cli_usage_error(CMD, "unknown option '%s'", a);
         else if (*path) return cli_usage_error(CMD, "more than one input ('%s' and '%s')", *path, a);
         else *path = a;
     }
-    if (!*path) return cli_usage_error(CMD, "missing FILE or DIR");
+    if (*cpu && *path) return cli_usage_error(CMD, "--cpu takes no FILE or DIR ('%s')", *path);
+    if (!*path && !*cpu) return cli_usage_error(CMD, "missing FILE or DIR");
     return EXIT_OK;
 }
 
@@ -377,9 +382,10 @@ int cmd_info(int argc, char **argv) {
             return EXIT_OK;
         }
     const char *path;
-    bool json = false;
+    bool json = false, cpu = false;
     input_kind kind;
-    int rc = parse_args(argc, argv, &path, &json);
+    int rc = parse_args(argc, argv, &path, &json, &cpu);
+    if (!rc && cpu) return cmd_info_cpu(json);
     if (rc || (rc = kind_of(path, &kind))) return rc;
     if (kind == KIND_PNG) return info_png(path, json);
 

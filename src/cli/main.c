@@ -1,6 +1,8 @@
 /* main.c — the sdc command: subcommand dispatch, --help and --version. */
 #include "cli.h"
 
+#include "../cpu/cpu_features.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -97,6 +99,7 @@ void cli_json_string(FILE *f, const char *s) {
 }
 
 int main(int argc, char **argv) {
+    sdc_blas_select(argv); /* may re-execute with OPENBLAS_CORETYPE set */
     if (argc < 2) {
         print_help(stderr);
         return EXIT_USAGE;
