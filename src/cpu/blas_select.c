@@ -36,8 +36,15 @@ void sdc_blas_select(char **argv) {
     const char *want = sdc_blas_core_upgrade(&f, current);
     if (!want) return;
     if (setenv("OPENBLAS_CORETYPE", want, 1) || setenv("SDC_BLAS_REEXEC", current, 1)) return;
-    fflush(NULL);
-    execv("/proc/self/exe", argv);
+    /* The resolved path, not /proc/self/exe itself: tools that run the
+     * program under themselves (valgrind) fake the link but not the exec. */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        fflush(NULL);
+        execv(self, argv);
+    }
     /* exec failed (no /proc, say): carry on with OpenBLAS's own choice. */
     unsetenv("OPENBLAS_CORETYPE");
     unsetenv("SDC_BLAS_REEXEC");
