@@ -39,7 +39,7 @@ LDLIBS  += -lopenblas -lcjson -lm
 
 LIB_SRC := $(wildcard src/core/*.c src/cpu/*.c src/weights/*.c src/models/*.c \
                       src/pipeline/*.c src/augment/*.c src/text/*.c src/image/*.c \
-                      src/train/*.c)
+                      src/train/*.c src/eval/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(filter-out tests/fault_shim.c,$(wildcard tests/*.c))
 BENCH_UTIL := bench/bench_util.c
