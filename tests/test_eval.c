@@ -157,7 +157,7 @@ START_TEST(eval_lbfgs_rosenbrock) {
     for (int i = 0; i < n; i++) x[i] = i % 2 ? 1.2 : -1.2;
     lbfgs_opts o = lbfgs_defaults();
     o.fnoise = 0;
-    o.gtol = 1e-10;
+    o.gtol = 1e-8; /* absolute; the start's gradient is about 200 */
     lbfgs_result r;
     sdc_err err = {0};
     ck_assert_int_eq(lbfgs_minimize(n, x, rosen, &n, &o, &r, &err), SDC_OK);

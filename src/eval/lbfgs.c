@@ -12,6 +12,7 @@
 #define C2 0.9
 #define HZ_DELTA 0.1
 #define MAX_LS 40
+#define STALL 50
 
 lbfgs_opts lbfgs_defaults(void) {
     return (lbfgs_opts){.memory = 10, .max_iter = 1000, .gtol = 1e-6, .fnoise = 1e-6};
@@ -38,6 +39,21 @@ static double max_abs(const double *a, int64_t n) {
     return m;
 }
 
+/* The next trial step inside the bracket [lo, hi] (hi may be infinite):
+ * where the slope, interpolated linearly between the bracket's ends, is
+ * zero (exact for a quadratic along the line), kept 10 % away from the
+ * ends; while nothing overshot yet, extrapolated from the last two short
+ * steps (plo, lo), 1.5 to 50 times lo. */
+static double next_step(double plo, double dplo, double lo, double dlo, double hi, double dhi) {
+    if (isinf(hi)) { /* lo > 0: too short so far; extrapolate from the last two */
+        double a = dlo > dplo ? lo - dlo * (lo - plo) / (dlo - dplo) : 4 * lo;
+        return fmin(fmax(a, 1.5 * lo), 50 * lo);
+    }
+    double a = dhi > dlo ? lo - dlo * (hi - lo) / (dhi - dlo) : 0.5 * (lo + hi);
+    double m = 0.1 * (hi - lo);
+    return fmin(fmax(a, lo + m), hi - m);
+}
+
 sdc_status lbfgs_minimize(int64_t n, double *x, lbfgs_fn fn, void *ctx, const lbfgs_opts *o,
                           lbfgs_result *r, sdc_err *err) {
     *r = (lbfgs_result){0};
@@ -59,8 +75,13 @@ sdc_status lbfgs_minimize(int64_t n, double *x, lbfgs_fn fn, void *ctx, const lb
     r->gmax0 = r->gmax = max_abs(g, n);
     r->stop = LBFGS_MAX_ITER;
     int stored = 0, newest = -1; /* ring buffer of (s, y) pairs */
+    /* At the precision floor of a float objective, steps keep passing the
+     * approximate test while the gradient stops shrinking: give up after
+     * STALL iterations without a 10 % better gradient. */
+    double best = r->gmax;
+    int since_best = 0;
     for (r->iters = 0; r->iters < o->max_iter; r->iters++) {
-        if (r->gmax <= o->gtol * r->gmax0) { r->stop = LBFGS_CONVERGED; break; }
+        if (r->gmax <= o->gtol) { r->stop = LBFGS_CONVERGED; break; }
         /* p = -H g by the two-loop recursion, H0 = (s·y / y·y) I. */
         for (int64_t i = 0; i < n; i++) p[i] = -g[i];
         for (int k = 0, j = newest; k < stored; k++, j = (j - 1 + m) % m) {
@@ -85,7 +106,9 @@ sdc_status lbfgs_minimize(int64_t n, double *x, lbfgs_fn fn, void *ctx, const lb
             d0 = -dot(g, g, n);
         }
         /* The first step (no curvature known yet) has unit length. */
-        double a = stored ? 1.0 : 1.0 / sqrt(-d0), lo = 0, hi = INFINITY, fn_new = 0;
+        double a = stored ? 1.0 : 1.0 / sqrt(-d0), fn_new = 0;
+        double lo = 0, dlo = d0, hi = INFINITY, dhi = 0; /* bracket and slopes at its ends */
+        double plo = 0, dplo = d0;                        /* the short step before lo */
         bool ok = false;
         for (int ls = 0; ls < MAX_LS && !ok; ls++) {
             for (int64_t i = 0; i < n; i++) xn[i] = x[i] + a * p[i];
@@ -95,10 +118,10 @@ sdc_status lbfgs_minimize(int64_t n, double *x, lbfgs_fn fn, void *ctx, const lb
             bool decrease = fn_new <= f + C1 * a * d0;
             bool approx = o->fnoise > 0 && fn_new <= f + o->fnoise * fabs(f) &&
                           d <= (2 * HZ_DELTA - 1) * d0;
-            if (!(decrease || approx)) hi = a;
-            else if (d < C2 * d0) lo = a; /* still steep: the step was too short */
+            if (!(decrease || approx)) hi = a, dhi = d;
+            else if (d < C2 * d0) plo = lo, dplo = dlo, lo = a, dlo = d; /* still steep: too short */
             else ok = true;
-            if (!ok) a = isinf(hi) ? 2 * a : 0.5 * (lo + hi);
+            if (!ok) a = next_step(plo, dplo, lo, dlo, hi, dhi);
         }
         if (!ok) { r->stop = LBFGS_NO_PROGRESS; break; }
         /* The pair (s, y); curvature s·y > 0 is guaranteed by the Wolfe test. */
@@ -120,8 +143,10 @@ sdc_status lbfgs_minimize(int64_t n, double *x, lbfgs_fn fn, void *ctx, const lb
         memcpy(g, gn, vec);
         f = fn_new;
         r->gmax = max_abs(g, n);
+        if (r->gmax < 0.9 * best) best = r->gmax, since_best = 0;
+        else if (++since_best >= STALL && o->fnoise > 0) { r->iters++; r->stop = LBFGS_NO_PROGRESS; break; }
     }
-    if (r->stop == LBFGS_MAX_ITER && r->gmax <= o->gtol * r->gmax0) r->stop = LBFGS_CONVERGED;
+    if (r->stop == LBFGS_MAX_ITER && r->gmax <= o->gtol) r->stop = LBFGS_CONVERGED;
     r->f = f;
 done:
     free(g), free(p), free(xn), free(gn), free(S), free(Y), free(rho), free(alpha);

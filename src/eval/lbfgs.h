@@ -27,7 +27,7 @@ typedef sdc_status (*lbfgs_fn)(void *ctx, const double *x, double *f, double *g,
 typedef struct lbfgs_opts {
     int memory;      /* correction pairs kept (default 10) */
     int max_iter;    /* iterations (default 1000) */
-    double gtol;     /* stop when max|g| <= gtol * max|g(x0)| (default 1e-6) */
+    double gtol;     /* stop when max|g| <= gtol (absolute; default 1e-6) */
     double fnoise;   /* relative noise of f (default 1e-6; 0 for an exact f) */
 } lbfgs_opts;
 

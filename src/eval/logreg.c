@@ -14,7 +14,7 @@
 #define BLOCK_BYTES ((int64_t)16 << 20)
 
 logreg_opts logreg_defaults(void) {
-    return (logreg_opts){.C = 1.0, .max_iter = 1000, .tol = 1e-5};
+    return (logreg_opts){.C = 1.0, .max_iter = 1000, .tol = 1e-4};
 }
 
 typedef struct objective {
@@ -105,6 +105,7 @@ static sdc_status objective_fg(void *p, const double *theta, double *f, double *
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, d, (int)rows, 1.0f, ob->z, k, x, d,
                     r0 ? 1.0f : 0.0f, ob->gw, d);
     }
+
     double inv_n = 1.0 / (double)D->n;
     *f = loss * inv_n + 0.5 * ob->lambda * pen;
     if (!isfinite(*f)) return sdc_err_set(err, SDC_ERR_NUMERIC, "logistic regression: the loss is not finite");
@@ -137,16 +138,43 @@ static sdc_status check_data(const logreg_data *D, sdc_err *err) {
     return SDC_OK;
 }
 
-sdc_status logreg_fit(const logreg_data *D, const logreg_opts *o, logreg_model *m,
-                      lbfgs_result *info, sdc_err *err) {
-    *m = (logreg_model){0};
-    if (!(o->C > 0) || !isfinite(o->C))
-        return sdc_err_set(err, SDC_ERR_ARG, "logistic regression: C = %g must be positive", o->C);
-    sdc_status s = check_data(D, err);
-    if (s) return s;
+/* max|g| at W = 0, b = 0, in closed form (every class equally likely):
+ * g_W[c] = -(n_c / n)(mu_c - mu) and g_b[c] = 1/k - n_c / n. The tolerance
+ * is relative to it: a scale of the problem that a start elsewhere (init)
+ * does not move. */
+static sdc_status grad0_max(const logreg_data *D, double *out, sdc_err *err) {
+    int d = D->d, k = D->k;
+    double *sum = calloc((size_t)k * d, sizeof *sum), *all = calloc((size_t)d, sizeof *all);
+    int64_t *cnt = calloc((size_t)k, sizeof *cnt);
+    if (!sum || !all || !cnt) {
+        free(sum), free(all), free(cnt);
+        return sdc_err_set(err, SDC_ERR_OOM, "logistic regression: out of memory");
+    }
+    for (int64_t r = 0; r < D->n; r++) {
+        cnt[D->y[r]]++;
+        for (int i = 0; i < d; i++) {
+            double v = D->x[(size_t)r * d + i];
+            sum[(size_t)D->y[r] * d + i] += v;
+            all[i] += v;
+        }
+    }
+    double m = 0, n = (double)D->n;
+    for (int c = 0; c < k; c++) {
+        m = fmax(m, fabs(1.0 / k - cnt[c] / n));
+        for (int i = 0; i < d; i++) m = fmax(m, fabs(sum[(size_t)c * d + i] - cnt[c] / n * all[i]) / n);
+    }
+    free(sum), free(all), free(cnt);
+    *out = m;
+    return SDC_OK;
+}
+
+/* One minimization over D with penalty lambda, from init (uncentred; NULL:
+ * zeros) until max|g| <= gtol. */
+static sdc_status fit_level(const logreg_data *D, double lambda, const logreg_model *init, double gtol,
+                            int max_iter, logreg_model *m, lbfgs_result *info, sdc_err *err) {
     int d = D->d, k = D->k;
     int64_t nparam = (int64_t)k * d + k;
-    objective ob = {.data = D, .lambda = 1.0 / (o->C * (double)D->n)};
+    objective ob = {.data = D, .lambda = lambda};
     ob.block = BLOCK_BYTES / ((int64_t)k * (int64_t)sizeof(float));
     if (ob.block < 64) ob.block = 64;
     if (ob.block > D->n) ob.block = D->n;
@@ -157,27 +185,32 @@ sdc_status logreg_fit(const logreg_data *D, const logreg_opts *o, logreg_model *
     ob.z = malloc(sizeof *ob.z * (size_t)ob.block * k);
     ob.loss = malloc(sizeof *ob.loss * (size_t)ob.block);
     double *theta = calloc((size_t)nparam, sizeof *theta);
-    if (!ob.mu || !ob.wf || !ob.bf || !ob.gw || !ob.z || !ob.loss || !theta) {
+    m->w = malloc(sizeof *m->w * (size_t)k * d);
+    m->b = malloc(sizeof *m->b * (size_t)k);
+    m->d = d;
+    m->k = k;
+    sdc_status s = SDC_OK;
+    if (!ob.mu || !ob.wf || !ob.bf || !ob.gw || !ob.z || !ob.loss || !theta || !m->w || !m->b) {
         s = sdc_err_set(err, SDC_ERR_OOM, "logistic regression: out of memory (%d classes x %d features)", k, d);
         goto done;
     }
     for (int64_t r = 0; r < D->n; r++)
         for (int i = 0; i < d; i++) ob.mu[i] += D->x[(size_t)r * d + i];
     for (int i = 0; i < d; i++) ob.mu[i] /= (double)D->n;
+    for (int c = 0; init && c < k; c++) { /* centred: b~ = b + W mu */
+        double wmu = 0;
+        for (int i = 0; i < d; i++) {
+            theta[(size_t)c * d + i] = init->w[(size_t)c * d + i];
+            wmu += init->w[(size_t)c * d + i] * ob.mu[i];
+        }
+        theta[(size_t)k * d + c] = init->b[c] + wmu;
+    }
     lbfgs_opts lo = lbfgs_defaults();
-    lo.max_iter = o->max_iter;
-    lo.gtol = o->tol;
+    lo.max_iter = max_iter;
+    lo.gtol = gtol;
     lbfgs_result res;
     if ((s = lbfgs_minimize(nparam, theta, objective_fg, &ob, &lo, &res, err))) goto done;
     if (info) *info = res;
-    m->d = d;
-    m->k = k;
-    m->w = malloc(sizeof *m->w * (size_t)k * d);
-    m->b = malloc(sizeof *m->b * (size_t)k);
-    if (!m->w || !m->b) {
-        s = sdc_err_set(err, SDC_ERR_OOM, "logistic regression: out of memory");
-        goto done;
-    }
     /* Back to uncentred coordinates: b = b~ - W mu, then mean 0. */
     double bmean = 0;
     for (int c = 0; c < k; c++) {
@@ -194,6 +227,18 @@ done:
     free(ob.mu), free(ob.wf), free(ob.bf), free(ob.gw), free(ob.z), free(ob.loss), free(theta);
     if (s) logreg_free(m);
     return s;
+}
+
+sdc_status logreg_fit(const logreg_data *D, const logreg_opts *o, logreg_model *m,
+                      lbfgs_result *info, sdc_err *err) {
+    *m = (logreg_model){0};
+    if (!(o->C > 0) || !isfinite(o->C))
+        return sdc_err_set(err, SDC_ERR_ARG, "logistic regression: C = %g must be positive", o->C);
+    sdc_status s = check_data(D, err);
+    if (s) return s;
+    double g0 = 0;
+    if ((s = grad0_max(D, &g0, err))) return s;
+    return fit_level(D, 1.0 / (o->C * (double)D->n), NULL, o->tol * g0, o->max_iter, m, info, err);
 }
 
 void logreg_free(logreg_model *m) {

@@ -20,7 +20,10 @@
  * the logits and the gradient's GEMMs run in float through BLAS over blocks
  * of rows (memory: the features, a [block, k] logit buffer, and the L-BFGS
  * pairs, 2 * memory * k * (d + 1) doubles); losses and the optimizer work in
- * double. */
+ * double. (A warm start from a subsample's minimizer was tried and dropped:
+ * with the same penalty the subsample overfits, and its minimizer had a
+ * larger gradient on the whole set than W = 0: 41 iterations instead of 15
+ * at 50k x 768 x 500.) */
 #ifndef SDC_EVAL_LOGREG_H
 #define SDC_EVAL_LOGREG_H
 
