@@ -5,9 +5,11 @@
  * brute force. Reference values: tests/fixtures/fx_eval.py. */
 #include "suites.h"
 
+#include "../src/augment/filter.h"
 #include "../src/eval/dist.h"
 #include "../src/eval/lbfgs.h"
 #include "../src/eval/logreg.h"
+#include "../src/eval/probe.h"
 #include "../src/eval/stats.h"
 #include "../src/eval/symeig.h"
 
@@ -371,6 +373,158 @@ START_TEST(eval_cosine_summaries) {
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------- planted */
+
+static double gauss(eval_rng *r) {
+    double u = ((double)(eval_rng_next(r) >> 11) + 0.5) / 9007199254740992.0;
+    double v = (double)(eval_rng_next(r) >> 11) / 9007199254740992.0;
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* v = normalize(mean + sigma · noise / sqrt(d)). */
+static void near_mean(float *v, const float *mean, double sigma, int d, eval_rng *r) {
+    double s = 0;
+    for (int i = 0; i < d; i++) v[i] = (float)(mean[i] + sigma * gauss(r) / sqrt(d)), s += (double)v[i] * v[i];
+    for (int i = 0; i < d; i++) v[i] = (float)(v[i] / sqrt(s));
+}
+
+/* Real features are noisy and few (the probe is data-starved); "good"
+ * synthetic ones lie near their true class mean, "bad" ones near the next
+ * class's mean but carry this class's label. The probe must rise with the
+ * good set and fall with the bad one in every seed, and the CLIP filter
+ * (with the class means as its text queries) must reject the bad ones and
+ * keep the good ones. A probe that ignored its training data, or the
+ * labels, fails one side or the other. */
+START_TEST(eval_planted_probe_and_filter) {
+    enum { K = 6, D = 32, REAL = 15, SYN = 60 };
+    eval_rng r = eval_rng_seed(31337, 0);
+    static float means[K * D], real[K * REAL * D], good[K * SYN * D], bad[K * SYN * D];
+    static int rcls[K * REAL], scls[K * SYN];
+    static int64_t nosrc[K * SYN];
+    for (int c = 0; c < K; c++) near_mean(means + c * D, (float[D]){0}, sqrt(D), D, &r); /* random unit */
+    for (int i = 0; i < K * REAL; i++) rcls[i] = i % K, near_mean(real + (size_t)i * D, means + (i % K) * D, 2.5, D, &r);
+    for (int i = 0; i < K * SYN; i++) {
+        int c = i % K;
+        scls[i] = c, nosrc[i] = -1;
+        near_mean(good + (size_t)i * D, means + c * D, 0.5, D, &r);
+        near_mean(bad + (size_t)i * D, means + ((c + 1) % K) * D, 0.5, D, &r);
+    }
+    probe_set sets[2] = {{"good", good, scls, nosrc, NULL, K * SYN}, {"bad", bad, scls, nosrc, NULL, K * SYN}};
+    probe_input in = {.k = K, .d = D, .real = real, .real_cls = rcls, .n_real = K * REAL, .sets = sets, .n_sets = 2};
+    probe_opts o = probe_defaults();
+    probe_result res;
+    sdc_err err = {0};
+    ck_assert_msg(probe_run(&in, &o, &res, &err) == SDC_OK, "%s", err.msg);
+    fprintf(stderr, "planted probe: real only %.3f ± %.3f, + good %.3f (gain %+.3f ± %.3f), + bad %.3f (gain %+.3f ± %.3f)\n",
+            res.m[0].top1_mean, res.m[0].top1_std, res.m[1].top1_mean, res.m[1].gain_mean, res.m[1].gain_std,
+            res.m[2].top1_mean, res.m[2].gain_mean, res.m[2].gain_std);
+    for (int s = 0; s < o.seeds; s++) {
+        double base = res.top1[s], g = res.top1[o.seeds + s], b = res.top1[2 * o.seeds + s];
+        ck_assert_msg(g > base && b < base, "seed %d: real %.3f, good %.3f, bad %.3f", s, base, g, b);
+    }
+    /* Margins well outside the split noise (measured: +0.200 ± 0.101 and
+     * -0.422 ± 0.063 over 5 seeds, from 0.511 real-only). */
+    ck_assert_msg(res.m[1].gain_mean > 0.1 && res.m[2].gain_mean < -0.2, "gains %g %g", res.m[1].gain_mean,
+                  res.m[2].gain_mean);
+    ck_assert_msg(res.m[1].train_mean == K * (REAL - 3) + K * SYN, "train %g", res.m[1].train_mean); /* 3 held out */
+    probe_result_free(&res);
+    /* The filter, the class means standing in for the text queries. */
+    int kept_good = 0, kept_bad = 0;
+    for (int i = 0; i < K * SYN; i++) {
+        aug_filter_verdict v;
+        aug_filter_judge(good + (size_t)i * D, scls[i], means, K, D, 100.0f, 1.0 / K, 0.94, NULL, NULL, 0, &v);
+        kept_good += v.why == AUG_FILTER_KEEP;
+        aug_filter_judge(bad + (size_t)i * D, scls[i], means, K, D, 100.0f, 1.0 / K, 0.94, NULL, NULL, 0, &v);
+        kept_bad += v.why == AUG_FILTER_KEEP;
+        ck_assert(v.why == AUG_FILTER_KEEP || v.why == AUG_FILTER_CLASS);
+    }
+    fprintf(stderr, "planted filter: kept %d/%d good, %d/%d mislabelled\n", kept_good, K * SYN, kept_bad, K * SYN);
+    ck_assert_msg(kept_good == K * SYN && kept_bad == 0, "kept %d good, %d bad", kept_good, kept_bad);
+}
+END_TEST
+
+/* The near-duplicate rules of the filter: the source, then earlier outputs. */
+START_TEST(eval_filter_near_duplicates) {
+    enum { K = 3, D = 8 };
+    float q[K * D] = {0}, e[D] = {0}, src[D] = {0}, earlier[2 * D] = {0};
+    for (int c = 0; c < K; c++) q[c * D + c] = 1;
+    e[0] = 0.96f, e[3] = 0.28f;                 /* class 0, p(0) high */
+    src[0] = 1;                                 /* cos 0.96 */
+    earlier[D + 0] = 0.8f, earlier[D + 4] = 0.6f; /* cos 0.768 */
+    aug_filter_verdict v;
+    aug_filter_judge(e, 0, q, K, D, 100, 1.0 / K, 0.94, src, earlier, 2, &v);
+    ck_assert_msg(v.why == AUG_FILTER_DUP_SOURCE && fabsf(v.dup_cos - 0.96f) < 1e-6, "%s %g", aug_filter_why_name(v.why), v.dup_cos);
+    aug_filter_judge(e, 0, q, K, D, 100, 1.0 / K, 0.97, src, earlier, 2, &v);
+    ck_assert_int_eq(v.why, AUG_FILTER_KEEP);
+    earlier[0] = 0.96f, earlier[3] = 0.28f;     /* an exact copy among the earlier outputs */
+    aug_filter_judge(e, 0, q, K, D, 100, 1.0 / K, 0.97, src, earlier, 2, &v);
+    ck_assert_msg(v.why == AUG_FILTER_DUP_EARLIER, "%s", aug_filter_why_name(v.why));
+    ck_assert_msg(fabsf(v.clip_score - 96.0f) < 1e-3 && v.class_prob > 0.99f, "%g %g", v.clip_score, v.class_prob);
+    aug_filter_judge(e, 1, q, K, D, 100, 1.0 / K, 0.97, NULL, NULL, 0, &v); /* labelled 1: wrong class */
+    ck_assert_msg(v.why == AUG_FILTER_CLASS && v.clip_score == 0, "%s %g", aug_filter_why_name(v.why), v.clip_score);
+}
+END_TEST
+
+/* Splits: stratified, reproducible, every class on both sides; a class too
+ * small for that is refused by name; outputs of held-out images stay out. */
+START_TEST(eval_probe_split_and_leaks) {
+    enum { K = 3, D = 4 };
+    int n_per[K] = {10, 2, 7}, cls[19];
+    float x[19 * D];
+    const char *names[K] = {"ants", "bees", "wasps"};
+    int64_t n = 0;
+    eval_rng r = eval_rng_seed(4, 4);
+    for (int c = 0; c < K; c++)
+        for (int i = 0; i < n_per[c]; i++, n++) {
+            cls[n] = c;
+            for (int t = 0; t < D; t++) x[n * D + t] = (float)(t == c) + 0.3f * (float)gauss(&r);
+        }
+    probe_input in = {.k = K, .d = D, .class_names = names, .real = x, .real_cls = cls, .n_real = n};
+    unsigned char v1[19], v2[19];
+    sdc_err err = {0};
+    ck_assert_int_eq(probe_split(&in, 0.2, 7, 0, v1, &err), SDC_OK);
+    ck_assert_int_eq(probe_split(&in, 0.2, 7, 0, v2, &err), SDC_OK);
+    ck_assert(!memcmp(v1, v2, sizeof v1));
+    int held[K] = {0};
+    for (int i = 0; i < n; i++) held[cls[i]] += v1[i];
+    ck_assert_msg(held[0] == 2 && held[1] == 1 && held[2] == 1, "%d %d %d", held[0], held[1], held[2]);
+    ck_assert_int_eq(probe_split(&in, 0.2, 7, 1, v2, &err), SDC_OK);
+    ck_assert_msg(memcmp(v1, v2, sizeof v1), "seed 1 split equals seed 0's");
+    n_per[1] = 1; /* a class of one image */
+    in.n_real = 18;
+    int cls1[18];
+    for (int i = 0, j = 0; i < 19; i++)
+        if (!(i == 11)) cls1[j++] = cls[i];
+    in.real_cls = cls1;
+    ck_assert_int_eq(probe_split(&in, 0.2, 7, 0, v1, &err), SDC_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "class 'bees' has 1 real image") && strstr(err.msg, "training set empty"), "%s", err.msg);
+    /* One output per real image, made from it: each seed leaves out exactly the held-out ones. */
+    in.real_cls = cls, in.n_real = n;
+    int64_t src[19];
+    for (int i = 0; i < n; i++) src[i] = i;
+    probe_set ps = {"from_source", x, cls, src, NULL, n};
+    in.sets = &ps, in.n_sets = 1;
+    probe_opts o = probe_defaults();
+    o.seeds = 3;
+    probe_result res;
+    ck_assert_msg(probe_run(&in, &o, &res, &err) == SDC_OK, "%s", err.msg);
+    ck_assert_msg(res.m[1].left_out_source == (double)res.n_val && res.m[1].train_mean == 2.0 * res.n_train_real,
+                  "left out %g of %lld", res.m[1].left_out_source, (long long)res.n_val);
+    probe_result_free(&res);
+    /* Content equal to a held-out image (a retrieved copy) stays out too. */
+    const char *sha_real[19], *sha_out[19];
+    char hex[19][65];
+    for (int i = 0; i < n; i++) snprintf(hex[i], 65, "%064d", i), sha_real[i] = sha_out[i] = hex[i], src[i] = -1;
+    ps.sha256 = sha_out;
+    in.real_sha256 = sha_real;
+    ck_assert_msg(probe_run(&in, &o, &res, &err) == SDC_OK, "%s", err.msg);
+    ck_assert_msg(res.m[1].left_out_copy == (double)res.n_val && res.m[1].left_out_source == 0, "%g",
+                  res.m[1].left_out_copy);
+    probe_result_free(&res);
+}
+END_TEST
+
 Suite *suite_eval(void) {
     Suite *s = suite_create("eval");
     TCase *tc = tcase_create("eval");
@@ -382,6 +536,9 @@ Suite *suite_eval(void) {
     tcase_add_test(tc, eval_fid_matches_scipy);
     tcase_add_test(tc, eval_kid_formula);
     tcase_add_test(tc, eval_cosine_summaries);
+    tcase_add_test(tc, eval_planted_probe_and_filter);
+    tcase_add_test(tc, eval_filter_near_duplicates);
+    tcase_add_test(tc, eval_probe_split_and_leaks);
     suite_add_tcase(s, tc);
     return s;
 }
