@@ -91,6 +91,29 @@ static int parse_probe(int argc, char **argv, probe_args *a) {
 
 static void on_fit(void *ctx, int done, int total) { cli_progress_update(ctx, done); }
 
+/* Can every class give both sides of the split an image? Asked of the
+ * folder listing alone, so a hopeless run stops before embedding. */
+static sdc_status split_possible(const probe_args *a, sdc_err *err) {
+    aug_dataset d;
+    sdc_status s = aug_dataset_scan(a->data, a->names, NULL, &d, err);
+    if (s) return s;
+    int64_t n = 0;
+    for (int c = 0; c < d.n_classes; c++) n += d.classes[c].n_files;
+    int *cls = malloc(sizeof *cls * (size_t)(n + 1));
+    unsigned char *is_val = malloc((size_t)n + 1);
+    const char **names = malloc(sizeof *names * (size_t)d.n_classes);
+    if (!cls || !is_val || !names) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+    for (int c = 0, i = 0; !s && c < d.n_classes; c++) {
+        names[c] = d.classes[c].folder;
+        for (int f = 0; f < d.classes[c].n_files; f++) cls[i++] = c;
+    }
+    probe_input in = {.k = d.n_classes, .class_names = names, .real_cls = cls, .n_real = n};
+    if (!s && (s = probe_split(&in, a->val, (uint64_t)a->seed, 0, is_val, err))) sdc_err_wrap(err, "%s", a->data);
+    free(cls), free(is_val), free(names);
+    aug_dataset_free(&d);
+    return s;
+}
+
 static void print_table(const probe_args *a, const eval_model *em, const feat_set *fs, const probe_result *r) {
     printf("sdc probe: %s: %d classes, %lld real images; %lld seeds, %g held out (%lld images per seed), "
            "C %g; %d-d features of %s (sha256 %.12s)\n", a->data, fs->data.n_classes, (long long)fs->real.n,
@@ -156,7 +179,9 @@ int cmd_probe(int argc, char **argv) {
     probe_set *sets = NULL;
     const char **names = NULL, **real_sha = NULL;
     int *real_cls = NULL;
-    sdc_status s = eval_model_open(a.clip, a.cache, a.data, false, (int)a.batch, &em, &err);
+    sdc_status s = split_possible(&a, &err); /* before anything is embedded */
+    if (s) return cli_error("probe", &err);
+    s = eval_model_open(a.clip, a.cache, a.data, false, (int)a.batch, &em, &err);
     if (s) return cli_error("probe", &err);
     s = eval_load_features("probe", a.data, a.outs, a.n_outs, a.cache, a.names, &em, a.quiet, &fs, &err);
     int64_t total = fs.real.n;
