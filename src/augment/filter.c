@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct kept_list {     /* a class's kept outputs, by plan index */
     int64_t *index;
@@ -213,6 +214,20 @@ static sdc_status cache_open(aug_filter *f, sdc_err *err) {
     if (!realpath(f->out_dir, root)) return sdc_err_set(err, SDC_ERR_IO, "%s: %s", f->out_dir, strerror(errno));
     emb_cache_meta want = {.dim = f->P, .dtype = SDC_F32, .root = root, .model = f->o.clip,
                            .model_sha256 = f->sha};
+    /* Derived data: a cache made before OUT moved (another root), or with
+     * other weights, is dropped and rebuilt from the PNGs. */
+    emb_cache old;
+    sdc_err ignored = {0};
+    if (!emb_cache_open_reader(f->cache_dir, &old, &ignored)) {
+        bool stale = strcmp(old.root, root) || strcmp(old.model_sha256, f->sha) || old.dtype != SDC_F32;
+        emb_cache_close(&old);
+        const char *parts[] = {"index.jsonl", "embeddings.bin", "meta.json"};
+        for (int i = 0; stale && i < 3; i++) {
+            char p[PATH_MAX + 32];
+            snprintf(p, sizeof p, "%s/%s", f->cache_dir, parts[i]);
+            unlink(p);
+        }
+    }
     sdc_status s = emb_cache_open_writer(f->cache_dir, &want, &f->cache, err);
     if (!s) f->cache_open = true;
     return s;

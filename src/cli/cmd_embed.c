@@ -7,7 +7,6 @@
 #include "../augment/embcache.h"
 #include "../augment/embfiles.h"
 #include "../core/sha256.h"
-#include "../image/clip_preprocess.h"
 #include "../models/clip_model.h"
 
 #include <dirent.h>
