@@ -114,17 +114,27 @@ static sdc_status split_possible(const probe_args *a, sdc_err *err) {
     return s;
 }
 
+/* s, then spaces up to width columns (counting UTF-8 characters, not bytes: "±"). */
+static void cell(const char *s, int width, bool right) {
+    int w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) w += (*p & 0xC0) != 0x80;
+    if (right) printf("%*s%s", width > w ? width - w : 0, "", s);
+    else printf("%s%*s", s, width > w ? width - w : 0, "");
+}
+
 static void print_table(const probe_args *a, const eval_model *em, const feat_set *fs, const probe_result *r) {
     printf("sdc probe: %s: %d classes, %lld real images; %lld seeds, %g held out (%lld images per seed), "
            "C %g; %d-d features of %s (sha256 %.12s)\n", a->data, fs->data.n_classes, (long long)fs->real.n,
            a->seeds, a->val, (long long)r->n_val, a->C, fs->dim, em->name, em->sha);
-    printf("%-28s %10s %22s %24s\n", "method", "train", "top-1 (mean ± std)", "gain over real only");
+    cell("method", 28, false), cell("train", 8, true), cell("top-1 (mean ± std)", 22, true);
+    cell("gain over real only", 24, true), printf("\n");
     for (int j = 0; j < r->n_methods; j++) {
         const probe_method *m = &r->m[j];
-        char gain[64] = "";
+        char train[32], top1[64], gain[64] = "";
+        snprintf(train, sizeof train, "%.0f", m->train_mean);
+        snprintf(top1, sizeof top1, "%.2f ± %.2f %%", 100 * m->top1_mean, 100 * m->top1_std);
         if (j) snprintf(gain, sizeof gain, "%+.2f ± %.2f", 100 * m->gain_mean, 100 * m->gain_std);
-        printf("%-28s %10.0f %15.2f ± %5.2f %% %24s\n", m->label, m->train_mean, 100 * m->top1_mean,
-               100 * m->top1_std, gain);
+        cell(m->label, 28, false), cell(train, 8, true), cell(top1, 22, true), cell(gain, 24, true), printf("\n");
     }
     for (int j = 1; j < r->n_methods; j++) {
         const probe_method *m = &r->m[j];
