@@ -325,7 +325,7 @@ START_TEST(report_generated_outputs_files) {
     /* The page stands alone: no script, nothing fetched. */
     snprintf(path, sizeof path, "%s/rep/report.html", dir);
     t = slurp(path);
-    ck_assert_msg(!strncmp(t, "<!DOCTYPE html>", 15) && strstr(t, "<svg") && strstr(t, "data:image/jpeg;base64,") &&
+    ck_assert_msg(!strncmp(t, "<!DOCTYPE html>", 15) && strstr(t, "<svg") && strstr(t, "data:image/png;base64,") &&
                   !strstr(t, "<script") && !strstr(t, "src=\"http") && !strstr(t, "href=") && strstr(t, "</html>"),
                   "HTML page");
     int imgs = 0;

@@ -35,7 +35,7 @@ static const char *usage =
     "                         (default weights/bpe_simple_vocab_16e6.txt.gz)\n"
     "  --dedup X              near-duplicate cosine (default 0.94)\n"
     "  --kid-subsets N        KID subsets (default 100)   --kid-size N  rows per subset (default 1000)\n"
-    "  --thumbs N             contact-sheet images per class and method (default 6)\n"
+    "  --thumbs N             contact-sheet images per class and method (default 6; 0: none)\n"
     "  --batch N              images per CLIP call when embedding (default 8)\n"
     "  --json                 print the JSON instead of the Markdown\n"
     "  -q, --quiet            no progress\n";

@@ -79,7 +79,7 @@ char *report_json(const report *r, const report_meta *meta);
 char *report_markdown(const report *r, const report_meta *meta);
 
 /* The HTML page: summary table, SVG charts, and per class a contact sheet of
- * up to `thumbs` real images and outputs per group (JPEG data URIs). */
+ * up to `thumbs` real images and outputs per group (80 px PNG data URIs). */
 sdc_status report_html(const report *r, const report_meta *meta, const feat_set *fs, int thumbs, char **out,
                        sdc_err *err);
 

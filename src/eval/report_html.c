@@ -1,6 +1,6 @@
 /* report_html.c — the report as one self-contained HTML page (see
  * report.h): inline CSS, SVG bar charts drawn here, and per-class contact
- * sheets whose thumbnails are JPEG data URIs. No script, no external file. */
+ * sheets whose thumbnails are PNG data URIs. No script, no external file. */
 #include "report.h"
 #include "sbuf.h"
 
@@ -12,9 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stb_image_write.h>
 
-enum { THUMB = 96, CHART_W = 720, LABEL_W = 220, BAR_H = 18 };
+enum { THUMB = 80, CHART_W = 720, LABEL_W = 220, BAR_H = 18 };
 
 static const char *const palette[] = {"#7a7a7a", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
                                       "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"};
@@ -22,53 +21,34 @@ static const char *color(int g) { return palette[g % (int)(sizeof palette / size
 
 /* ---------------------------------------------------------------- thumbnails */
 
-typedef struct bytes {
-    uint8_t *p;
-    size_t n, cap;
-    bool oom;
-} bytes;
-
-static void to_bytes(void *ctx, void *data, int size) {
-    bytes *b = ctx;
-    if (b->oom || size <= 0) return;
-    if (b->n + (size_t)size > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 16384;
-        while (cap < b->n + (size_t)size) cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->n, data, (size_t)size);
-    b->n += (size_t)size;
-}
-
-/* <img> of path's centre square scaled to THUMB (Pillow's bicubic), or a
- * grey box when the file cannot be read. */
+/* <img> of path's centre square scaled to THUMB (Pillow's bicubic) as a PNG
+ * data URI (stb's JPEG writer shifts signed ints past their range, which
+ * the sanitized build rejects), or a grey box when the file cannot be read. */
 static void thumb(sbuf *b, const char *path, const char *title) {
     static const float mean[3] = {0, 0, 0}, stdv[3] = {1, 1, 1};
     sdc_image im;
     sdc_err err = {0};
-    uint8_t rgb[THUMB * THUMB * 3];
+    uint8_t rgb[THUMB * THUMB * 3], *png = NULL;
+    size_t len = 0;
     float *px = malloc(sizeof *px * 3 * THUMB * THUMB);
-    bytes jpg = {0};
     bool ok = px && !sdc_image_load(path, NULL, &im, &err);
     if (ok) {
         ok = !sdc_clip_preprocess(&im, THUMB, THUMB, mean, stdv, rgb, px, &err);
         sdc_image_free(&im);
     }
-    ok = ok && stbi_write_jpg_to_func(to_bytes, &jpg, THUMB, THUMB, 3, rgb, 85) && !jpg.oom;
+    ok = ok && !sdc_png_encode(rgb, THUMB, THUMB, NULL, &png, &len, &err);
     if (ok) {
         sb_printf(b, "<img width=\"%d\" height=\"%d\" alt=\"\" title=\"", THUMB, THUMB);
         sb_html(b, title);
-        sb_puts(b, "\" src=\"data:image/jpeg;base64,");
-        sb_base64(b, jpg.p, jpg.n);
+        sb_puts(b, "\" src=\"data:image/png;base64,");
+        sb_base64(b, png, len);
         sb_puts(b, "\">");
     } else {
         sb_printf(b, "<span class=\"missing\" title=\"");
         sb_html(b, title);
         sb_puts(b, "\">unreadable</span>");
     }
-    free(jpg.p);
+    free(png);
     free(px);
 }
 
@@ -185,7 +165,7 @@ static const char *style =
     "svg text{font:12px system-ui,sans-serif;fill:#222}svg .t{font-weight:bold;font-size:13px}"
     "figure{margin:12px 0}figcaption{color:#555;font-size:12px}.sheet{display:flex;align-items:center;gap:4px;"
     "margin:2px 0}.sheet .lab{width:150px;font-size:12px}.sheet img{border:1px solid #ddd}"
-    ".missing{display:inline-block;width:96px;height:96px;background:#ddd;font-size:11px}"
+    ".missing{display:inline-block;width:80px;height:80px;background:#ddd;font-size:11px}"
     ".meta{color:#555}\n";
 
 sdc_status report_html(const report *r, const report_meta *meta, const feat_set *fs, int thumbs, char **out,
