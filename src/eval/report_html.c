@@ -235,7 +235,7 @@ sdc_status report_html(const report *r, const report_meta *meta, const feat_set 
         sb_printf(&b, "</h3>\n%s", table_head);
         for (int g = 0; g < ng; g++) stats_row(&b, labels[g], g, &gs[g]->cls[c], g == 0);
         sb_puts(&b, "</table>\n");
-        for (int g = 0; g < ng; g++) { /* the contact sheet: the first images of each group */
+        for (int g = 0; thumbs > 0 && g < ng; g++) { /* the contact sheet: the first images of each group */
             const feat_group *fg = g ? &fs->outs[g - 1] : &fs->real;
             sb_puts(&b, "<div class=\"sheet\"><span class=\"lab\">");
             sb_html(&b, labels[g]);
