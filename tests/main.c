@@ -75,6 +75,9 @@ int main(void) {
     srunner_add_suite(sr, suite_bad_inputs());
     srunner_add_suite(sr, suite_faults());
     srunner_add_suite(sr, suite_cpu());
+    srunner_add_suite(sr, suite_eval());
+    srunner_add_suite(sr, suite_report());
+    srunner_add_suite(sr, suite_filter());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

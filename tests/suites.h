@@ -28,6 +28,9 @@ Suite *suite_retrieve(void);
 Suite *suite_bad_inputs(void);
 Suite *suite_faults(void);
 Suite *suite_cpu(void);
+Suite *suite_eval(void);
+Suite *suite_report(void);
+Suite *suite_filter(void);
 
 /* Path of the sdc binary under test ($SDC_BIN, default build/sdc). */
 const char *test_sdc_bin(void);

@@ -14,6 +14,7 @@
 #include "st_malformed.h"
 #include "suites.h"
 
+#include "../src/eval/features.h"
 #include "../src/image/image.h"
 #include "../src/text/inflate.h"
 
@@ -35,6 +36,8 @@
 #define GEN_OUT GEN_M " -o @D/out/x.png"
 #define AUG "augment @D/data --vocab " VOCAB " --size 64 --steps 2 -q"
 #define AUG_OUT AUG " --model " TINY "diffusers --out @D/out/aug"
+#define PROBE "probe @D/data --aug @D/aug --clip " TINY "clip --cache @D/cache -q"
+#define REPORT "report @D/data @D/aug --clip " TINY "clip --cache @D/cache -q --vocab " VOCAB
 
 /* ---------------------------------------------------------------- inputs */
 
@@ -277,6 +280,78 @@ static void mk_data(const char *dir, const char *arg) {
     if (!strcmp(arg, "file")) put(dir, "plain.txt", "text", 4);
 }
 
+
+/* For sdc probe / sdc report: an ImageFolder @D/data (classes a and b, 3
+ * PNGs each) and an sdc augment output folder @D/aug (one output per class,
+ * manifest.jsonl). arg "small": class a has 1 image (no validation split
+ * leaves both sides one); "classes": @D/aug also has a class folder c;
+ * "manifest": its manifest names a class c; "source": it names a source
+ * DATASET does not have; "space": the features of @D/data
+ * are cached with the tiny CLIP and those of @D/aug with another CLIP (the
+ * same tensors, other weights bytes: another hash) in @D/cache. */
+static void mk_eval(const char *dir, const char *arg) {
+    char path[1024];
+    const char *classes[] = {"a", "b", "c"};
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/%s", dir, f ? "aug" : "data");
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+        int nc = f && !strcmp(arg, "classes") ? 3 : 2;
+        for (int c = 0; c < nc; c++) {
+            snprintf(path, sizeof path, "%s/%s/%s", dir, f ? "aug" : "data", classes[c]);
+            ck_assert_int_eq(mkdir(path, 0755), 0);
+            int n = f ? 1 : !strcmp(arg, "small") && c == 0 ? 1 : 3;
+            for (int i = 0; i < n; i++) {
+                uint8_t rgb[32 * 32 * 3];
+                for (size_t k = 0; k < sizeof rgb; k++) rgb[k] = (uint8_t)(k * 3 + c * 50 + i * 17 + f * 90);
+                snprintf(path, sizeof path, "%s/%s/%s/img%d.png", dir, f ? "aug" : "data", classes[c], i);
+                sdc_err err = {0};
+                ck_assert_msg(sdc_image_save_png(path, rgb, 32, 32, NULL, &err) == SDC_OK, "%s", err.msg);
+            }
+        }
+    }
+    char lines[1024] = "";
+    for (int c = 0; c < 2; c++)
+        snprintf(lines + strlen(lines), sizeof lines - strlen(lines), "{\"output\":\"%s/img0.png\",\"class\":\"%s\","
+                 "\"method\":\"boomerang\",\"source\":%s,\"status\":\"ok\"}\n", classes[c],
+                 !strcmp(arg, "manifest") && c ? "c" : classes[c],
+                 !strcmp(arg, "source") && c ? "\"b/nope.png\"" : c ? "\"b/img1.png\"" : "null");
+    put(dir, "aug/manifest.jsonl", lines, strlen(lines));
+    if (strcmp(arg, "space")) return;
+    /* Another CLIP: the tiny one rewritten with one more metadata entry. */
+    sdc_err err = {0};
+    sdc_safetensors *st = sdc_safetensors_open(TINY "clip/model.safetensors", &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    size_t n = sdc_safetensors_count(st);
+    sdc_st_write_item *items = calloc(n, sizeof *items);
+    sdc_tensor **ts = calloc(n, sizeof *ts);
+    for (size_t i = 0; i < n; i++) {
+        const sdc_st_entry *e = sdc_safetensors_entry(st, i);
+        ts[i] = sdc_tensor_new(e->dtype, e->ndim, e->shape, &err);
+        ck_assert_int_eq(sdc_safetensors_read(st, e, ts[i]->data, e->dtype, &err), SDC_OK);
+        items[i] = (sdc_st_write_item){e->name, ts[i]};
+    }
+    snprintf(path, sizeof path, "%s/clip2", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/clip2/model.safetensors", dir);
+    const char *meta[] = {"variant", "another"};
+    ck_assert_msg(sdc_safetensors_write(path, items, n, meta, 1, &err) == SDC_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) sdc_tensor_free(ts[i]);
+    free(ts), free(items);
+    sdc_safetensors_close(st);
+    char cmd[4096], cache[2048], root[1024], made[2048];
+    snprintf(cmd, sizeof cmd, "cp %sclip/config.json %sclip/preprocessor_config.json %s/clip2/", TINY, TINY, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(root, sizeof root, "%s/cache", dir);
+    ck_assert_int_eq(feat_cache_root(root, made, sizeof made, &err), SDC_OK);
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/%s", dir, f ? "aug" : "data");
+        ck_assert_int_eq(feat_cache_dir(root, path, cache, sizeof cache, &err), SDC_OK);
+        const cli_result *r = cli_run("embed --clip %s --images %s --out %s -q", f ? made : TINY "clip", path, cache);
+        (void)r;
+        snprintf(made, sizeof made, "%s/clip2", dir);
+    }
+}
+
 /* ---------------------------------------------------------------- the table */
 
 typedef struct bad_case {
@@ -416,6 +491,41 @@ static const bad_case cases[] = {
     AARG("aug_unknown_method", "--method magic", "--method", "--method must be boomerang, prompt"),
     {"arguments", "aug_no_classes", mk_data, "empty", AUG_OUT " --method prompt", 1, "@D/data", "no class"},
     {"arguments", "aug_no_images", mk_data, "noimages", AUG_OUT " --method boomerang", 1, "@D/data", "no images in the class folders"},
+
+    /* evaluation: sdc probe and sdc report (issue 17) */
+    {"evaluation", "probe_split_empties_class", mk_eval, "small", PROBE, 1, "class 'a'",
+     "would leave its training set empty"},
+    {"evaluation", "probe_other_feature_space", mk_eval, "space", "probe @D/data --aug @D/aug --cache @D/cache -q", 1,
+     "@D/aug", "another model's feature space"},
+    {"evaluation", "probe_mismatched_class_folders", mk_eval, "classes", PROBE, 1, "'c'", "mismatched class folders"},
+    {"evaluation", "probe_source_not_in_dataset", mk_eval, "source", PROBE, 1, "'b/nope.png'",
+     "is not an image of"},
+    {"evaluation", "report_mismatched_manifest_class", mk_eval, "manifest", REPORT, 1, "class 'c'",
+     "mismatched class folders"},
+    {"evaluation", "report_other_feature_space", mk_eval, "space", "report @D/data @D/aug --cache @D/cache --out @D/out/rep -q",
+     1, "@D/aug", "another model's feature space"},
+    {"evaluation", "probe_not_augment_output", mk_eval, "ok", "probe @D/data --aug @D/data/a --clip " TINY "clip --cache @D/cache -q",
+     1, "@D/data/a", "no manifest.jsonl"},
+    {"evaluation", "probe_clip_not_clip", mk_eval, "ok", "probe @D/data --aug @D/aug --clip " TINY "original.safetensors --cache @D/cache -q",
+     1, TINY "original.safetensors", "Stable Diffusion"},
+    {"evaluation", "probe_no_cache_no_clip", mk_eval, "ok", "probe @D/data --aug @D/aug --cache @D/cache -q", 1, "@D/data",
+     "--clip"},
+    {"arguments", "probe_val_split_one", mk_eval, "ok", PROBE " --val-split 1", 2, "--val-split", "'1' is not a number"},
+    {"arguments", "probe_seeds_zero", mk_eval, "ok", PROBE " --seeds 0", 2, "--seeds", "'0'"},
+    {"arguments", "probe_C_negative", mk_eval, "ok", PROBE " --C -1", 2, "--C", "'-1'"},
+    {"arguments", "probe_no_aug", mk_eval, "ok", "probe @D/data --clip " TINY "clip", 2, "--aug", "required"},
+    {"arguments", "report_no_out_folder", mk_eval, "ok", "report @D/data --clip " TINY "clip", 2, "OUT", "required"},
+    {"arguments", "report_out_is_file", mk_eval, "ok", REPORT " --out @D/aug/manifest.jsonl", 2, "@D/aug/manifest.jsonl",
+     "not a folder"},
+    AARG("aug_filter_unknown", "--method prompt --filter blur --clip x", "--filter", "must be 'clip'"),
+    AARG("aug_filter_needs_clip", "--method prompt --filter clip", "--clip", "--filter clip needs --clip"),
+    AARG("aug_clip_without_filter", "--method prompt --clip " TINY "clip", "--clip", "goes with --filter clip"),
+    AARG("aug_filter_threshold_above_1", "--method prompt --filter clip --clip x --filter-threshold 1.5",
+         "--filter-threshold", "'1.5' is not a number in [0, 1]"),
+    AARG("aug_max_tries_zero", "--method prompt --filter clip --clip x --max-tries 0", "--max-tries", "'0'"),
+    {"evaluation", "aug_filter_clip_not_clip", mk_data, "ok",
+     AUG_OUT " --method prompt --filter clip --clip " TINY "original.safetensors", 1, TINY "original.safetensors",
+     "Stable Diffusion"},
 
     /* output paths */
     {"output", "out_missing_folder", NULL, NULL, GEN_M " -o @D/out/none/x.png", 1, "@D/out/none/x.png",

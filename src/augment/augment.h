@@ -92,8 +92,9 @@ typedef struct aug_manifest {
 /* Reads path (a missing file is an empty manifest). A torn last line (no
  * newline, or not JSON) is dropped; a bad line before it is SDC_ERR_FORMAT
  * naming the line number. Lines with status "ok" whose file under out_dir
- * is missing or empty, "failed" lines, and a second "ok" line for an output
- * already listed are dropped too; when anything was dropped the file is
+ * is missing or empty, "failed" lines, and a second line for an output
+ * already listed are dropped too ("rejected" lines, of --filter clip, are
+ * kept: done, without a file); when anything was dropped the file is
  * rewritten atomically without it, so the log never holds duplicates. */
 sdc_status aug_manifest_load(const char *path, const char *out_dir, aug_manifest *m,
                              sdc_err *err);

@@ -87,9 +87,11 @@ sdc_status aug_manifest_load(const char *path, const char *out_dir, aug_manifest
             break;
         }
         /* Failed items are dropped and so retried: a transient I/O error heals,
-         * a corrupt source fails again and gets one fresh line. */
-        bool failed = strcmp(st->valuestring, "ok") != 0;
-        bool keep = !failed && file_ok(out_dir, out->valuestring);
+         * a corrupt source fails again and gets one fresh line. A "rejected"
+         * item (--filter clip: every attempt rejected) is done and has no file. */
+        bool rejected = !strcmp(st->valuestring, "rejected");
+        bool failed = strcmp(st->valuestring, "ok") != 0 && !rejected;
+        bool keep = !failed && (rejected || file_ok(out_dir, out->valuestring));
         if (failed) m->n_failed++;
         int *slot = NULL;
         if (keep && !index_reserve(m)) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");

@@ -1,6 +1,7 @@
 /* cmd_augment.c — sdc augment: grows an ImageFolder dataset with generated
  * images (boomerang img2img, prompt txt2img, textual-inversion), resumable
  * after a crash, shardable across a job array, one manifest line per image. */
+#include "augment_filter.h"
 #include "cli.h"
 #include "progress.h"
 
@@ -47,6 +48,7 @@ static const char *usage =
     "  --preview GRID.png     after the run, a contact sheet: per class a few real images\n"
     "                         (framed) beside their augmentations\n"
     "  --low-memory           keep only the layer at work resident (slower)\n"
+    AUGMENT_FILTER_USAGE
     "  -q, --quiet            no progress\n";
 
 typedef struct {
@@ -55,6 +57,7 @@ typedef struct {
     long long per_image, per_class, limit, steps, seed, batch, shard_count;
     double cfg;
     bool dry, quiet, low_memory;
+    const augment_filter_cli *filter; /* --filter clip, or NULL (cmd_augment_filter.c) */
 } aug_args;
 
 static int parse(int argc, char **argv, aug_args *a) {
@@ -244,9 +247,13 @@ int cmd_augment(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i++) /* --method retrieve has its own driver */
         if (!strcmp(argv[i], "--method") && !strcmp(argv[i + 1], "retrieve"))
             return cmd_augment_retrieve(argc, argv);
+    augment_filter_cli fc; /* its flags leave argv here */
+    int rc = augment_filter_parse(&argc, argv, &fc);
+    if (rc) return rc;
     aug_args a;
-    int rc = parse(argc, argv, &a);
+    rc = parse(argc, argv, &a);
     if (rc) return rc < 0 ? EXIT_OK : rc;
+    a.filter = fc.on ? &fc : NULL;
     long long w, h, sk, sn;
     if (!parse_size(a.size, &w, &h))
         return cli_usage_error("augment", "--size must be N or WxH, multiples of 8 in [64, 2048] (got '%s')", a.size);
@@ -327,7 +334,7 @@ int cmd_augment(int argc, char **argv) {
 /* The manifest line of one item (cJSON escapes everything: pandas reads it). */
 static char *manifest_line(const aug_args *a, const aug_dataset *d, const aug_item *it,
                            const char *model_name, const char *model_sha, int w, int h,
-                           const char *error) {
+                           const char *error, const aug_filter *flt, const aug_filter_result *fr) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
     cJSON_AddNumberToObject(j, "index", it->index);
@@ -351,9 +358,10 @@ static char *manifest_line(const aug_args *a, const aug_dataset *d, const aug_it
     if (model_sha) cJSON_AddStringToObject(j, "model_sha256", model_sha);
     else cJSON_AddNullToObject(j, "model_sha256");
     cJSON_AddStringToObject(j, "sdc_version", SDC_VERSION);
-    cJSON_AddStringToObject(j, "status", error ? "failed" : "ok");
+    cJSON_AddStringToObject(j, "status", error ? "failed" : fr && !fr->kept ? "rejected" : "ok");
     if (error) cJSON_AddStringToObject(j, "error", error);
     else cJSON_AddNullToObject(j, "error");
+    if (!error && fr) aug_filter_manifest_fields(flt, fr, j);
     char *s = cJSON_PrintUnformatted(j), *line = s ? malloc(strlen(s) + 2) : NULL;
     if (line) sprintf(line, "%s\n", s);
     free(s);
@@ -403,10 +411,11 @@ static void dry_run(const aug_args *a, const aug_dataset *d, const aug_plan *p, 
 }
 
 /* plan.json's parameters: what, besides the item list, identifies the plan. */
-static char *plan_params(const aug_args *a) {
+static char *plan_params(const aug_args *a, const aug_filter *flt) {
     cJSON *pj = cJSON_CreateObject();
     cJSON_AddStringToObject(pj, "method", a->method);
     cJSON_AddNumberToObject(pj, "seed", (double)a->seed);
+    if (flt) augment_filter_plan_params(a->filter, flt, pj);
     char *ps = cJSON_PrintUnformatted(pj);
     cJSON_Delete(pj);
     return ps;
@@ -419,14 +428,15 @@ static char *plan_params(const aug_args *a) {
 typedef struct {
     const aug_args *a;
     const aug_dataset *d;
+    const aug_filter *flt;
     const char *model_name, *model_sha;
     int w, h, fd, done, failed;
     cli_progress pr;
     sdc_err *err;
 } recorder;
 
-static sdc_status record(recorder *r, const aug_item *it, const char *error) {
-    char *line = manifest_line(r->a, r->d, it, r->model_name, r->model_sha, r->w, r->h, error);
+static sdc_status record(recorder *r, const aug_item *it, const char *error, const aug_filter_result *fr) {
+    char *line = manifest_line(r->a, r->d, it, r->model_name, r->model_sha, r->w, r->h, error, r->flt, fr);
     sdc_status s = line ? aug_manifest_append(r->fd, line, r->err)
                         : sdc_err_set(r->err, SDC_ERR_OOM, "out of memory");
     free(line);
@@ -473,11 +483,15 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
     sdc_pipeline *p = NULL;
     float *init = NULL;
     int fd = -1, failed = 0, done = 0, todo = 0;
-    char *pp = plan_params(a);
+    sdc_status s = SDC_OK;
+    aug_filter *flt = a->filter ? augment_filter_open(a->filter, d, a->data, a->out, tag, a->vocab, &err) : NULL;
+    if (a->filter && !flt) s = err.code;
+    char *pp = s ? NULL : plan_params(a, flt);
     snprintf(path, sizeof path, "%s/plan.json", a->out);
-    sdc_status s = aug_plan_check(path, plan, pp, &err);
+    if (!s) s = aug_plan_check(path, plan, pp, &err);
     free(pp);
     if (!s) s = aug_manifest_load(mpath, a->out, &man, &err);
+    if (!s && flt) s = aug_filter_resume(flt, plan, &man, sk, sn, &err); /* earlier outputs of this shard */
     if (!s) aug_remove_temps(a->out, plan, (int)sk, (int)sn);
     if (!s && (fd = open(mpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
         s = sdc_err_set(&err, SDC_ERR_IO, "%s: %s", mpath, strerror(errno));
@@ -506,7 +520,7 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
         s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
     char hash10[11] = ""; /* A1111's short hash: 10 hex digits */
     if (model_sha) memcpy(hash10, model_sha, 10);
-    recorder rec = {.a = a, .d = d, .model_name = base, .model_sha = model_sha, .w = w, .h = h,
+    recorder rec = {.a = a, .d = d, .flt = flt, .model_name = base, .model_sha = model_sha, .w = w, .h = h,
                     .fd = fd, .err = &err};
     if (!s && todo) cli_progress_start(&rec.pr, "augment", "img", todo, a->quiet);
     /* Batches are runs of consecutive pending items with one strength (rows
@@ -529,7 +543,7 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
                     sdc_image_free(&im);
                 }
                 if (is) { /* recorded as failed; the batch goes on without it */
-                    s = record(&rec, it, ie.msg);
+                    s = record(&rec, it, ie.msg, NULL);
                     continue;
                 }
             }
@@ -548,10 +562,15 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
         sdc_generate_result res = {0};
         sdc_status is = sdc_generate(p, &o, &res, &ie);
         for (int j = 0; !s && j < g; j++) {
-            const aug_item *it = group[j];
+            aug_item kept = *group[j]; /* with --filter clip: the seed whose image passed */
+            const aug_item *it = &kept;
+            const uint8_t *rgb = res.rgb ? res.rgb + (size_t)j * cap : NULL;
             sdc_err je = ie;
             sdc_status js = is;
-            if (!js) {
+            aug_filter_result fr = {0};
+            if (!js && flt && !(js = aug_filter_item(flt, p, &o, &rows[j], group[j], rgb, &fr, &je)))
+                kept.seed = fr.seed, rgb = fr.rgb;
+            if (!js && (!flt || fr.kept)) {
                 sdc_gen_meta gm = {.prompt = it->prompt, .negative_prompt = a->negative,
                                    .steps = (int)a->steps, .sampler = a->sampler,
                                    .cfg_scale = a->cfg, .seed = it->seed, .has_seed = true,
@@ -561,11 +580,12 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
                                    .denoising_strength = it->strength};
                 char *params = sdc_a1111_parameters(&gm);
                 snprintf(path, sizeof path, "%s/%s", a->out, it->output);
-                js = params ? sdc_image_save_png(path, res.rgb + (size_t)j * cap, w, h, params, &je)
+                js = params ? sdc_image_save_png(path, rgb, w, h, params, &je)
                             : sdc_err_set(&je, SDC_ERR_OOM, "out of memory");
                 free(params);
+                if (!js && flt) js = aug_filter_commit(flt, it, path, &je);
             }
-            s = record(&rec, it, js ? je.msg : NULL);
+            s = record(&rec, it, js ? je.msg : NULL, flt && !js ? &fr : NULL);
         }
         sdc_generate_result_free(&res);
     }
@@ -574,6 +594,8 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
     free(rows);
     free(group);
     if (!s && todo) cli_progress_end(&rec.pr);
+    if (!s && flt && todo && !a->quiet) augment_filter_summary(a->filter, flt);
+    aug_filter_close(flt);
     if (!s && a->preview && aug_preview(a->preview, a->data, a->out, d, plan, &err))
         s = err.code;
     int mine = 0;

@@ -5,8 +5,8 @@
 #include "progress.h"
 
 #include "../augment/embcache.h"
+#include "../augment/embfiles.h"
 #include "../core/sha256.h"
-#include "../image/clip_preprocess.h"
 #include "../models/clip_model.h"
 
 #include <dirent.h>
@@ -118,134 +118,19 @@ static void names_free(name_list *l) {
     memset(l, 0, sizeof *l);
 }
 
-static void hex(const uint8_t d[32], char out[65]) {
-    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 /* ---------------------------------------------------------------- embedding */
 
 typedef struct {
-    embed_args a;
-    sdc_clip_model *m;
-    sdc_backend *be;
-    sdc_arena *arena;
-    emb_cache cache;
-    int P, S;
-    /* The pending batch: entries (with rows) waiting to be appended; those
-     * that need the model have their pixels in px at slot[i] >= 0. */
-    emb_entry *pend;
-    float *rows, *px;
-    int *slot;
-    int n_pend, n_px, cap_pend;
-    long long n_new, n_reused, n_failed;
-} embed_run;
+    cli_progress pr;
+    bool quiet;
+} embed_ui;
 
-static sdc_status flush(embed_run *r, sdc_err *err) {
-    if (!r->n_pend) return SDC_OK;
-    sdc_status s = SDC_OK;
-    float *emb = r->n_px ? malloc(sizeof *emb * (size_t)r->n_px * r->P) : NULL;
-    if (r->n_px && !emb) return sdc_err_set(err, SDC_ERR_OOM, "out of memory");
-    if (r->n_px) {
-        sdc_exec ex = sdc_exec_begin(r->be, r->arena, err);
-        s = sdc_clip_encode_image(&ex, r->m, r->px, r->n_px, true, emb, NULL);
-    }
-    if (s == SDC_ERR_NUMERIC) {
-        /* One bad image spoils the batch: redo them one at a time and drop
-         * the entries of the images that fail. */
-        s = SDC_OK;
-        size_t plane = (size_t)3 * r->S * r->S;
-        for (int j = 0; j < r->n_px && !s; j++) {
-            sdc_err e1 = {0};
-            sdc_exec ex = sdc_exec_begin(r->be, r->arena, &e1);
-            sdc_status one = sdc_clip_encode_image(&ex, r->m, r->px + plane * j, 1, true,
-                                                   emb + (size_t)j * r->P, NULL);
-            if (one != SDC_ERR_NUMERIC) {
-                if (one) { *err = e1; s = one; }
-                continue;
-            }
-            for (int i = 0; i < r->n_pend; i++)
-                if (r->slot[i] == j) {
-                    fprintf(stderr, "\nsdc embed: %s: %s\n", r->pend[i].path, e1.msg);
-                    r->n_failed++;
-                    r->slot[i] = -2;
-                }
-        }
-    }
-    /* Model rows into place, dropped entries out, then one durable append. */
-    int k = r->n_pend;
-    if (!s) {
-        k = 0;
-        for (int i = 0; i < r->n_pend; i++) {
-            if (r->slot[i] == -2) { free(r->pend[i].path); continue; }
-            const float *src = r->slot[i] >= 0 ? emb + (size_t)r->slot[i] * r->P : r->rows + (size_t)i * r->P;
-            memmove(r->rows + (size_t)k * r->P, src, sizeof *r->rows * r->P);
-            r->pend[k++] = r->pend[i];
-        }
-        s = emb_cache_append(&r->cache, r->rows, r->pend, k, err);
-    }
-    free(emb);
-    for (int i = 0; i < k; i++) free(r->pend[i].path);
-    r->n_pend = r->n_px = 0;
-    return s;
+static void on_progress(void *ctx, int64_t done, int64_t total) {
+    cli_progress_update(&((embed_ui *)ctx)->pr, (int)(done > INT32_MAX ? INT32_MAX : done));
 }
 
-/* Queues one file. Content already in the cache (or earlier in this batch)
- * reuses that row; anything else is decoded and preprocessed for the next
- * model call. An unreadable file is reported and counted, not fatal. */
-static sdc_status queue_file(embed_run *r, const char *rel, const struct stat *st, sdc_err *err) {
-    char path[PATH_MAX];
-    if (!join(path, r->cache.root, rel)) return sdc_err_set(err, SDC_ERR_ARG, "%s: path too long", rel);
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    sdc_err ie = {0};
-    emb_entry e = {.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec};
-    sdc_status is = sdc_read_file_capped(path, SDC_IMAGE_MAX_FILE_BYTES, &buf, &len, &ie);
-    if (!is) {
-        sdc_sha256 h;
-        uint8_t d[32];
-        sdc_sha256_init(&h);
-        sdc_sha256_update(&h, buf, len);
-        sdc_sha256_final(&h, d);
-        hex(d, e.sha256);
-        e.bytes = (int64_t)len;
-    }
-    int64_t cached = is ? -1 : emb_cache_find_sha(&r->cache, e.sha256);
-    int shared = -1; /* a pending entry with the same content */
-    for (int i = 0; !is && cached < 0 && i < r->n_pend && shared < 0; i++)
-        if (!strcmp(r->pend[i].sha256, e.sha256)) shared = i;
-    float *px = r->px + (size_t)r->n_px * 3 * r->S * r->S;
-    if (!is && cached < 0 && shared < 0) {
-        sdc_image im;
-        if (!(is = sdc_image_decode(buf, len, path, NULL, &im, &ie))) {
-            is = sdc_clip_preprocess(&im, r->m->cfg.resize, r->S, r->m->cfg.mean, r->m->cfg.std,
-                                     NULL, px, &ie);
-            sdc_image_free(&im);
-        }
-    }
-    free(buf);
-    if (is) {
-        if (!r->a.quiet) fprintf(stderr, "\nsdc embed: skipped %s\n", ie.msg);
-        r->n_failed++;
-        return SDC_OK;
-    }
-    int i = r->n_pend;
-    r->pend[i] = e;
-    if (!(r->pend[i].path = strdup(rel))) return sdc_err_set(err, SDC_ERR_OOM, "out of memory");
-    r->n_pend++;
-    if (cached >= 0) {
-        r->slot[i] = -1;
-        if (emb_cache_row(&r->cache, cached, r->rows + (size_t)i * r->P, err)) return err->code;
-        r->n_reused++;
-    } else if (shared >= 0) {
-        r->slot[i] = r->slot[shared];
-        if (r->slot[i] < 0) memcpy(r->rows + (size_t)i * r->P, r->rows + (size_t)shared * r->P, sizeof *r->rows * r->P);
-        r->n_reused++;
-    } else {
-        r->slot[i] = r->n_px++;
-        r->n_new++;
-    }
-    if (r->n_px == r->a.batch || r->n_pend == r->cap_pend) return flush(r, err);
-    return SDC_OK;
+static void on_skip(void *ctx, const char *why) {
+    if (!((embed_ui *)ctx)->quiet) fprintf(stderr, "\nsdc embed: skipped %s\n", why);
 }
 
 static sdc_status model_and_hash(const char *clip, sdc_backend *be, sdc_clip_model **m,
@@ -257,83 +142,55 @@ static sdc_status model_and_hash(const char *clip, sdc_backend *be, sdc_clip_mod
 
 static int run_embed(const embed_args *a) {
     sdc_err err = {0};
-    embed_run r = {.a = *a};
+    sdc_backend *be = NULL;
+    sdc_arena *arena = NULL;
+    sdc_clip_model *m = NULL;
+    emb_cache cache = {.lock_fd = -1, .emb_fd = -1, .idx_fd = -1};
     char root[PATH_MAX], sha[65] = "", avoid[PATH_MAX];
     name_list names = {0};
+    emb_update_stats st = {0};
     sdc_status s = SDC_OK;
     if (!realpath(a->images, root)) s = sdc_err_set(&err, SDC_ERR_IO, "%s: %s", a->images, strerror(errno));
-    if (!s && !(r.be = sdc_cpu_backend_create(&err))) s = err.code;
-    if (!s && !(r.arena = sdc_arena_create(r.be, 0, &err))) s = err.code;
-    if (!s) s = model_and_hash(a->clip, r.be, &r.m, sha, &err);
+    if (!s && !(be = sdc_cpu_backend_create(&err))) s = err.code;
+    if (!s && !(arena = sdc_arena_create(be, 0, &err))) s = err.code;
+    if (!s) s = model_and_hash(a->clip, be, &m, sha, &err);
     if (!s) {
-        r.P = r.m->cfg.proj;
-        r.S = r.m->cfg.vision.image_size;
-        emb_cache_meta want = {.dim = r.P, .dtype = !a->dtype ? SDC_DTYPE_COUNT
+        emb_cache_meta want = {.dim = m->cfg.proj, .dtype = !a->dtype ? SDC_DTYPE_COUNT
                                                    : !strcmp(a->dtype, "f32") ? SDC_F32 : SDC_F16,
                                .root = root, .model = a->clip, .model_sha256 = sha};
-        s = emb_cache_open_writer(a->out, &want, &r.cache, &err);
+        s = emb_cache_open_writer(a->out, &want, &cache, &err);
     }
-    if (!s && (r.cache.recovered_rows || r.cache.recovered_tail) && !a->quiet)
+    if (!s && (cache.recovered_rows || cache.recovered_tail) && !a->quiet)
         fprintf(stderr, "sdc embed: %s: recovered from an interrupted run (%lld unindexed rows "
-                "and %s torn index line dropped)\n", a->out, (long long)r.cache.recovered_rows,
-                r.cache.recovered_tail ? "a" : "no");
+                "and %s torn index line dropped)\n", a->out, (long long)cache.recovered_rows,
+                cache.recovered_tail ? "a" : "no");
     if (!s) s = scan(root, "", realpath(a->out, avoid) ? avoid : NULL, 0, &names, &err);
     if (!s && names.n) qsort(names.v, names.n, sizeof *names.v, cmp_str);
-    /* What needs work: new paths, or paths whose size or mtime changed. */
-    char *todo = names.n ? calloc(names.n, 1) : NULL;
-    struct stat *sts = names.n ? calloc(names.n, sizeof *sts) : NULL;
-    long long n_todo = 0, n_same = 0;
-    if (!s && names.n && (!todo || !sts)) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
-    for (size_t i = 0; !s && i < names.n; i++) {
-        char path[PATH_MAX];
-        if (!join(path, root, names.v[i]) || stat(path, &sts[i]) != 0) continue;
-        int64_t row = emb_cache_find(&r.cache, names.v[i]);
-        int64_t mt = (int64_t)sts[i].st_mtim.tv_sec * 1000000000LL + sts[i].st_mtim.tv_nsec;
-        if (row >= 0 && r.cache.entries[row].bytes == sts[i].st_size && r.cache.entries[row].mtime_ns == mt) {
-            n_same++;
-            continue;
-        }
-        todo[i] = 1;
-        n_todo++;
-    }
-    r.cap_pend = a->batch * 8 > 64 ? (int)a->batch * 8 : 64;
-    r.pend = calloc((size_t)r.cap_pend, sizeof *r.pend);
-    r.slot = calloc((size_t)r.cap_pend, sizeof *r.slot);
-    r.rows = r.P ? malloc(sizeof *r.rows * (size_t)r.cap_pend * r.P) : NULL;
-    r.px = r.S ? malloc(sizeof *r.px * (size_t)a->batch * 3 * r.S * r.S) : NULL;
-    if (!s && (!r.pend || !r.slot || !r.rows || !r.px)) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
     if (!s && !a->quiet && names.skipped)
         fprintf(stderr, "sdc embed: skipped %d non-image files\n", names.skipped);
-    cli_progress pr;
-    if (!s && n_todo) cli_progress_start(&pr, "embed", "img", (int)(n_todo > INT32_MAX ? INT32_MAX : n_todo), a->quiet);
-    long long done = 0;
-    for (size_t i = 0; !s && i < names.n; i++) {
-        if (!todo[i]) continue;
-        s = queue_file(&r, names.v[i], &sts[i], &err);
-        cli_progress_update(&pr, (int)++done);
+    /* New paths and paths whose size or mtime changed are read; the rest
+     * keep their rows (embfiles.h). */
+    embed_ui ui = {.quiet = a->quiet};
+    emb_update_hooks hooks = {.progress = on_progress, .skipped = on_skip, .ctx = &ui};
+    emb_encoder enc = {.m = m, .be = be, .arena = arena, .batch = (int)a->batch};
+    if (!s && names.n) {
+        cli_progress_start(&ui.pr, "embed", "img", (int)(names.n > INT32_MAX ? INT32_MAX : names.n), a->quiet);
+        s = emb_cache_update(&cache, &enc, (const char *const *)names.v, (int64_t)names.n, &hooks, NULL, &st, &err);
+        if (!s) cli_progress_end(&ui.pr);
     }
-    if (!s) s = flush(&r, &err);
-    if (!s && n_todo) cli_progress_end(&pr);
-    for (int i = 0; i < r.n_pend; i++) free(r.pend[i].path);
-    long long total = r.cache.n_live;
-    free(r.pend);
-    free(r.slot);
-    free(r.rows);
-    free(r.px);
-    free(todo);
-    free(sts);
+    long long total = cache.n_live;
     names_free(&names);
-    emb_cache_close(&r.cache);
-    sdc_clip_model_close(r.m);
-    sdc_arena_destroy(r.arena);
-    sdc_backend_destroy(r.be);
+    emb_cache_close(&cache);
+    sdc_clip_model_close(m);
+    sdc_arena_destroy(arena);
+    sdc_backend_destroy(be);
     if (s) return cli_error("embed", &err);
     if (!a->quiet)
         fprintf(stderr, "sdc embed: %lld embedded, %lld reused (same content), %lld unchanged, "
-                "%lld failed; %s holds %lld images\n", r.n_new, r.n_reused, n_same, r.n_failed,
-                a->out, total);
-    if (r.n_failed) {
-        fprintf(stderr, "sdc embed: %lld files could not be embedded (a rerun retries them)\n", r.n_failed);
+                "%lld failed; %s holds %lld images\n", (long long)st.embedded, (long long)st.reused,
+                (long long)st.unchanged, (long long)st.failed, a->out, total);
+    if (st.failed) {
+        fprintf(stderr, "sdc embed: %lld files could not be embedded (a rerun retries them)\n", (long long)st.failed);
         return EXIT_RUNTIME;
     }
     return EXIT_OK;

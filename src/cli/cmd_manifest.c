@@ -79,7 +79,8 @@ static int merge(const char *out) {
                         cJSON_IsString(o) ? "not an item of plan.json" : "corrupt");
                 rc = EXIT_RUNTIME;
             } else {
-                if (cJSON_IsString(st) && strcmp(st->valuestring, "ok")) failed++;
+                /* "rejected" (--filter clip: every attempt rejected) is done, not failed. */
+                if (cJSON_IsString(st) && strcmp(st->valuestring, "ok") && strcmp(st->valuestring, "rejected")) failed++;
                 if (slots[k].count++ == 0) slots[k].line = strdup(line);
             }
             cJSON_Delete(j);

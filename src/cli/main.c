@@ -10,6 +10,8 @@
 #include <string.h>
 
 int cmd_embed(int argc, char **argv); /* cmd_embed.c */
+int cmd_report(int argc, char **argv); /* cmd_report.c */
+int cmd_probe(int argc, char **argv);  /* cmd_probe.c */
 
 static const sdc_command commands[] = {
     {"info", "describe a safetensors file, a checkpoint folder or a PNG", cmd_info},
@@ -22,6 +24,8 @@ static const sdc_command commands[] = {
     {"textinv-init", "a textual-inversion file initialized from a word's token embeddings", cmd_textinv_init},
     {"tokenize", "the CLIP token ids of a prompt (SD 1.x, 77 ids)", cmd_tokenize},
     {"embed", "CLIP image embeddings of a folder into a resumable pool cache (retrieval)", cmd_embed},
+    {"report", "per-class quality of augmentation outputs: CLIP score, zero-shot, FID/KID, diversity", cmd_report},
+    {"probe", "does augmentation help? linear-probe top-1, real-only vs real + each output folder", cmd_probe},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 
