@@ -19,7 +19,8 @@ sdc_pipeline *sdc_pipeline_open(const char *model, const char *vocab_path, sdc_b
         return NULL;
     }
     p->be = be;
-    bool ok = (p->arena = sdc_arena_create(be, 0, err)) && (p->ck = sdc_checkpoint_open(model, err));
+    bool ok = (p->arena = sdc_arena_create(be, 0, err)) && (p->ck = sdc_checkpoint_open(model, err)) &&
+              !sdc_sched_file_for_model(model, &p->sched, err);
     if (ok && vocab_path) {
         ok = (p->tok = sdc_tokenizer_load_bpe_gz(vocab_path, err)) != NULL;
     } else if (ok) {
@@ -45,6 +46,7 @@ void sdc_pipeline_free(sdc_pipeline *p) {
     sdc_clip_text_free(&p->clip);
     sdc_tokenizer_free(p->tok);
     sdc_checkpoint_close(p->ck);
+    sdc_sched_file_free(p->sched);
     sdc_arena_destroy(p->arena);
     free(p);
 }
@@ -338,7 +340,9 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
      * weights come back from the page cache on the next image): the peak is
      * one model's weights plus its activations, not all three models. */
     sdc_params_release_pages(&p->clip.params);
-    if (!(smp = sdc_sampler_create(&o->sampler, n, err))) {
+    sdc_sampler_opts so = o->sampler;
+    if (!so.config) so.config = p->sched;
+    if (!(smp = sdc_sampler_create(&so, n, err))) {
         s = err->code;
         goto done;
     }

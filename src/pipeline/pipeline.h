@@ -19,6 +19,9 @@ typedef struct sdc_pipeline {
     sdc_clip_text clip;
     sdc_unet unet;
     sdc_vae vae;
+    /* The folder's scheduler/scheduler_config.json, or NULL (a single file,
+     * or a folder without one): SD 1.5's then. */
+    sdc_sched_file *sched;
     /* Keep only the layer at work resident (mmap'ed weights are re-read from
      * the page cache on every use): lower peak memory, slower steps. */
     bool low_memory;
@@ -46,7 +49,8 @@ typedef struct sdc_generate_opts {
     sdc_prompt_syntax syntax;
     int clip_skip;                   /* diffusers' convention: layers skipped */
     const sdc_embedding_set *embeddings; /* may be NULL */
-    sdc_sampler_opts sampler;        /* kind, steps, eta, karras, spacing */
+    sdc_sampler_opts sampler;        /* kind, steps, eta, karras, spacing; a NULL
+                                        sampler.config means the pipeline's sched */
     float cfg;                       /* <= 1: no unconditional pass */
     uint64_t seed;
     int width, height, batch;        /* multiples of 8; batch images per UNet call */
