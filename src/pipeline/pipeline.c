@@ -293,10 +293,10 @@ static sdc_status decode(sdc_pipeline *p, const sdc_generate_opts *o, const floa
 
 static sdc_status check_opts(const sdc_generate_opts *o, sdc_err *err) {
     if (!o->prompt) return sdc_err_set(err, SDC_ERR_ARG, "generate: no prompt");
-    if (o->width < 64 || o->width > 2048 || o->width % 8 || o->height < 64 || o->height > 2048 ||
-        o->height % 8)
+    if (o->width < SDC_SIZE_MIN || o->width > SDC_SIZE_MAX || o->width % 8 ||
+        o->height < SDC_SIZE_MIN || o->height > SDC_SIZE_MAX || o->height % 8)
         return sdc_err_set(err, SDC_ERR_ARG, "generate: size %dx%d must be multiples of 8 in "
-                           "[64, 2048]", o->width, o->height);
+                           "[%d, %d]", o->width, o->height, SDC_SIZE_MIN, SDC_SIZE_MAX);
     if (o->batch < 1 || o->batch > 256)
         return sdc_err_set(err, SDC_ERR_ARG, "generate: batch %d outside [1, 256]", o->batch);
     if (!(o->cfg >= 0 && o->cfg <= 100))

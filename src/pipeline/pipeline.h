@@ -11,6 +11,11 @@
 #include "rng.h"
 #include "sampler.h"
 
+/* Image sizes: every multiple of 8 diffusers accepts, from 8 px (a 1x1
+ * latent) up to the image loader's 8192 per side. */
+#define SDC_SIZE_MIN 8
+#define SDC_SIZE_MAX 8192
+
 typedef struct sdc_pipeline {
     sdc_backend *be;
     sdc_arena *arena;
@@ -53,7 +58,7 @@ typedef struct sdc_generate_opts {
                                         sampler.config means the pipeline's sched */
     float cfg;                       /* <= 1: no unconditional pass */
     uint64_t seed;
-    int width, height, batch;        /* multiples of 8; batch images per UNet call */
+    int width, height, batch;        /* multiples of 8 in [8, 8192]; batch images per UNet call */
     const float *init_image;         /* img2img: [3, height, width] in [-1, 1], or NULL */
     float strength;                  /* img2img: in [0, 1] */
     const float *init_noise;         /* [batch, 4, h, w] replacing the seeded latents, or NULL */
