@@ -2,10 +2,13 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cmd_embed(int argc, char **argv); /* cmd_embed.c */
 
@@ -77,6 +80,51 @@ bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo
     }
     *out = v;
     return true;
+}
+
+bool cli_parse_size(const char *cmd, const char *flag, const char *s, long long *w, long long *h) {
+    char *end;
+    errno = 0;
+    *w = strtoll(s, &end, 10);
+    if (end != s && (*end == 'x' || *end == 'X')) *h = strtoll(end + 1, &end, 10);
+    else *h = *w;
+    if (end == s || *end || errno || *w < 8 || *h < 8 || *w > 8192 || *h > 8192 || *w % 8 || *h % 8) {
+        cli_usage_error(cmd, "%s must be N or WxH, multiples of 8 in [8, 8192] (got '%s')", flag, s);
+        return false;
+    }
+    return true;
+}
+
+uint64_t cli_random_seed(void) {
+    uint64_t s = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, &s, sizeof s) != (ssize_t)sizeof s) s = 0;
+        close(fd);
+    }
+    return s & 0xffffffffULL; /* torch's CPU generator uses 32 bits of the seed */
+}
+
+void cli_apply_threads(long long n) {
+    if (n > 0) sdc_set_threads((int)n);
+}
+
+static char interrupt_msg[128];
+
+static void on_interrupt(int sig) {
+    ssize_t w = write(STDERR_FILENO, interrupt_msg, strlen(interrupt_msg));
+    (void)w;
+    _exit(128 + sig);
+}
+
+void cli_on_interrupt_resume(const char *cmd) {
+    snprintf(interrupt_msg, sizeof interrupt_msg,
+             "\nsdc %s: interrupted; rerun the same command to resume\n", cmd);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 void cli_json_string(FILE *f, const char *s) {

@@ -13,6 +13,11 @@
 
 sdc_pipeline *sdc_pipeline_open(const char *model, const char *vocab_path, sdc_backend *be,
                                 sdc_err *err) {
+    return sdc_pipeline_open_opts(model, vocab_path, be, 0, err);
+}
+
+sdc_pipeline *sdc_pipeline_open_opts(const char *model, const char *vocab_path, sdc_backend *be,
+                                     int clip_heads, sdc_err *err) {
     sdc_pipeline *p = calloc(1, sizeof *p);
     if (!p) {
         sdc_err_set(err, SDC_ERR_OOM, "pipeline: out of memory");
@@ -20,7 +25,8 @@ sdc_pipeline *sdc_pipeline_open(const char *model, const char *vocab_path, sdc_b
     }
     p->be = be;
     bool ok = (p->arena = sdc_arena_create(be, 0, err)) && (p->ck = sdc_checkpoint_open(model, err)) &&
-              !sdc_sched_file_for_model(model, &p->sched, err);
+              !sdc_sched_file_for_model(model, &p->sched, err) &&
+              (clip_heads < 1 || !sdc_checkpoint_set_clip_heads(p->ck, clip_heads, err));
     if (ok && vocab_path) {
         ok = (p->tok = sdc_tokenizer_load_bpe_gz(vocab_path, err)) != NULL;
     } else if (ok) {

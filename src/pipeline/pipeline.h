@@ -37,6 +37,10 @@ typedef struct sdc_pipeline {
  * vocab_path is NULL). */
 sdc_pipeline *sdc_pipeline_open(const char *model, const char *vocab_path, sdc_backend *be,
                                 sdc_err *err);
+/* The same with the text encoder's head count given (clip_heads > 0), for a
+ * single file whose width is not a multiple of 64. */
+sdc_pipeline *sdc_pipeline_open_opts(const char *model, const char *vocab_path, sdc_backend *be,
+                                     int clip_heads, sdc_err *err);
 void sdc_pipeline_free(sdc_pipeline *p);
 
 /* One image of a batch with its own prompt, generator and init image. A row
