@@ -103,8 +103,33 @@ START_TEST(info_usage_errors) {
     ck_assert_str_eq(r->out, "");
     expect(RUN("info", "--bogus", "x"), 2, NULL, "sdc info: unknown option '--bogus'");
     expect(RUN("info", "a", "b"), 2, NULL, "more than one input");
-    expect(RUN("info", "--help"), 0, "usage: sdc info FILE|DIR [--json]", NULL);
+    expect(RUN("info", "--help"), 0, "usage: sdc info FILE|DIR|IMAGE [--json] [--tensors]", NULL);
     expect(RUN("info", "x", "-h"), 0, "usage: sdc info", NULL);
+    expect(RUN("info", "--jsn", "x"), 2, NULL, "did you mean --json?");
+    expect(RUN("info", "--json=1", "x"), 2, NULL, "--json takes no value");
+}
+END_TEST
+
+/* One parser for every command: --help from the table, --opt=value, the
+ * nearest known option for a typo, aliases, and a nearest command. */
+START_TEST(every_command_parses_alike) {
+    static const char *const cmds[] = {"info", "generate", "augment", "manifest", "eval", "compare",
+                                       "make-random", "textinv-init", "tokenize", "embed"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        run_result *r = RUN(cmds[i], "--help");
+        expect(r, 0, "usage: sdc ", NULL);
+        ck_assert_msg(strstr(r->out, "-h, --help"), "%s --help: %s", cmds[i], r->out);
+        expect(RUN(cmds[i], "--hlep"), 2, NULL, "did you mean --help?");
+    }
+    expect(RUN("generat"), 2, NULL, "did you mean generate?");
+    expect(RUN("tokenize", "--vocab=weights/bpe_simple_vocab_16e6.txt.gz", "-p", "a cat"), 0,
+           "49406 320 2368 49407", NULL);
+    expect(RUN("tokenize", "--vocab", "weights/bpe_simple_vocab_16e6.txt.gz", "--", "-a cat"), 0,
+           "49406", NULL);
+    expect(RUN("compare", "a", "b", "c"), 2, NULL, "unexpected argument 'c'");
+    expect(RUN("manifest", "split", "--out", "x"), 2, NULL, "expected: merge --out DIR");
+    expect(RUN("eval", "unet", "--clip=x", "--in", "y", "-o", "z", "--clip-skip=1"), 2, NULL,
+           "--clip-skip applies to the SD text encoder");
 }
 END_TEST
 
@@ -267,6 +292,7 @@ Suite *suite_cli(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, top_level_help_version_unknown);
     tcase_add_test(tc, info_usage_errors);
+    tcase_add_test(tc, every_command_parses_alike);
     tcase_add_test(tc, info_text_output);
     tcase_add_test(tc, info_json_output);
     tcase_add_test(tc, info_diffusers_folder);

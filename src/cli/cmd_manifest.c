@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *usage =
-    "usage: sdc manifest merge --out DIR\n\n"
+static const cli_spec spec = {
+    "manifest", "merge --out DIR",
     "Combines DIR/manifest.shard-K-of-N.jsonl into DIR/manifest.jsonl (plan order) and\n"
-    "checks them against DIR/plan.json: exit 1 naming missing or doubled items.\n";
+    "checks them against DIR/plan.json: exit 1 naming missing or doubled items.", NULL};
 
 typedef struct { char *line; int count; } slot;
 typedef struct { const char *name; int index; } entry;
@@ -121,8 +121,16 @@ static int merge(const char *out) {
 }
 
 int cmd_manifest(int argc, char **argv) {
-    if (argc >= 2 && cli_is_help(argv[1])) { fputs(usage, stdout); return EXIT_OK; }
-    if (argc != 4 || strcmp(argv[1], "merge") || strcmp(argv[2], "--out"))
+    const char *out = NULL, *action = NULL;
+    bool quiet = false;
+    cli_opt opts[] = {
+        CLI_OUT(&out, CLI_REQUIRED, "the sdc augment output folder DIR"),
+        CLI_QUIET(&quiet),
+        CLI_END};
+    cli_positional pos = {&action, 1, 0, "merge"};
+    int rc = cli_parse(&spec, opts, argc, argv, &pos);
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (!action || strcmp(action, "merge"))
         return cli_usage_error("manifest", "expected: merge --out DIR");
-    return merge(argv[3]);
+    return merge(out);
 }

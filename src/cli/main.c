@@ -35,7 +35,16 @@ static void print_help(FILE *f) {
             SDC_VERSION);
     for (size_t i = 0; i < n_commands; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nexit codes: 0 ok, 1 runtime or input error, 2 usage error\n");
+    fprintf(f, "\nOptions take --opt value, --opt=value or a short -o value; every command's\n"
+               "--help lists its own. Common ones: -m/--model, -p/--prompt, -n/--negative-prompt,\n"
+               "-o/--out, -s/--seed, -W/--width, -H/--height, -b/--batch, -t/--threads, -q, --json,\n"
+               "--backend.\n"
+               "\nCLIP's vocabulary (bpe_simple_vocab_16e6.txt.gz) is --vocab PATH, else the first\n"
+               "of $SDC_VOCAB, next to the sdc binary, <prefix>/share/sdc/ (where make install\n"
+               "puts it), ./weights/, and ../weights or ../../weights from the binary; a diffusers\n"
+               "folder's own tokenizer/ files win when it has them.\n"
+               "\nenvironment: SDC_BACKEND (cpu, cuda[:N], auto), SDC_THREADS, SDC_VOCAB\n"
+               "exit codes: 0 ok, 1 runtime or input error, 2 usage error, 130 interrupted\n");
 }
 
 int cli_error(const char *cmd, const sdc_err *err) {
@@ -159,6 +168,13 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < n_commands; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "sdc: unknown command '%s' (see sdc --help)\n", argv[1]);
+    size_t best = 0;
+    int d = 1 << 30;
+    for (size_t i = 0; i < n_commands; i++) {
+        int e = cli_edit_distance(argv[1], commands[i].name);
+        if (e < d) d = e, best = i;
+    }
+    if (d <= 2) fprintf(stderr, "sdc: unknown command '%s' (did you mean %s?)\n", argv[1], commands[best].name);
+    else fprintf(stderr, "sdc: unknown command '%s' (see sdc --help)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -71,8 +71,8 @@ static int unknown(const cli_spec *spec, const cli_opt *opts, const char *arg) {
     size_t n = strcspn(name, "=");
     char given[80];
     snprintf(given, sizeof given, "%.*s", (int)(n < 64 ? n : 64), name);
-    int best = 1 << 30;
-    char best_name[80] = "";
+    int best = cli_edit_distance(given, "help");
+    char best_name[80] = "help";
     for (const cli_opt *o = opts; o->name; o++) {
         for (const char *p = o->name; *p;) {
             size_t len = strcspn(p, "|");
@@ -126,8 +126,9 @@ int cli_parse(const cli_spec *spec, cli_opt *opts, int argc, char **argv, cli_po
         const char *arg = argv[i];
         if (options_done || arg[0] != '-' || !strcmp(arg, "-")) {
             if (!pos || pos->n_pos == pos->max_pos)
-                return cli_usage_error(spec->command, "unexpected argument '%s'%s", arg,
-                                       pos && pos->max_pos ? "" : " (this command takes only options)");
+                return cli_usage_error(spec->command, "unexpected argument '%s' (%s)", arg,
+                                       pos && pos->max_pos ? "more than one input; quote values with spaces"
+                                                           : "this command takes only options");
             pos->pos[pos->n_pos++] = arg;
             continue;
         }
