@@ -243,7 +243,12 @@ static int prepare_generation(aug_args *a, sdc_err *err) {
     s = sdc_sampler_resolve(so, &a->sched_resolved, err);
     if (s == SDC_ERR_ARG) return cli_usage_error("augment", "%s", err->msg);
     if (s) return cli_error("augment", err);
-    if (a->dry) return EXIT_OK;
+    if (a->dry) { /* the estimate loads the model when it can; nothing else is checked */
+        sdc_err ignored = {0};
+        if (a->model) cli_model_vocab(a->model, a->vocab, a->vocab_buf, sizeof a->vocab_buf,
+                                      &a->vocab_path, &ignored);
+        return EXIT_OK;
+    }
     /* Before any model loads: the vocabulary, the checkpoint's parts, the
      * output and preview paths, and room for one image. */
     if ((s = cli_model_vocab(a->model, a->vocab, a->vocab_buf, sizeof a->vocab_buf, &a->vocab_path, err)) ||
