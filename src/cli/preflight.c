@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -114,7 +115,8 @@ static void parent_of(const char *path, char *out, size_t cap) {
 sdc_status cli_check_writable(const char *path, const char *what, sdc_err *err) {
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return sdc_err_set(err, SDC_ERR_ARG, "%s %s: is a folder, not a file", what, path);
+        return sdc_err_set(err, SDC_ERR_ARG, "%s %s: is a folder, not a file (%s)", what, path,
+                           strerror(EISDIR));
     char dir[PATH_MAX];
     parent_of(path, dir, sizeof dir);
     if (stat(dir, &sb) != 0)
@@ -128,14 +130,14 @@ sdc_status cli_check_writable_dir(const char *dir, const char *what, sdc_err *er
     struct stat sb;
     if (stat(dir, &sb) == 0) {
         if (!S_ISDIR(sb.st_mode))
-            return sdc_err_set(err, SDC_ERR_IO, "%s %s: not a folder", what, dir);
+            return sdc_err_set(err, SDC_ERR_IO, "%s %s: not a folder (%s)", what, dir, strerror(ENOTDIR));
         return probe(dir, what, dir, err);
     }
     char parent[PATH_MAX];
     parent_of(dir, parent, sizeof parent);
     if (stat(parent, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return sdc_err_set(err, SDC_ERR_IO, "%s %s: neither it nor its parent %s exists", what, dir,
-                           parent);
+        return sdc_err_set(err, SDC_ERR_IO, "%s %s: neither it nor its parent %s exists (%s)", what,
+                           dir, parent, strerror(stat(parent, &sb) ? ENOENT : ENOTDIR));
     return probe(parent, what, dir, err);
 }
 
@@ -155,6 +157,10 @@ sdc_status cli_check_space(const char *path, unsigned long long bytes, const cha
 }
 
 sdc_status cli_check_model_parts(const char *model, unsigned parts, sdc_err *err) {
+    const char *ext = strrchr(model, '/') ? strrchr(strrchr(model, '/'), '.') : strrchr(model, '.');
+    if (ext && (!strcasecmp(ext, ".ckpt") || !strcasecmp(ext, ".pt") || !strcasecmp(ext, ".pth") ||
+                !strcasecmp(ext, ".bin")))
+        return SDC_OK; /* the loader refuses a pickle by name, before reading it */
     sdc_layout_info info;
     sdc_status s = sdc_detect_layout(model, &info, err);
     if (s) return s;
