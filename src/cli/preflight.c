@@ -89,11 +89,17 @@ sdc_status cli_model_vocab(const char *model, const char *explicit_path, char *b
     return s;
 }
 
-/* Creates and removes a temp file in dir. */
+/* Creates and removes a temp file in dir (open(2) itself, not mkstemp, so
+ * that an LD_PRELOAD fault shim sees it as it sees every output). */
 static sdc_status probe(const char *dir, const char *what, const char *shown, sdc_err *err) {
+    static unsigned counter;
     char p[PATH_MAX + 64];
-    snprintf(p, sizeof p, "%s/.sdc-probe-XXXXXX", dir);
-    int fd = mkstemp(p);
+    int fd = -1;
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        snprintf(p, sizeof p, "%s/.sdc-probe.%ld.%u", dir, (long)getpid(), counter++);
+        fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) break;
+    }
     if (fd < 0)
         return sdc_err_set(err, SDC_ERR_IO, "%s %s: cannot write in %s: %s", what, shown, dir,
                            strerror(errno));
