@@ -353,7 +353,7 @@ int cmd_augment(int argc, char **argv) {
          .help = "img2img strength (default 0.3); a list draws one per image"},
         {"per-image", 0, CLI_INT, &a.per_image, .lo = 1, .hi = 10000, .metavar = "M",
          .help = "outputs per real image (default 1)"},
-        {"per-class", 0, CLI_INT, &a.per_class, .lo = 1, .hi = 10000000, .metavar = "N",
+        {"per-class", 0, CLI_INT, &a.per_class, .lo = 1, .hi = 10000000, .metavar = "K",
          .help = "outputs per class (default 1; retrieve: required)"},
         {"prompt-template", 0, CLI_STRING, &a.tmpl, .metavar = "T",
          .help = "boomerang's prompt, {} = class name (default 'a photo of a {}')"},
