@@ -225,7 +225,7 @@ START_TEST(augment_prompt_and_textinv) {
                 "--preview %s/grid.png --out %s/tr " FAST, root, emb, dir, dir);
     ck_assert_msg(r->code == 0, "%s", r->err);
     r = cli_run("info %s/grid.png", dir); /* the contact sheet is a valid PNG */
-    ck_assert_msg(r->code == 0 && strstr(r->out, "804x"), "%s%s", r->out, r->err);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "1026x"), "%s%s", r->out, r->err); /* 10 tiles */
     snprintf(path, sizeof path, "%s/tr/manifest.jsonl", dir);
     m = read_manifest(path);
     ck_assert_int_eq(cJSON_GetArraySize(m), 2);
@@ -493,6 +493,51 @@ START_TEST(augment_disk_error_stops_and_heals) {
 }
 END_TEST
 
+/* One contact sheet over two methods' folders: per class the real images
+ * beside their augmentations, then the txt2img ones (1026 px wide: 10 tiles). */
+START_TEST(augment_contact_sheet_over_methods) {
+    const char *dir = test_tmpdir();
+    const char *cls[] = {"cat", "dog"};
+    char *root = strdup(make_dataset(dir, cls, 2, 2));
+    const cli_result *r = cli_run("augment %s " MODEL " --method boomerang --per-image 1 " FAST
+                                  " --out %s/b --preview %s/b.png", root, dir, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("augment %s " MODEL " --method prompt --per-class 2 " FAST " --out %s/p", root, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("manifest preview %s %s/b %s/p -o %s/all.png", root, dir, dir, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("info %s/all.png", dir);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "1026x"), "%s", r->out);
+    r = cli_run("info %s/b.png", dir);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "PNG image"), "%s", r->out);
+    r = cli_run("manifest preview %s -o %s/none.png", root, dir);
+    ck_assert_msg(r->code == 2 && strstr(r->err, "preview DATASET DIR"), "%s", r->err);
+    free(root);
+}
+END_TEST
+
+/* SIGINT stops augment with the resume hint; the rerun finishes the job. */
+START_TEST(augment_interrupt_says_rerun) {
+    const char *dir = test_tmpdir();
+    const char *cls[] = {"cat"};
+    char *root = strdup(make_dataset(dir, cls, 1, 2)), cmd[3000], path[1200];
+    snprintf(cmd, sizeof cmd, "%s augment %s " MODEL " --method prompt --per-class 30 --size 64 "
+             "--steps 4 --out %s/o 2>%s/err.txt & pid=$!; sleep 1.5; kill -INT $pid; wait $pid",
+             test_sdc_bin(), root, dir, dir);
+    int st = system(cmd);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    size_t len;
+    char *err = slurp(path, &len);
+    ck_assert_msg(strstr(err, "interrupted; rerun the same command to resume"), "%s", err);
+    free(err);
+    const cli_result *r = cli_run("augment %s " MODEL " --method prompt --per-class 30 --size 64 "
+                                  "--steps 4 -q --json --out %s/o", root, dir);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "\"failed\": 0"), "%s%s", r->out, r->err);
+    free(root);
+}
+END_TEST
+
 /* --batch shares UNet calls between items but not generators: every method
  * gives byte-identical files and manifest at batch 1 and batch 4 (boomerang's
  * two strengths split the batches). */
@@ -544,6 +589,8 @@ Suite *suite_augment(void) {
     tcase_add_test(tc, augment_lock_dry_run_and_usage);
     tcase_add_test(tc, augment_disk_error_stops_and_heals);
     tcase_add_test(tc, augment_batch_gives_the_same_images);
+    tcase_add_test(tc, augment_contact_sheet_over_methods);
+    tcase_add_test(tc, augment_interrupt_says_rerun);
     suite_add_tcase(s, tc);
     return s;
 }
