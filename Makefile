@@ -84,6 +84,9 @@ $(BUILD)/%.o: %.c | $(SETUP_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The install prefix's share/sdc is one place the CLI looks for the vocabulary.
+$(BUILD)/src/cli/preflight.o: CFLAGS += -DSDC_PREFIX='"$(PREFIX)"'
+
 # Unicode tables of the tokenizer: generated from Python's unicodedata, never committed.
 $(BUILD)/gen/unicode_tables.h: scripts/gen_unicode_tables.py
 	@mkdir -p $(dir $@)
@@ -156,9 +159,13 @@ endif
 demo: all
 	@bash scripts/demo.sh $(BUILD)/sdc
 
+# The BPE vocabulary goes to $(PREFIX)/share/sdc, where every command finds it
+# (beside $SDC_VOCAB, --vocab, and a copy next to the binary).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/sdc
 	install -m 755 $(BUILD)/sdc $(DESTDIR)$(PREFIX)/bin/sdc
+	install -m 644 weights/bpe_simple_vocab_16e6.txt.gz $(DESTDIR)$(PREFIX)/share/sdc/
 	install -m 644 $(BUILD)/libsdc.a $(DESTDIR)$(PREFIX)/lib/libsdc.a
 	install -m 644 include/sdc.h include/sdc_ops.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SDC_VERSION "\(.*\)"/\1/p' include/sdc.h)|' \

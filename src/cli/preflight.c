@@ -43,7 +43,13 @@ sdc_status cli_find_vocab(const char *explicit_path, char *out, size_t cap, sdc_
     char dir[PATH_MAX], cand[8][PATH_MAX + 64];
     int n = 0;
     const char *env = getenv("SDC_VOCAB");
-    if (env && *env) snprintf(cand[n++], sizeof cand[0], "%s", env);
+    if (env && *env) { /* set on purpose: a wrong one is an error, not skipped */
+        snprintf(out, cap, "%s", env);
+        if (readable_file(env)) return SDC_OK;
+        return sdc_err_set(err, SDC_ERR_IO, "$SDC_VOCAB=%s: %s (unset it to search the usual "
+                           "places, see sdc --help)", env,
+                           access(env, F_OK) ? strerror(errno) : "not a readable file");
+    }
     exe_dir(dir, sizeof dir);
     if (dir[0]) {
         snprintf(cand[n++], sizeof cand[0], "%s/" CLI_VOCAB_NAME, dir);
@@ -60,16 +66,12 @@ sdc_status cli_find_vocab(const char *explicit_path, char *out, size_t cap, sdc_
             snprintf(out, cap, "%s", cand[i]);
             return SDC_OK;
         }
-    char tried[sizeof cand + 256] = "";
-    for (int i = 0; i < n; i++) {
-        size_t used = strlen(tried);
-        snprintf(tried + used, sizeof tried - used, "%s%s%s", i ? ", " : "",
-                 env && *env && i == 0 ? "$SDC_VOCAB=" : "", cand[i]);
-    }
-    return sdc_err_set(err, SDC_ERR_IO, "CLIP's vocabulary " CLI_VOCAB_NAME " not found (tried %s). "
-                       "Install it with `make install` (to <prefix>/share/sdc), put it next to the "
-                       "sdc binary, set $SDC_VOCAB, or pass --vocab PATH; `make setup` fetches it "
-                       "into weights/", tried);
+    return sdc_err_set(err, SDC_ERR_IO, "CLIP's vocabulary " CLI_VOCAB_NAME " not found: pass --vocab "
+                       "PATH, set $SDC_VOCAB, put it next to the sdc binary, or `make install` it "
+                       "(to <prefix>/share/sdc); `make setup` fetches it into weights/. Tried, "
+                       "with bin = %s: bin/, bin/../share/sdc/, " SDC_PREFIX "/share/sdc/, "
+                       "./weights/, bin/../weights/, bin/../../weights/",
+                       dir[0] ? dir : "(unknown)");
 }
 
 sdc_status cli_model_vocab(const char *model, const char *explicit_path, char *buf, size_t cap,
