@@ -7,6 +7,7 @@
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (tests/fuzz/Makefile.inc)
 #   make bench      build the benchmarks (bench/)
 #   make demo       the main job: augment a small sample dataset
+#   make slurm-check  sharded augment on a local one-node Slurm (root; docs/scale-out.md)
 #   make install    PREFIX=/usr/local: binary, library, headers, pkg-config file
 #   make CUDA=1     also build the CUDA backend (auto when nvcc is found)
 
@@ -158,6 +159,13 @@ endif
 
 demo: all
 	@bash scripts/demo.sh $(BUILD)/sdc
+
+# sdc augment --shard auto as a 4-task array on a one-node Slurm started on
+# localhost (root; installs slurmctld, slurmd, munge when missing); the merged
+# output must equal an unsharded run byte for byte. See docs/scale-out.md.
+.PHONY: slurm-check
+slurm-check: all
+	@bash scripts/slurm_check.sh $(BUILD)/sdc
 
 # The BPE vocabulary goes to $(PREFIX)/share/sdc, where every command finds it
 # (beside $SDC_VOCAB, --vocab, and a copy next to the binary).
