@@ -69,6 +69,28 @@ START_TEST(generate_batch_matches_diffusers_generator_list) {
 }
 END_TEST
 
+/* The PNG parameters paste into A1111: a plain prompt's emphasis characters
+ * escaped and its AND/BREAK keywords lowercased (same CLIP tokens), A1111's
+ * sampler and schedule names, RNG: CPU. */
+START_TEST(generate_parameters_paste_into_a1111) {
+    const char *dir = test_tmpdir();
+    const cli_result *r = cli_run("generate -m " TINY "diffusers " VOCAB " -p 'a (red) fox AND [cat] \\ BREAK' "
+                                  "-n 'blur (x)' --steps 2 --size 8 --sampler euler_karras -o %s/k.png -q", dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("info %s/k.png", dir);
+    const char *want[] = {"a \\(red\\) fox and \\[cat\\] \\\\ break", "Negative prompt: blur \\(x\\)",
+                          "Sampler: Euler", "Schedule type: Karras", "RNG: CPU"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        ck_assert_msg(strstr(r->out, want[i]), "'%s' missing from %s", want[i], r->out);
+    /* with the a1111 syntax the prompt is already A1111's: written as given */
+    r = cli_run("generate -m " TINY "diffusers " VOCAB " -p '(red:1.2) fox' --prompt-syntax a1111 "
+                "--steps 2 --size 8 --sampler 'DPM++ 2M Karras' -o %s/a.png -q", dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("info %s/a.png", dir);
+    ck_assert_msg(strstr(r->out, "(red:1.2) fox") && strstr(r->out, "Sampler: DPM++ 2M Karras"), "%s", r->out);
+}
+END_TEST
+
 /* --seed -1 (or none) is random and printed before the work, also with -q. */
 START_TEST(generate_random_seed_is_printed_first) {
     const char *dir = test_tmpdir();
@@ -220,6 +242,7 @@ Suite *suite_generate_cli(void) {
     tcase_add_test(tc, generate_batch_writes_numbered_pngs_with_parameters);
     tcase_add_test(tc, generate_batch_matches_diffusers_generator_list);
     tcase_add_test(tc, generate_random_seed_is_printed_first);
+    tcase_add_test(tc, generate_parameters_paste_into_a1111);
     tcase_add_test(tc, generate_follows_the_scheduler_config);
     tcase_add_test(tc, generate_img2img_and_injected_noise);
     tcase_add_test(tc, generate_with_textinv_init_embedding);

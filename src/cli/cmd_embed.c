@@ -40,7 +40,7 @@ static const cli_spec spec = {
 typedef struct {
     const char *clip, *images, *out, *pool, *export_npy, *import_npy, *files, *dtype, *backend;
     long long batch, threads;
-    bool quiet;
+    bool quiet, json;
     char clip_abs[4096]; /* the model's absolute path, as the cache records it */
 } embed_args;
 
@@ -325,7 +325,10 @@ static int run_embed(const embed_args *a) {
     sdc_arena_destroy(r.arena);
     sdc_backend_destroy(r.be);
     if (s) return cli_error("embed", &err);
-    if (!a->quiet)
+    if (a->json)
+        printf("{\"embedded\": %lld, \"reused\": %lld, \"unchanged\": %lld, \"failed\": %lld, "
+               "\"images\": %lld}\n", r.n_new, r.n_reused, n_same, r.n_failed, total);
+    else if (!a->quiet)
         fprintf(stderr, "sdc embed: %lld embedded, %lld reused (same content), %lld unchanged, "
                 "%lld failed; %s holds %lld images\n", r.n_new, r.n_reused, n_same, r.n_failed,
                 a->out, total);
@@ -460,10 +463,12 @@ int cmd_embed(int argc, char **argv) {
         CLI_BACKEND(&a.backend),
         CLI_THREADS(&a.threads),
         CLI_QUIET(&a.quiet),
+        CLI_JSON(&a.json),
         CLI_END};
     int rc = cli_parse(&spec, opts, argc, argv, NULL);
     if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
     if (!cli_backend_valid("embed", a.backend)) return EXIT_USAGE;
+    if (a.json) a.quiet = true; /* the progress goes, the summary is the JSON */
     cli_apply_threads(a.threads);
     if (a.clip && !realpath(a.clip, a.clip_abs)) snprintf(a.clip_abs, sizeof a.clip_abs, "%s", a.clip);
     cli_on_interrupt_resume("embed");
