@@ -206,6 +206,6 @@ void cli_print_help(const cli_spec *spec, const cli_opt *opts, FILE *f) {
         if (!*help && (o->flags & CLI_REQUIRED)) fputs("(required)", f);
         fputc('\n', f);
     }
-    fprintf(f, "  -h, --help                  this help\n" + 2);
+    fprintf(f, "  -h, --help                this help\n");
     if (spec->epilogue) fprintf(f, "\n%s\n", spec->epilogue);
 }
