@@ -7,6 +7,7 @@
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (tests/fuzz/Makefile.inc)
 #   make bench      build the benchmarks (bench/)
 #   make demo       the main job: augment a small sample dataset
+#   make slurm-check  sharded augment on a local one-node Slurm (root; docs/scale-out.md)
 #   make install    PREFIX=/usr/local: binary, library, headers, pkg-config file
 #   make CUDA=1     also build the CUDA backend (auto when nvcc is found)
 
@@ -85,6 +86,9 @@ $(BUILD)/%.o: %.c | $(SETUP_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The install prefix's share/sdc is one place the CLI looks for the vocabulary.
+$(BUILD)/src/cli/preflight.o: CFLAGS += -DSDC_PREFIX='"$(PREFIX)"'
+
 # Unicode tables of the tokenizer: generated from Python's unicodedata, never committed.
 $(BUILD)/gen/unicode_tables.h: scripts/gen_unicode_tables.py
 	@mkdir -p $(dir $@)
@@ -160,9 +164,20 @@ endif
 demo: all
 	@bash scripts/demo.sh $(BUILD)/sdc
 
+# sdc augment --shard auto as a 4-task array on a one-node Slurm started on
+# localhost (root; installs slurmctld, slurmd, munge when missing); the merged
+# output must equal an unsharded run byte for byte. See docs/scale-out.md.
+.PHONY: slurm-check
+slurm-check: all
+	@bash scripts/slurm_check.sh $(BUILD)/sdc
+
+# The BPE vocabulary goes to $(PREFIX)/share/sdc, where every command finds it
+# (beside $SDC_VOCAB, --vocab, and a copy next to the binary).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/sdc
 	install -m 755 $(BUILD)/sdc $(DESTDIR)$(PREFIX)/bin/sdc
+	install -m 644 weights/bpe_simple_vocab_16e6.txt.gz $(DESTDIR)$(PREFIX)/share/sdc/
 	install -m 644 $(BUILD)/libsdc.a $(DESTDIR)$(PREFIX)/lib/libsdc.a
 	install -m 644 include/sdc.h include/sdc_ops.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SDC_VERSION "\(.*\)"/\1/p' include/sdc.h)|' \

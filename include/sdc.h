@@ -294,12 +294,13 @@ void sdc_model_close(sdc_model *m);
 typedef struct sdc_request {
     const char *prompt;
     const char *negative;    /* NULL: empty */
-    const char *sampler;     /* NULL: "pndm"; "ddim", "euler", "euler_a", "dpmpp_2m",
-                                "dpmpp_2m_karras", "lms", "heun" */
+    const char *sampler;     /* NULL: the folder's scheduler, else "pndm"; "ddim", "euler",
+                                "euler_a", "dpmpp_2m_karras", "DPM++ 2M Karras", ... (any
+                                name sdc generate --help lists, any case) */
     int steps;               /* 1..1000 */
     float cfg;               /* guidance scale; <= 1 skips the unconditional pass */
     uint64_t seed;           /* torch.manual_seed-compatible */
-    int width, height;       /* multiples of 8 in [64, 2048] */
+    int width, height;       /* multiples of 8 in [8, 8192] */
     int batch;               /* images from one generator, one UNet call per step */
     const float *init_image; /* img2img: [3, height, width] in [-1, 1], or NULL */
     float strength;          /* img2img: in [0, 1] */

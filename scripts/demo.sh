@@ -59,6 +59,10 @@ echo "demo: prompt (CLIP's 7 ImageNet templates)"
 echo "demo: textinv (a learned-embedding token per class)"
 "$sdc" augment "$demo/data" --method textinv --embeddings "$demo/embeddings" --per-class 2 \
     --out "$out/textinv" --preview "$out/textinv-preview.png" "${common[@]}"
+# One contact sheet over the three methods: per class the real photos beside
+# their augmentations, every tile labelled (method, strength or prompt, seed).
+"$sdc" manifest preview "$demo/data" "$out/boomerang" "$out/prompt" "$out/textinv" \
+    -o "$out/all-methods-preview.png" >/dev/null
 
 echo
 echo "demo: done in $(( $(date +%s) - t0 )) s. Outputs (ImageFolder layout + manifest.jsonl):"
@@ -66,4 +70,5 @@ for m in boomerang prompt textinv; do
     n=$(wc -l < "$out/$m/manifest.jsonl")
     echo "  $out/$m/   $n images   preview: $out/$m-preview.png"
 done
+echo "  one sheet for all three: $out/all-methods-preview.png"
 echo "Rerunning 'make demo' resumes: finished images are not generated again."

@@ -66,6 +66,7 @@ static void say(const char *what, const char *path) {
 
 /* Opening path with flags is refused in errno mode. */
 static bool refuse_open(const char *path, int flags) {
+    config(); /* the mode is read on the first call of any hook */
     if (mode != F_ERRNO || !matches(path)) return false;
     if (!(flags & (O_CREAT | O_WRONLY | O_RDWR | O_TRUNC))) return false;
     say("refused open", path);
@@ -173,6 +174,7 @@ int fdatasync(int fd) {
 }
 
 static bool refuse_path(const char *what, const char *path) {
+    config();
     if (mode != F_ERRNO || !matches(path)) return false;
     say(what, path);
     errno = err_no;

@@ -269,27 +269,56 @@ def write_original(parts):
           "sdc.unet.heads": str(UNET_TINY["attention_head_dim"])})
 
 
-# Samplers of the pipeline fixtures: sdc name -> (diffusers class, extra config).
+# Samplers of the pipeline fixtures: sdc name -> (diffusers class, the config
+# overrides the name implies). Each runs as `Class.from_config(pipe.scheduler.config,
+# **overrides)`, the way diffusers users switch schedulers.
 SAMPLERS = {
     "ddim": ("DDIMScheduler", {}),
     "pndm": ("PNDMScheduler", {}),
-    "euler": ("EulerDiscreteScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {"use_karras_sigmas": False}),
     "euler_a": ("EulerAncestralDiscreteScheduler", {}),
-    "dpmpp_2m": ("DPMSolverMultistepScheduler", {}),
-    "dpmpp_2m_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
-    "lms": ("LMSDiscreteScheduler", {}),
-    "heun": ("HeunDiscreteScheduler", {}),
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": False, "algorithm_type": "dpmsolver++"}),
+    "dpmpp_2m_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True, "algorithm_type": "dpmsolver++"}),
+    "dpmpp_2m_sde": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": False, "algorithm_type": "sde-dpmsolver++"}),
+    "lms": ("LMSDiscreteScheduler", {"use_karras_sigmas": False}),
+    "heun": ("HeunDiscreteScheduler", {"use_karras_sigmas": False}),
 }
 
-# SD 1.5's scheduler_config.json (PNDM), which users derive the others from.
-SD15_SCHEDULER = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                      num_train_timesteps=1000, set_alpha_to_one=False, skip_prk_steps=True,
-                      steps_offset=1, clip_sample=False, trained_betas=None)
+# SD 1.5's scheduler/scheduler_config.json as runwayml published it (PNDM),
+# committed as the tiny diffusers folder's scheduler config.
+SD15_SCHEDULER = {"_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0", "beta_end": 0.012,
+                  "beta_schedule": "scaled_linear", "beta_start": 0.00085, "num_train_timesteps": 1000,
+                  "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+                  "trained_betas": None, "clip_sample": False}
 
 
-def tiny_pipeline(tmp):
-    """The tiny model as a diffusers StableDiffusionPipeline; its tokenizer files
-    are derived from CLIP's merges file into a temporary folder (never committed)."""
+def other_scheduler_config():
+    """A scheduler config that is not SD 1.5's, as a recent diffusers saves it:
+    an SD 2.x-v style DDIM (v prediction, and the timestep_spacing "leading"
+    every re-saved config carries, which Euler, LMS and DPM++ then follow)."""
+    import diffusers
+    sch = diffusers.DDIMScheduler.from_config(dict(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+        set_alpha_to_one=False, steps_offset=1, prediction_type="v_prediction",
+        timestep_spacing="leading"))
+    return json.loads(sch.to_json_string())
+
+
+def scheduler_for(pipe, name):
+    """The named sampler as from_config(pipe.scheduler.config), or the pipeline's own
+    scheduler when the name is its class (as sdc runs the folder's own class)."""
+    import diffusers
+    cls, kw = SAMPLERS[name]
+    if type(pipe.scheduler).__name__ == cls:
+        return getattr(diffusers, cls).from_config(pipe.scheduler.config, **kw) if kw else pipe.scheduler
+    return getattr(diffusers, cls).from_config(pipe.scheduler.config, **kw)
+
+
+def tiny_pipeline(tmp, scheduler_config=None):
+    """The tiny model as a diffusers StableDiffusionPipeline with a scheduler
+    config (SD 1.5's by default) given to its __init__ as from_pretrained
+    would; its tokenizer files are derived from CLIP's merges file into a
+    temporary folder (never committed)."""
     import diffusers
     from transformers import CLIPTokenizer
     sys.path.insert(0, FIX)
@@ -304,7 +333,8 @@ def tiny_pipeline(tmp):
             os.path.join(d, "text_encoder"), torch_dtype=torch.float32),
         tokenizer=tok,
         unet=diffusers.UNet2DConditionModel.from_pretrained(os.path.join(d, "unet"), torch_dtype=torch.float32),
-        scheduler=diffusers.PNDMScheduler.from_config(SD15_SCHEDULER), safety_checker=None,
+        scheduler=getattr(diffusers, (scheduler_config or SD15_SCHEDULER)["_class_name"]).from_config(
+            scheduler_config or SD15_SCHEDULER), safety_checker=None,
         feature_extractor=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -320,6 +350,11 @@ def make_pipelines():
     import tempfile
     import diffusers
     out = {}
+    d = os.path.join(TINY, "diffusers", "scheduler")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "scheduler_config.json"), "w") as f:
+        json.dump(SD15_SCHEDULER, f, indent=2)
+    other = other_scheduler_config()
     with tempfile.TemporaryDirectory() as tmp:
         pipe = tiny_pipeline(tmp)
         img2img = diffusers.StableDiffusionImg2ImgPipeline(**pipe.components)
@@ -332,22 +367,22 @@ def make_pipelines():
         g = torch.Generator().manual_seed(99)
         injected = torch.randn(2, 4, 8, 8, generator=g)
         out["injected_latents"] = injected
-        for name, (cls, extra) in SAMPLERS.items():
-            sched = getattr(diffusers, cls).from_config({**SD15_SCHEDULER, **extra})
-            pipe.scheduler = sched
-            img2img.scheduler = sched
-            runs = {
-                "seed": dict(generator=torch.Generator().manual_seed(1234)),
-                "latents": dict(generator=torch.Generator().manual_seed(5), latents=injected.clone()),
-            }
-            for run, kw in runs.items():
-                with torch.no_grad():
-                    lat = pipe("a photo of a cat", negative_prompt="", num_inference_steps=6,
-                               guidance_scale=7.5, num_images_per_prompt=2, height=64, width=64,
-                               output_type="latent", **kw).images
-                    img = pipe.vae.decode(lat / sf).sample
-                out[f"{name}.{run}.latents"] = lat
-                out[f"{name}.{run}.image"] = to_uint8(img)
+
+        def txt2img(p, sched, tag, h=64, w=64, **kw):
+            p.scheduler = sched
+            with torch.no_grad():
+                lat = p("a photo of a cat", negative_prompt="", num_inference_steps=6, guidance_scale=7.5,
+                        num_images_per_prompt=2, height=h, width=w, output_type="latent", **kw).images
+                img = p.vae.decode(lat / sf).sample
+            out[f"{tag}.latents"] = lat
+            out[f"{tag}.image"] = to_uint8(img)
+
+        for name in SAMPLERS:
+            sched = scheduler_for(pipe, name)
+            txt2img(pipe, sched, f"{name}.seed", generator=torch.Generator().manual_seed(1234))
+            txt2img(pipe, scheduler_for(pipe, name), f"{name}.latents",
+                    generator=torch.Generator().manual_seed(5), latents=injected.clone())
+            img2img.scheduler = scheduler_for(pipe, name)
             with torch.no_grad():
                 lat = img2img("a photo of a cat", image=init, strength=0.75, num_inference_steps=8,
                               guidance_scale=7.5, num_images_per_prompt=2,
@@ -355,10 +390,28 @@ def make_pipelines():
                 img = pipe.vae.decode(lat / sf).sample
             out[f"{name}.img2img.latents"] = lat
             out[f"{name}.img2img.image"] = to_uint8(img)
+        # A generator per image (seed, seed + 1), as sdc generate --batch writes
+        # A1111's per-image seeds; and sizes down to diffusers' smallest, 8 px.
+        txt2img(pipe, scheduler_for(pipe, "euler_a"), "rows.euler_a",
+                generator=[torch.Generator().manual_seed(1234 + i) for i in range(2)])
+        txt2img(pipe, scheduler_for(pipe, "ddim"), "size48x64.ddim", h=64, w=48,
+                generator=torch.Generator().manual_seed(4864))
+        txt2img(pipe, scheduler_for(pipe, "euler"), "size8x8.euler", h=8, w=8,
+                generator=torch.Generator().manual_seed(88))
+        # The same model with a scheduler config that is not SD 1.5's.
+        vpipe = tiny_pipeline(tmp, other)
+        txt2img(vpipe, vpipe.scheduler, "other.default.seed", generator=torch.Generator().manual_seed(1234))
+        for name in SAMPLERS:
+            txt2img(vpipe, scheduler_for(vpipe, name), f"other.{name}.seed",
+                    generator=torch.Generator().manual_seed(1234))
     save(out, os.path.join(FIX, "pipeline_io.safetensors"),
-         {"generator": "tests/make_fixtures.py", "prompt": "a photo of a cat", "negative": "",
+         {"generator": "tests/make_fixtures.py", "diffusers": diffusers.__version__,
+          "prompt": "a photo of a cat", "negative": "",
           "cfg": "7.5", "txt2img": "6 steps, 64x64, batch 2, seed 1234 (latents run: seed 5)",
-          "img2img": "8 steps, strength 0.75, batch 2, seed 77"})
+          "img2img": "8 steps, strength 0.75, batch 2, seed 77",
+          "rows": "euler_a, generators seeded 1234 and 1235", "sizes": "48x64 ddim seed 4864, 8x8 euler seed 88",
+          "other_scheduler_config": json.dumps(other),
+          "other": "the model with other_scheduler_config: 'default' is its own DDIM, the rest from_config"})
 
 
 def make_clip():
@@ -374,7 +427,9 @@ def main(argv):
         write_original([make_clip_text(), make_unet(), make_vae()])
         make_pipelines()
         with open(os.path.join(TINY, "diffusers", "model_index.json"), "w") as f:
-            json.dump({"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.31.0",
+            import diffusers
+            json.dump({"_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers.__version__,
+                       "scheduler": ["diffusers", "PNDMScheduler"],
                        "text_encoder": ["transformers", "CLIPTextModel"],
                        "unet": ["diffusers", "UNet2DConditionModel"],
                        "vae": ["diffusers", "AutoencoderKL"]}, f, indent=2)

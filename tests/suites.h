@@ -36,5 +36,8 @@ Suite *suite_filter(void);
 const char *test_sdc_bin(void);
 /* A fresh empty directory under $TMPDIR for this test (removed at exit). */
 const char *test_tmpdir(void);
+/* The tiny diffusers model with a scheduler config that is not SD 1.5's
+ * (test_pipeline.c), made once per process in a temp folder. */
+const char *test_other_scheduler_model(void);
 
 #endif

@@ -225,7 +225,7 @@ START_TEST(augment_prompt_and_textinv) {
                 "--preview %s/grid.png --out %s/tr " FAST, root, emb, dir, dir);
     ck_assert_msg(r->code == 0, "%s", r->err);
     r = cli_run("info %s/grid.png", dir); /* the contact sheet is a valid PNG */
-    ck_assert_msg(r->code == 0 && strstr(r->out, "804x"), "%s%s", r->out, r->err);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "1026x"), "%s%s", r->out, r->err); /* 10 tiles */
     snprintf(path, sizeof path, "%s/tr/manifest.jsonl", dir);
     m = read_manifest(path);
     ck_assert_int_eq(cJSON_GetArraySize(m), 2);
@@ -288,9 +288,25 @@ START_TEST(augment_resume_after_kill_is_identical) {
     free(buf);
     r = cli_run("augment %s " KILL_ARGS " --out %s", root, out);
     ck_assert_msg(r->code == 1 && strstr(r->err, "line 2"), "%s", r->err);
-    /* A different plan in the same folder is refused. */
-    r = cli_run("augment %s " MODEL " --method boomerang --per-image 3 " FAST " --out %s", root, out);
-    ck_assert_msg(r->code == 1 && strstr(r->err, "different plan"), "%s", r->err);
+    /* Other arguments in the same folder are refused, naming the argument;
+     * --force-new-plan starts the folder over, keeping the old files aside. */
+    r = cli_run("augment %s " MODEL " --method boomerang --per-image 4 --strength 0.5,0.8 "
+                "--size 64 --steps 3 -q --out %s", root, out);
+    ck_assert_msg(r->code == 1 && strstr(r->err, "--steps was 2 when this folder was planned, now 3") &&
+                  strstr(r->err, "--force-new-plan"), "%s", r->err);
+    r = cli_run("augment %s " MODEL " --method boomerang --per-image 4 --strength 0.5,0.8 "
+                "--size 64 --steps 3 -q --force-new-plan --out %s", root, out);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    snprintf(path, sizeof path, "%s/plan.old-1.json", out);
+    ck_assert_msg(access(path, F_OK) == 0, "%s missing", path);
+    snprintf(path, sizeof path, "%s/manifest.old-1.jsonl", out);
+    ck_assert_msg(access(path, F_OK) == 0, "%s missing", path);
+    snprintf(path, sizeof path, "%s/manifest.jsonl", out);
+    cJSON *m2 = read_manifest(path);
+    ck_assert_int_eq(cJSON_GetArraySize(m2), 24); /* every item redone with --steps 3 */
+    for (int i = 0; i < 24; i++)
+        ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(m2, i), "steps")), 3);
+    cJSON_Delete(m2);
     free(root);
 }
 END_TEST
@@ -436,7 +452,10 @@ END_TEST
 /* EIO on the first image's fsync (strace fault injection; skipped without
  * strace): that item is recorded as failed, the run goes on, and a rerun
  * redoes just it, ending equal to a clean run. */
-START_TEST(augment_fsync_error_fails_the_item_and_heals) {
+/* A disk error on an image (EIO on the fsync of the second PNG) stops the
+ * run there, naming it, instead of computing every remaining item; the rerun
+ * finishes the job equal to an undisturbed run. */
+START_TEST(augment_disk_error_stops_and_heals) {
     if (system("command -v strace >/dev/null 2>&1") != 0) return;
     const char *dir = test_tmpdir();
     const char *cls[] = {"p", "q"};
@@ -444,36 +463,77 @@ START_TEST(augment_fsync_error_fails_the_item_and_heals) {
     const cli_result *r = cli_run("augment %s " MODEL " --method prompt --per-class 2 " FAST
                                   " --out %s/ref", root, dir);
     ck_assert_msg(r->code == 0, "%s", r->err);
-    /* fsyncs: plan.json and its folder, then the first PNG (3rd), its folder, the manifest. */
+    /* fsyncs: plan.json and its folder, the first PNG and its folder, the
+     * manifest, then the second PNG (6th). */
     /* LeakSanitizer cannot stop the world under strace (both use ptrace). */
     snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=detect_leaks=0 strace -f -o /dev/null -e trace=fsync "
-             "-e inject=fsync:error=EIO:when=3 "
+             "-e inject=fsync:error=EIO:when=6 "
              "%s augment %s " MODEL " --method prompt --per-class 2 " FAST " --out %s/out "
              "2>%s/err.txt", test_sdc_bin(), root, dir, dir);
     int st = system(cmd);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    size_t len;
+    char *err = slurp(path, &len);
+    ck_assert_msg(strstr(err, "Input/output error") && strstr(err, "stopped after 1 images") &&
+                  strstr(err, "rerun the same command to resume"), "%s", err);
+    free(err);
     snprintf(path, sizeof path, "%s/out/manifest.jsonl", dir);
     cJSON *m = read_manifest(path);
-    ck_assert_int_eq(cJSON_GetArraySize(m), 4);
-    const cJSON *first = cJSON_GetArrayItem(m, 0);
-    ck_assert_str_eq(str(first, "status"), "failed");
-    ck_assert_msg(strstr(str(first, "error"), "fsync"), "%s", str(first, "error"));
-    snprintf(path, sizeof path, "%s/out/%s", dir, str(first, "output"));
-    ck_assert(access(path, F_OK) != 0);
+    ck_assert_int_eq(cJSON_GetArraySize(m), 1);
+    ck_assert_str_eq(str(cJSON_GetArrayItem(m, 0), "status"), "ok");
     cJSON_Delete(m);
     r = cli_run("augment %s " MODEL " --method prompt --per-class 2 " FAST " --out %s/out", root, dir);
     ck_assert_msg(r->code == 0, "%s", r->err);
-    /* Same files; the manifest holds the same lines, the healed one last. */
-    snprintf(path, sizeof path, "%s/out/manifest.jsonl", dir);
-    size_t la, lb;
-    char *a = slurp(path, &lb), ref[1200];
-    snprintf(ref, sizeof ref, "%s/ref/manifest.jsonl", dir);
-    char *b = slurp(ref, &la);
-    ck_assert(la == lb);
-    char *nl = strchr(b, '\n');
-    ck_assert(!memcmp(a, nl + 1, la - (size_t)(nl + 1 - b)) && !memcmp(a + la - (size_t)(nl + 1 - b), b, (size_t)(nl + 1 - b)));
-    free(a);
-    free(b);
+    char a[1200], b[1200];
+    snprintf(a, sizeof a, "%s/ref", dir);
+    snprintf(b, sizeof b, "%s/out", dir);
+    same_tree(a, b, ".");
+    free(root);
+}
+END_TEST
+
+/* One contact sheet over two methods' folders: per class the real images
+ * beside their augmentations, then the txt2img ones (1026 px wide: 10 tiles). */
+START_TEST(augment_contact_sheet_over_methods) {
+    const char *dir = test_tmpdir();
+    const char *cls[] = {"cat", "dog"};
+    char *root = strdup(make_dataset(dir, cls, 2, 2));
+    const cli_result *r = cli_run("augment %s " MODEL " --method boomerang --per-image 1 " FAST
+                                  " --out %s/b --preview %s/b.png", root, dir, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("augment %s " MODEL " --method prompt --per-class 2 " FAST " --out %s/p", root, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("manifest preview %s %s/b %s/p -o %s/all.png", root, dir, dir, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("info %s/all.png", dir);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "1026x"), "%s", r->out);
+    r = cli_run("info %s/b.png", dir);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "PNG image"), "%s", r->out);
+    r = cli_run("manifest preview %s -o %s/none.png", root, dir);
+    ck_assert_msg(r->code == 2 && strstr(r->err, "preview DATASET DIR"), "%s", r->err);
+    free(root);
+}
+END_TEST
+
+/* SIGINT stops augment with the resume hint; the rerun finishes the job. */
+START_TEST(augment_interrupt_says_rerun) {
+    const char *dir = test_tmpdir();
+    const char *cls[] = {"cat"};
+    char *root = strdup(make_dataset(dir, cls, 1, 2)), cmd[3000], path[1200];
+    snprintf(cmd, sizeof cmd, "%s augment %s " MODEL " --method prompt --per-class 30 --size 64 "
+             "--steps 4 --out %s/o 2>%s/err.txt & pid=$!; sleep 1.5; kill -INT $pid; wait $pid",
+             test_sdc_bin(), root, dir, dir);
+    int st = system(cmd);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    size_t len;
+    char *err = slurp(path, &len);
+    ck_assert_msg(strstr(err, "interrupted; rerun the same command to resume"), "%s", err);
+    free(err);
+    const cli_result *r = cli_run("augment %s " MODEL " --method prompt --per-class 30 --size 64 "
+                                  "--steps 4 -q --json --out %s/o", root, dir);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "\"failed\": 0"), "%s%s", r->out, r->err);
     free(root);
 }
 END_TEST
@@ -505,11 +565,11 @@ START_TEST(augment_batch_gives_the_same_images) {
         char one[700], four[700];
         snprintf(one, sizeof one, "%s/one%d", dir, m);
         snprintf(four, sizeof four, "%s/four%d", dir, m);
-        const cli_result *r = cli_run("augment %s " MODEL " %s --embeddings %s --out %s " FAST,
-                                      root, methods[m], emb, one);
+        char with[2100];
+        snprintf(with, sizeof with, "%s%s%s", methods[m], m == 2 ? " --embeddings " : "", m == 2 ? emb : "");
+        const cli_result *r = cli_run("augment %s " MODEL " %s --out %s " FAST, root, with, one);
         ck_assert_msg(r->code == 0, "%s: %s", methods[m], r->err);
-        r = cli_run("augment %s " MODEL " %s --embeddings %s --batch 4 --out %s " FAST, root,
-                    methods[m], emb, four);
+        r = cli_run("augment %s " MODEL " %s --batch 4 --out %s " FAST, root, with, four);
         ck_assert_msg(r->code == 0, "%s: %s", methods[m], r->err);
         same_tree(one, four, ".");
     }
@@ -527,8 +587,10 @@ Suite *suite_augment(void) {
     tcase_add_test(tc, augment_resume_after_kill_is_identical);
     tcase_add_test(tc, augment_shards_merge_to_the_whole_run);
     tcase_add_test(tc, augment_lock_dry_run_and_usage);
-    tcase_add_test(tc, augment_fsync_error_fails_the_item_and_heals);
+    tcase_add_test(tc, augment_disk_error_stops_and_heals);
     tcase_add_test(tc, augment_batch_gives_the_same_images);
+    tcase_add_test(tc, augment_contact_sheet_over_methods);
+    tcase_add_test(tc, augment_interrupt_says_rerun);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -103,8 +103,93 @@ START_TEST(info_usage_errors) {
     ck_assert_str_eq(r->out, "");
     expect(RUN("info", "--bogus", "x"), 2, NULL, "sdc info: unknown option '--bogus'");
     expect(RUN("info", "a", "b"), 2, NULL, "more than one input");
-    expect(RUN("info", "--help"), 0, "usage: sdc info FILE|DIR [--json]", NULL);
+    expect(RUN("info", "--help"), 0, "usage: sdc info FILE|DIR|IMAGE [--json] [--tensors]", NULL);
     expect(RUN("info", "x", "-h"), 0, "usage: sdc info", NULL);
+    expect(RUN("info", "--jsn", "x"), 2, NULL, "did you mean --json?");
+    expect(RUN("info", "--json=1", "x"), 2, NULL, "--json takes no value");
+}
+END_TEST
+
+/* Where the vocabulary is found: next to the binary, via $SDC_VOCAB (a wrong
+ * one is an error), and a message that says every place when it is nowhere. */
+START_TEST(vocab_lookup) {
+    const char *dir = test_tmpdir();
+    char cmd[4096], bin[600];
+    snprintf(bin, sizeof bin, "%s/bin", dir);
+    mkdir(bin, 0755);
+    snprintf(cmd, sizeof cmd, "cp %s %s/sdc", test_sdc_bin(), bin);
+    ck_assert_int_eq(system(cmd), 0);
+    /* nowhere: the copied binary run from a folder without weights/ */
+    snprintf(cmd, sizeof cmd, "cd %s && env -u SDC_VOCAB %s/sdc tokenize cat >out.txt 2>err.txt; "
+             "echo $? >rc.txt", dir, bin);
+    ck_assert_int_eq(system(cmd), 0);
+    char path[700], text[4096];
+    snprintf(path, sizeof path, "%s/rc.txt", dir);
+    read_file(path, text, sizeof text);
+    ck_assert_msg(atoi(text) == 1, "rc %s", text);
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    read_file(path, text, sizeof text);
+    ck_assert_msg(strstr(text, "not found") && strstr(text, "make install") && strstr(text, "$SDC_VOCAB") &&
+                  strstr(text, "--vocab") && strstr(text, "share/sdc"), "%s", text);
+    /* next to the binary */
+    snprintf(cmd, sizeof cmd, "cp weights/bpe_simple_vocab_16e6.txt.gz %s/ && cd %s && env -u SDC_VOCAB "
+             "%s/sdc tokenize cat >out.txt 2>err.txt", bin, dir, bin);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    read_file(path, text, sizeof text);
+    ck_assert_msg(!strncmp(text, "49406 2368 49407", 16), "%s", text);
+    /* $SDC_VOCAB, right and wrong */
+    snprintf(cmd, sizeof cmd, "cd %s && SDC_VOCAB=%s/bpe_simple_vocab_16e6.txt.gz %s/sdc tokenize cat "
+             ">out.txt 2>err.txt && ! SDC_VOCAB=%s/none.gz %s/sdc tokenize cat 2>err.txt", dir, bin, bin, dir, bin);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    read_file(path, text, sizeof text);
+    ck_assert_msg(strstr(text, "$SDC_VOCAB=") && strstr(text, "none.gz") && strstr(text, "No such file"), "%s", text);
+}
+END_TEST
+
+/* sdc info says an image is an image: a PNG's parameters, a JPEG's size,
+ * other formats named; --tensors lists names, dtypes and shapes. */
+START_TEST(info_images_and_tensors) {
+    const char *dir = test_tmpdir();
+    char path[700];
+    snprintf(path, sizeof path, "%s/x.gif", dir);
+    FILE *f = fopen(path, "wb");
+    fputs("GIF89a\x01\x00\x01\x00", f);
+    fclose(f);
+    run_result *r = RUN("info", path);
+    expect(r, 0, "GIF image", NULL);
+    r = RUN("info", "tests/fixtures/clip_images/landscape.png");
+    expect(r, 0, "PNG image", NULL);
+    const char *ckpt = write_checkpoint(test_tmpdir());
+    r = RUN("info", "--tensors", ckpt);
+    expect(r, 0, "tensor list:", NULL);
+    ck_assert_msg(strstr(r->out, "model.diffusion_model.") && strstr(r->out, " F16 ["), "%s", r->out);
+    r = RUN("info", "--tensors", "--json", ckpt);
+    expect(r, 0, "\"tensor_list\":[{\"name\":", NULL);
+}
+END_TEST
+
+/* One parser for every command: --help from the table, --opt=value, the
+ * nearest known option for a typo, aliases, and a nearest command. */
+START_TEST(every_command_parses_alike) {
+    static const char *const cmds[] = {"info", "generate", "augment", "manifest", "eval", "compare",
+                                       "make-random", "textinv-init", "tokenize", "embed"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        run_result *r = RUN(cmds[i], "--help");
+        expect(r, 0, "usage: sdc ", NULL);
+        ck_assert_msg(strstr(r->out, "-h, --help"), "%s --help: %s", cmds[i], r->out);
+        expect(RUN(cmds[i], "--hlep"), 2, NULL, "did you mean --help?");
+    }
+    expect(RUN("generat"), 2, NULL, "did you mean generate?");
+    expect(RUN("tokenize", "--vocab=weights/bpe_simple_vocab_16e6.txt.gz", "-p", "a cat"), 0,
+           "49406 320 2368 49407", NULL);
+    expect(RUN("tokenize", "--vocab", "weights/bpe_simple_vocab_16e6.txt.gz", "--", "-a cat"), 0,
+           "49406", NULL);
+    expect(RUN("compare", "a", "b", "c"), 2, NULL, "unexpected argument 'c'");
+    expect(RUN("manifest", "split", "--out", "x"), 2, NULL, "expected: merge --out DIR");
+    expect(RUN("eval", "unet", "--clip=x", "--in", "y", "-o", "z", "--clip-skip=1"), 2, NULL,
+           "--clip-skip applies to the SD text encoder");
 }
 END_TEST
 
@@ -267,6 +352,9 @@ Suite *suite_cli(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, top_level_help_version_unknown);
     tcase_add_test(tc, info_usage_errors);
+    tcase_add_test(tc, every_command_parses_alike);
+    tcase_add_test(tc, vocab_lookup);
+    tcase_add_test(tc, info_images_and_tensors);
     tcase_add_test(tc, info_text_output);
     tcase_add_test(tc, info_json_output);
     tcase_add_test(tc, info_diffusers_folder);

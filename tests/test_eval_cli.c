@@ -4,7 +4,10 @@
 #include "cli_run.h"
 #include "suites.h"
 
+#include "sdc.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FIX "tests/fixtures/"
@@ -44,6 +47,47 @@ START_TEST(eval_text_and_vae_match_fixtures) {
     r = cli_run("eval vae-decode --model %s --in " FIX "vae_io.safetensors --out %s/d.safetensors",
                 models[_i], dir);
     ck_assert_msg(r->code == 0, "exit %d: %s", r->code, r->err);
+}
+END_TEST
+
+/* A single file whose text-encoder width (8) is not a multiple of 64 and that
+ * names no head count: the UNet and VAE still evaluate; text asks for
+ * --clip-heads and then matches transformers. */
+START_TEST(eval_without_text_heads_and_clip_heads) {
+    const char *dir = test_tmpdir();
+    sdc_err err = {0};
+    sdc_safetensors *st = sdc_safetensors_open(FIX "tiny/original.safetensors", &err);
+    ck_assert_msg(st, "%s", err.msg);
+    size_t n = sdc_safetensors_count(st);
+    sdc_st_write_item *items = calloc(n, sizeof *items);
+    sdc_tensor *ts = calloc(n, sizeof *ts);
+    for (size_t i = 0; i < n; i++) {
+        const sdc_st_entry *e = sdc_safetensors_entry(st, i);
+        ck_assert(sdc_tensor_init(&ts[i], e->dtype, e->ndim, e->shape, (void *)e->data, &err) == SDC_OK);
+        items[i] = (sdc_st_write_item){e->name, &ts[i]};
+    }
+    char path[700];
+    snprintf(path, sizeof path, "%s/nohead.safetensors", dir);
+    /* unet heads only: the CLIP head count is left for the loader to infer */
+    const char *meta[] = {"sdc.unet.heads", "8"};
+    ck_assert_msg(sdc_safetensors_write(path, items, n, meta, 1, &err) == SDC_OK, "%s", err.msg);
+    free(items);
+    free(ts);
+    sdc_safetensors_close(st);
+    const cli_result *r = cli_run("eval unet --model %s --in " FIX "unet_io.safetensors --out %s/u.safetensors", path, dir);
+    ck_assert_msg(r->code == 0, "unet needs no text encoder: %s", r->err);
+    r = cli_run("compare %s/u.safetensors " FIX "unet_io.safetensors --pair out=out --tol 1e-5", dir);
+    ck_assert_msg(r->code == 0, "%s%s", r->out, r->err);
+    r = cli_run("eval vae-decode --model %s --in " FIX "vae_io.safetensors --out %s/d.safetensors", path, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("eval text --model %s --in " FIX "clip_text_io.safetensors --out %s/t.safetensors", path, dir);
+    ck_assert_msg(r->code == 1 && strstr(r->err, "--clip-heads"), "%s", r->err);
+    r = cli_run("eval text --model %s --clip-heads 3 --in " FIX "clip_text_io.safetensors --out %s/t.safetensors", path, dir);
+    ck_assert_msg(r->code == 1 && strstr(r->err, "do not divide its width 8"), "%d %s", r->code, r->err);
+    r = cli_run("eval text --model %s --clip-heads 2 --in " FIX "clip_text_io.safetensors --out %s/t.safetensors", path, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("compare %s/t.safetensors " FIX "clip_text_io.safetensors --tol 1e-5", dir);
+    ck_assert_msg(r->code == 0, "%s%s", r->out, r->err);
 }
 END_TEST
 
@@ -129,6 +173,7 @@ Suite *suite_eval_cli(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, eval_unet_with_dump_matches_fixture, 0, 2);
     tcase_add_loop_test(tc, eval_text_and_vae_match_fixtures, 0, 2);
+    tcase_add_test(tc, eval_without_text_heads_and_clip_heads);
     tcase_add_test(tc, compare_flags_mismatch_and_missing);
     tcase_add_test(tc, eval_refuses_bad_arguments);
     tcase_add_loop_test(tc, make_random_tiny_round_trips_through_eval, 0, 2);

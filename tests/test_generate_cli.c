@@ -1,7 +1,10 @@
 /* test_generate_cli.c — sdc generate end to end on the tiny model: numbered
- * batch outputs with A1111 parameters, saved latents equal to the library's,
- * img2img from a PNG, injected noise, and refusals of bad arguments with
- * nothing written. */
+ * batch outputs with A1111 parameters and per-image seeds (each image's
+ * parameters regenerate it alone; the batch equals diffusers with a
+ * generator per image), img2img from a PNG, injected noise, the sizes
+ * diffusers accepts, the model folder's scheduler config, the A1111 and
+ * stable-diffusion.cpp spellings of options and sampler names, --seed -1,
+ * and refusals of bad arguments with nothing written. */
 #include "cli_run.h"
 #include "suites.h"
 
@@ -32,12 +35,99 @@ START_TEST(generate_batch_writes_numbered_pngs_with_parameters) {
     r = cli_run("info %s/fox-1.png --json", dir);
     ck_assert_msg(r->code == 0, "%s", r->err);
     const char *want[] = {"a red fox", "Negative prompt: blurry", "Steps: 3", "Sampler: Euler a",
-                          "CFG scale: 7.5", "Seed: 42", "Size: 64x72", "Model hash: ",
-                          "Model: original"};
+                          "CFG scale: 7.5", "Seed: 43", "Size: 64x72", "Model hash: ",
+                          "Model: original", "RNG: CPU"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         ck_assert_msg(strstr(r->out, want[i]), "'%s' missing from %s", want[i], r->out);
     r = cli_run("info %s/lat.safetensors", dir);
     ck_assert_msg(r->code == 0 && strstr(r->out, "tensors:     1"), "%s%s", r->out, r->err);
+    /* Image 1 of the batch (Seed 43) is regenerated alone from its parameters. */
+    r = cli_run("generate --model " TINY "original.safetensors " VOCAB
+                " --prompt 'a red fox' --negative 'blurry' --steps 3 --sampler 'Euler a' --seed 43 "
+                "--width 64 --height 72 -o %s/alone.png -q", dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cmp -s %s/fox-1.png %s/alone.png", dir, dir);
+    ck_assert_msg(system(cmd) == 0, "image 1 of a batch differs from its seed run alone");
+}
+END_TEST
+
+/* A batch is diffusers' pipeline with a generator per image seeded SEED + i
+ * (tests/make_fixtures.py rows.euler_a): latents within the pipeline suite's
+ * rel-L2 1e-4 (measured 4.3e-5 there). */
+START_TEST(generate_batch_matches_diffusers_generator_list) {
+    const char *dir = test_tmpdir();
+    const cli_result *r = cli_run("generate -m " TINY "diffusers " VOCAB " -p 'a photo of a cat' "
+                                  "--negative-prompt '' --steps 6 --sampler k_euler_a -s 1234 "
+                                  "-W 64 -H 64 -b 2 --cfg-scale=7.5 --save-latents=%s/l.safetensors "
+                                  "-o %s/c.PNG -q", dir, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    ck_assert(exists(dir, "c-0.PNG") && exists(dir, "c-1.PNG"));
+    r = cli_run("compare %s/l.safetensors tests/fixtures/pipeline_io.safetensors --tol 1e-4 "
+                "--pair latents=rows.euler_a.latents", dir);
+    ck_assert_msg(r->code == 0, "%s%s", r->out, r->err);
+}
+END_TEST
+
+/* The PNG parameters paste into A1111: a plain prompt's emphasis characters
+ * escaped and its AND/BREAK keywords lowercased (same CLIP tokens), A1111's
+ * sampler and schedule names, RNG: CPU. */
+START_TEST(generate_parameters_paste_into_a1111) {
+    const char *dir = test_tmpdir();
+    const cli_result *r = cli_run("generate -m " TINY "diffusers " VOCAB " -p 'a (red) fox AND [cat] \\ BREAK' "
+                                  "-n 'blur (x)' --steps 2 --size 8 --sampler euler_karras -o %s/k.png -q", dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("info %s/k.png", dir);
+    const char *want[] = {"a \\(red\\) fox and \\[cat\\] \\\\ break", "Negative prompt: blur \\(x\\)",
+                          "Sampler: Euler", "Schedule type: Karras", "RNG: CPU"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        ck_assert_msg(strstr(r->out, want[i]), "'%s' missing from %s", want[i], r->out);
+    /* with the a1111 syntax the prompt is already A1111's: written as given */
+    r = cli_run("generate -m " TINY "diffusers " VOCAB " -p '(red:1.2) fox' --prompt-syntax a1111 "
+                "--steps 2 --size 8 --sampler 'DPM++ 2M Karras' -o %s/a.png -q", dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("info %s/a.png", dir);
+    ck_assert_msg(strstr(r->out, "(red:1.2) fox") && strstr(r->out, "Sampler: DPM++ 2M Karras"), "%s", r->out);
+}
+END_TEST
+
+/* --seed -1 (or none) is random and printed before the work, also with -q. */
+START_TEST(generate_random_seed_is_printed_first) {
+    const char *dir = test_tmpdir();
+    const cli_result *r = cli_run("generate -m " TINY "diffusers " VOCAB " -p cat --steps 1 -s -1 "
+                                  "--size 48x64 -o %s/r.png -q", dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    unsigned long long seed;
+    ck_assert_msg(sscanf(r->err, "seed: %llu", &seed) == 1, "%s", r->err);
+    r = cli_run("info %s/r.png", dir);
+    char want[64];
+    snprintf(want, sizeof want, "Seed: %llu", seed);
+    ck_assert_msg(strstr(r->out, want) && strstr(r->out, "Size: 48x64"), "%s", r->out);
+}
+END_TEST
+
+/* The model folder's scheduler config picks the sampler and its settings;
+ * flags override; --help says so. */
+START_TEST(generate_follows_the_scheduler_config) {
+    const char *dir = test_tmpdir(), *model = test_other_scheduler_model();
+    const cli_result *r = cli_run("generate -m %s " VOCAB " -p cat --steps 2 --size 8 --json "
+                                  "-o %s/v.png", model, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    ck_assert_msg(strstr(r->out, "\"sampler\": \"ddim\"") &&
+                  strstr(r->out, "\"prediction_type\": \"v_prediction\"") &&
+                  strstr(r->out, "\"timestep_spacing\": \"leading\""), "%s", r->out);
+    r = cli_run("generate -m %s " VOCAB " -p cat --steps 2 --size 8 --json --sampler euler "
+                "--spacing trailing --prediction-type epsilon -o %s/e.png", model, dir);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "\"sampler\": \"euler\"") &&
+                  strstr(r->out, "\"prediction_type\": \"epsilon\"") &&
+                  strstr(r->out, "\"timestep_spacing\": \"trailing\""), "%s%s", r->out, r->err);
+    /* A single file has SD 1.5's config; --scheduler-config gives it another. */
+    r = cli_run("generate -m " TINY "original.safetensors " VOCAB " -p cat --steps 2 --size 8 --json "
+                "--scheduler-config %s/scheduler/scheduler_config.json -o %s/f.png", model, dir);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "v_prediction"), "%s%s", r->out, r->err);
+    r = cli_run("generate --help");
+    ck_assert_msg(r->code == 0 && strstr(r->out, "scheduler_config.json") &&
+                  strstr(r->out, "override"), "%s", r->out);
 }
 END_TEST
 
@@ -112,7 +202,14 @@ START_TEST(generate_refuses_bad_arguments) {
         {"--model m --prompt x --width 99999999999999999999 -o %s/o.png", 2, "--width"},
         {"--model m --prompt x --cfg nan -o %s/o.png", 2, "--cfg"},
         {"--model m --prompt x --strength 1.5 -o %s/o.png", 2, "--strength"},
-        {"--model m --prompt x --seed -1 -o %s/o.png", 2, "--seed"},
+        {"--model m --prompt x --seed -2 -o %s/o.png", 2, "--seed"},
+        {"--model m --prompt x --stpes 3 -o %s/o.png", 2, "did you mean --steps?"},
+        {"--model m --prompt x --strength 0.5 -o %s/o.png", 2, "--strength applies to img2img"},
+        {"--model m --prompt x --size 64 --width 64 -o %s/o.png", 2, "--size or --width"},
+        {"--model m --prompt x --size 4x64 -o %s/o.png", 2, "--size"},
+        {"--model m --prompt x --quiet=yes -o %s/o.png", 2, "takes no value"},
+        {"--model m --prompt x --sampler euler --eta 0.5 -o %s/o.png", 2, "eta applies to ddim"},
+        {"--model m --prompt x --sampler euler_a_karras -o %s/o.png", 2, "Euler a"},
         {"--model m --prompt x --sampler magic -o %s/o.png", 2, "unknown sampler 'magic'"},
         {"--model m --prompt x --prompt-syntax fancy -o %s/o.png", 2, "--prompt-syntax"},
         {"--model m --prompt x --bogus -o %s/o.png", 2, "unknown option '--bogus'"},
@@ -143,6 +240,10 @@ Suite *suite_generate_cli(void) {
     TCase *tc = tcase_create("generate_cli");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, generate_batch_writes_numbered_pngs_with_parameters);
+    tcase_add_test(tc, generate_batch_matches_diffusers_generator_list);
+    tcase_add_test(tc, generate_random_seed_is_printed_first);
+    tcase_add_test(tc, generate_parameters_paste_into_a1111);
+    tcase_add_test(tc, generate_follows_the_scheduler_config);
     tcase_add_test(tc, generate_img2img_and_injected_noise);
     tcase_add_test(tc, generate_with_textinv_init_embedding);
     tcase_add_test(tc, generate_refuses_bad_arguments);

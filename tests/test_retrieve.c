@@ -724,7 +724,8 @@ START_TEST(augment_retrieve_end_to_end) {
     cJSON_Delete(m);
     /* Other arguments in the same folder: a different plan, refused. */
     r = cli_run("augment %s --method retrieve --pool %s --per-class 2 --out %s", data, cache, out);
-    ck_assert_msg(r->code == 1 && strstr(r->err, "different plan"), "%s", r->err);
+    ck_assert_msg(r->code == 1 && strstr(r->err, "--per-class was 3 when this folder was planned, now 2"),
+                  "%s", r->err);
     /* A pool file changed since it was embedded: that item fails, the run goes on. */
     snprintf(out, sizeof out, "%s/changed", dir);
     r = cli_run("augment %s --method retrieve --pool %s --per-class 9 --dedup 1 --out %s --dry-run", data, cache, out);
@@ -742,7 +743,8 @@ START_TEST(augment_retrieve_end_to_end) {
     static const struct { const char *args; int code; const char *want; } bad[] = {
         {"augment %s --method retrieve --pool %s --out %s/x", 2, "--per-class"},
         {"augment %s --method retrieve --pool %s --per-class 2 --out %s/x --query sound", 2, "--query"},
-        {"augment %s --method retrieve --pool %s --per-class 2 --out %s/x --steps 3", 2, "not an option"},
+        {"augment %s --method retrieve --pool %s --per-class 2 --out %s/x --steps 3", 2,
+         "--steps does not apply to --method retrieve"},
         {"augment %s --method retrieve --pool %s --per-class 2 --out %s/x --dedup 1.5", 2, "--dedup"},
         {"augment %s --method retrieve --pool %s/nope --per-class 2 --out %s/x", 1, "nope"},
         {"augment %s --method retrieve --pool %s --per-class 2 --out %s/x --clip tests/fixtures/tiny/original.safetensors", 1, "Stable Diffusion"},
@@ -763,6 +765,36 @@ START_TEST(augment_retrieve_end_to_end) {
     ck_assert_msg(r->code == 1 && strstr(r->err, "do not compare"), "%s", r->err);
     r = cli_run("augment --method retrieve --help");
     ck_assert_msg(r->code == 0 && strstr(r->out, "--per-class K"), "%s", r->out);
+    /* The cache records the model's absolute path (it was given relative). */
+    snprintf(path, sizeof path, "%s/meta.json", cache);
+    text = slurp(path, &len);
+    const char *mv = strstr(text, "\"model\":");
+    ck_assert_msg(mv, "%s", text);
+    mv += 8;
+    while (*mv == ' ' || *mv == '\t') mv++;
+    ck_assert_msg(!strncmp(mv, "\"/", 2), "the cache's model path is not absolute: %s", text);
+    free(text);
+    /* A class that gets nothing: no empty folder (torchvision refuses one),
+     * the shortfall named per class, exit 1. A pool of only the copy of the
+     * cat's own image: a near-duplicate for cat's image query (and, in the
+     * tiny random CLIP's space, for dog's too). */
+    char pool2[1200], cache2[1200];
+    snprintf(pool2, sizeof pool2, "%s/pool2", dir);
+    snprintf(cache2, sizeof cache2, "%s/cache2", dir);
+    mkdir(pool2, 0755);
+    snprintf(path, sizeof path, "cp %s/real-copy.png %s/", pool, pool2);
+    ck_assert_int_eq(system(path), 0);
+    r = cli_run("embed -m " CLIP " --images %s -o %s -q", pool2, cache2);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    snprintf(out, sizeof out, "%s/short", dir);
+    r = cli_run("augment %s --method retrieve --pool %s --per-class 1 --query image --dedup 0.9999 "
+                "--out %s -q", data, cache2, out);
+    ck_assert_msg(r->code == 1 && strstr(r->err, "class cat: 0 of 1 images") &&
+                  strstr(r->err, "got no image: no folder was made"), "%d %s", r->code, r->err);
+    for (int c = 0; c < 2; c++) {
+        snprintf(path, sizeof path, "%s/%s", out, c ? "dog" : "cat");
+        ck_assert_msg(access(path, F_OK) != 0, "an empty class folder %s was made", path);
+    }
 }
 END_TEST
 

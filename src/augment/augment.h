@@ -111,8 +111,13 @@ void aug_remove_temps(const char *out, const aug_plan *p, int shard, int n_shard
 int aug_lock(const char *path, sdc_err *err);
 
 /* ---------------------------------------------------------------- preview */
-/* A contact sheet PNG: per class a few sources (framed) beside their outputs
- * (or, for txt2img, the first outputs), labelled with the class name. */
+/* A contact sheet PNG: per class a few real images (framed) each beside its
+ * augmentations in every output folder dirs[] (their manifests' ok lines),
+ * then the class's txt2img or retrieved images; each tile labelled with the
+ * method, the strength or the prompt, and the seed; each row with the class. */
+sdc_status aug_preview_dirs(const char *png, const char *data_root, const char *const *dirs,
+                            int n_dirs, const aug_dataset *d, sdc_err *err);
+/* The same for one output folder (p is unused: the manifest says what exists). */
 sdc_status aug_preview(const char *png, const char *data_root, const char *out_dir,
                        const aug_dataset *d, const aug_plan *p, sdc_err *err);
 

@@ -1,16 +1,22 @@
-/* preview.c — the contact sheet of `sdc augment --preview`: one row per
- * class, a few real images (framed) each followed by their augmentations,
- * class names drawn with a tiny built-in 5x7 bitmap font (no font files). */
+/* preview.c — the contact sheet of `sdc augment --preview` and `sdc manifest
+ * preview`: per class a row with a few real images (framed) each followed by
+ * its augmentations from every given output folder, then the class's
+ * txt2img or retrieved images; every tile labelled (method, strength or
+ * prompt, seed) with a tiny built-in 5x7 bitmap font (no font files). The
+ * outputs come from each folder's manifest (ok lines only). */
 #include "augment.h"
 
 #include "../image/image.h"
 
+#include <cJSON.h>
 #include <ctype.h>
+#include <glob.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { TILE = 96, PAD = 4, COLS = 8, SCALE = 2, LABEL = 7 * SCALE + 4, SRCS = 2, PER_SRC = 3 };
+enum { TILE = 96, PAD = 6, COLS = 10, HEAD = 2 * 7 + 6, CAP = 2 * 8 + 4, SRCS = 2, PER = 2 };
 
 /* Rows of 5 bits, top first: A-Z, 0-9, '-', '_', '.', '?'. */
 static const uint8_t font[][7] = {
@@ -38,69 +44,183 @@ static int glyph(unsigned char c) {
     return c == '-' ? 36 : c == '_' ? 37 : c == '.' ? 38 : c == ' ' ? -1 : 39;
 }
 
-static void draw_text(uint8_t *rgb, int W, int H, int x, int y, const char *s) {
-    for (; *s && x + 5 * SCALE <= W; s++, x += 6 * SCALE) {
-        int g = glyph((unsigned char)*s);
+typedef struct {
+    uint8_t *rgb;
+    int W, H;
+} sheet;
+
+/* Text at (x, y), scale 1 or 2, clipped to max_w pixels. */
+static void draw_text(sheet *s, int x, int y, const char *t, int scale, int max_w, uint8_t shade) {
+    int x_end = x + max_w;
+    for (; *t && x + 5 * scale <= x_end && x + 5 * scale <= s->W; t++, x += 6 * scale) {
+        int g = glyph((unsigned char)*t);
         for (int r = 0; g >= 0 && r < 7; r++)
             for (int c = 0; c < 5; c++)
                 if (font[g][r] >> (4 - c) & 1)
-                    for (int dy = 0; dy < SCALE; dy++)
-                        for (int dx = 0; dx < SCALE; dx++) {
-                            int px = x + c * SCALE + dx, py = y + r * SCALE + dy;
-                            if (px < W && py < H) memset(rgb + ((size_t)py * W + px) * 3, 240, 3);
+                    for (int dy = 0; dy < scale; dy++)
+                        for (int dx = 0; dx < scale; dx++) {
+                            int px = x + c * scale + dx, py = y + r * scale + dy;
+                            if (px < s->W && py < s->H) memset(s->rgb + ((size_t)py * s->W + px) * 3, shade, 3);
                         }
     }
 }
 
 /* Nearest-neighbour thumbnail of an image file at (x, y); framed sources. */
-static bool draw_tile(uint8_t *rgb, int W, int x, int y, const char *path, bool frame) {
+static bool draw_tile(sheet *s, int x, int y, const char *path, bool frame) {
     sdc_image im;
     sdc_err err = {0};
     if (sdc_image_load(path, NULL, &im, &err)) return false; /* failed or not made yet */
     for (int ty = 0; ty < TILE; ty++)
         for (int tx = 0; tx < TILE; tx++) {
-            const uint8_t *s = im.rgb + ((size_t)(ty * im.h / TILE) * im.w + tx * im.w / TILE) * 3;
-            uint8_t *d = rgb + ((size_t)(y + ty) * W + x + tx) * 3;
+            const uint8_t *p = im.rgb + ((size_t)(ty * im.h / TILE) * im.w + tx * im.w / TILE) * 3;
+            uint8_t *d = s->rgb + ((size_t)(y + ty) * s->W + x + tx) * 3;
             bool edge = frame && (tx < 3 || ty < 3 || tx >= TILE - 3 || ty >= TILE - 3);
             if (edge) { d[0] = 255; d[1] = 160; d[2] = 0; }
-            else memcpy(d, s, 3);
+            else memcpy(d, p, 3);
         }
     sdc_image_free(&im);
     return true;
 }
 
+/* One ok manifest line of an output folder. */
+typedef struct {
+    const char *dir, *cls, *method, *output, *source, *prompt;
+    double strength, seed;
+    bool has_strength;
+} shot;
+
+typedef struct {
+    cJSON **docs;
+    int n_docs;
+    shot *v;
+    int n, cap;
+} shots;
+
+static void add_manifest_file(shots *sh, const char *dir, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return; /* a folder without a manifest shows nothing */
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        cJSON *j = cJSON_Parse(line);
+        const char *st = j ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "status")) : NULL;
+        cJSON **docs = j ? realloc(sh->docs, sizeof *docs * (size_t)(sh->n_docs + 1)) : NULL;
+        if (!j || !st || strcmp(st, "ok") || !docs) {
+            if (docs) sh->docs = docs;
+            cJSON_Delete(j);
+            continue;
+        }
+        sh->docs = docs;
+        sh->docs[sh->n_docs++] = j;
+        if (sh->n == sh->cap) {
+            int nc = sh->cap ? 2 * sh->cap : 64;
+            shot *v = realloc(sh->v, sizeof *v * (size_t)nc);
+            if (!v) break;
+            sh->v = v, sh->cap = nc;
+        }
+        const cJSON *strength = cJSON_GetObjectItemCaseSensitive(j, "strength");
+        const char *method = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "method"));
+        shot s = {.dir = dir, .cls = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "class")),
+                  .method = method ? method : "?",
+                  .output = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "output")),
+                  .prompt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "prompt")),
+                  .seed = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "seed")),
+                  .has_strength = cJSON_IsNumber(strength),
+                  .strength = cJSON_IsNumber(strength) ? strength->valuedouble : 0};
+        /* retrieve's source is a pool file, not one of the class's real images */
+        if (strcmp(s.method, "retrieve"))
+            s.source = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "source"));
+        if (s.cls && s.output) sh->v[sh->n++] = s;
+    }
+    free(line);
+    fclose(f);
+}
+
+/* DIR/manifest.jsonl, else the shards' manifests (a run with --shard). */
+static void add_manifest(shots *sh, const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/manifest.jsonl", dir);
+    if (access(path, F_OK) == 0) {
+        add_manifest_file(sh, dir, path);
+        return;
+    }
+    glob_t g;
+    snprintf(path, sizeof path, "%s/manifest.shard-*-of-*.jsonl", dir);
+    if (glob(path, 0, NULL, &g) != 0) return;
+    for (size_t i = 0; i < g.gl_pathc; i++) add_manifest_file(sh, dir, g.gl_pathv[i]);
+    globfree(&g);
+}
+
+/* A tile and its two caption lines: method and strength or prompt, then the
+ * seed (retrieve: the rank's similarity is in the manifest; the seed line
+ * says retrieved). */
+static bool draw_shot(sheet *sh, int x, int y, const shot *s) {
+    char path[4200], l1[64], l2[64];
+    snprintf(path, sizeof path, "%s/%s", s->dir, s->output);
+    if (!draw_tile(sh, x, y, path, false)) return false;
+    if (s->has_strength) snprintf(l1, sizeof l1, "%s %.2g", s->method, s->strength);
+    else if (s->prompt) snprintf(l1, sizeof l1, "%.3s %s", s->method, s->prompt);
+    else snprintf(l1, sizeof l1, "%s", s->method);
+    if (!strcmp(s->method, "retrieve")) snprintf(l2, sizeof l2, "retrieved");
+    else snprintf(l2, sizeof l2, "seed %.0f", s->seed);
+    draw_text(sh, x, y + TILE + 2, l1, 1, TILE, 230);
+    draw_text(sh, x, y + TILE + 11, l2, 1, TILE, 170);
+    return true;
+}
+
+sdc_status aug_preview_dirs(const char *png, const char *data_root, const char *const *dirs,
+                            int n_dirs, const aug_dataset *d, sdc_err *err) {
+    shots sh = {0};
+    for (int i = 0; i < n_dirs; i++) add_manifest(&sh, dirs[i]);
+    int RH = HEAD + TILE + CAP + PAD;
+    sheet s = {.W = PAD + COLS * (TILE + PAD), .H = PAD + (d->n_classes ? d->n_classes : 1) * RH};
+    s.rgb = malloc((size_t)s.W * s.H * 3);
+    sdc_status st = SDC_OK;
+    if (!s.rgb) st = sdc_err_set(err, SDC_ERR_OOM, "preview: out of memory");
+    if (s.rgb) memset(s.rgb, 32, (size_t)s.W * s.H * 3);
+    char path[8200], label[128];
+    for (int c = 0; !st && c < d->n_classes; c++) {
+        const aug_class *k = &d->classes[c];
+        int y = PAD + c * RH, col = 0;
+        draw_text(&s, PAD, y + 2, k->name, 2, s.W - 2 * PAD, 240);
+        y += HEAD;
+        /* real images, each followed by its augmentations in every folder */
+        for (int f = 0, srcs = 0; f < k->n_files && srcs < SRCS && col < COLS - 1; f++) {
+            char src[4096];
+            snprintf(src, sizeof src, "%s/%s", k->folder, k->files[f]);
+            int first = col;
+            snprintf(path, sizeof path, "%s/%s", data_root, src);
+            if (!draw_tile(&s, PAD + col * (TILE + PAD), y, path, true)) continue;
+            snprintf(label, sizeof label, "real %s", k->files[f]);
+            draw_text(&s, PAD + col * (TILE + PAD), y + TILE + 2, label, 1, TILE, 255);
+            col++;
+            for (int dd = 0; dd < n_dirs; dd++)
+                for (int i = 0, per = 0; i < sh.n && per < PER && col < COLS; i++) {
+                    const shot *x = &sh.v[i];
+                    if (x->dir != dirs[dd] || strcmp(x->cls, k->folder) || !x->source || strcmp(x->source, src))
+                        continue;
+                    if (draw_shot(&s, PAD + col * (TILE + PAD), y, x)) col++, per++;
+                }
+            if (col > first + 1 || srcs == 0) srcs++;
+        }
+        /* then the class's own txt2img and retrieved images, per folder */
+        for (int dd = 0; dd < n_dirs; dd++)
+            for (int i = 0, per = 0; i < sh.n && per < PER && col < COLS; i++) {
+                const shot *x = &sh.v[i];
+                if (x->dir != dirs[dd] || strcmp(x->cls, k->folder) || x->source) continue;
+                if (draw_shot(&s, PAD + col * (TILE + PAD), y, x)) col++, per++;
+            }
+    }
+    if (!st) st = sdc_image_save_png(png, s.rgb, s.W, s.H, NULL, err);
+    free(s.rgb);
+    for (int i = 0; i < sh.n_docs; i++) cJSON_Delete(sh.docs[i]);
+    free(sh.docs);
+    free(sh.v);
+    return st;
+}
+
 sdc_status aug_preview(const char *png, const char *data_root, const char *out_dir,
                        const aug_dataset *d, const aug_plan *p, sdc_err *err) {
-    int W = PAD + COLS * (TILE + PAD), RH = LABEL + TILE + PAD, H = PAD + d->n_classes * RH;
-    uint8_t *rgb = malloc((size_t)W * H * 3);
-    if (!rgb) return sdc_err_set(err, SDC_ERR_OOM, "out of memory");
-    memset(rgb, 32, (size_t)W * H * 3);
-    char path[4096];
-    for (int c = 0; c < d->n_classes; c++) {
-        int y = PAD + c * RH, col = 0, srcs = 0, last_src = -2, per = 0;
-        bool skip = false; /* an unreadable source: neither it nor its outputs */
-        draw_text(rgb, W, H, PAD, y, d->classes[c].name);
-        y += LABEL;
-        for (int i = 0; i < p->n && col < COLS; i++) {
-            const aug_item *it = &p->items[i];
-            if (it->cls != c) continue;
-            if (it->src != last_src) { /* a new source: its real image first */
-                if (it->src >= 0 && (srcs == SRCS || col + 2 > COLS)) break;
-                last_src = it->src;
-                per = 0;
-                skip = false;
-                if (it->src >= 0) {
-                    snprintf(path, sizeof path, "%s/%s", data_root, it->source);
-                    skip = !draw_tile(rgb, W, PAD + col * (TILE + PAD), y, path, true);
-                    if (!skip) col++, srcs++;
-                }
-            }
-            if (skip || (it->src >= 0 && per == PER_SRC)) continue;
-            snprintf(path, sizeof path, "%s/%s", out_dir, it->output);
-            if (draw_tile(rgb, W, PAD + col * (TILE + PAD), y, path, false)) col++, per++;
-        }
-    }
-    sdc_status s = sdc_image_save_png(png, rgb, W, H, NULL, err);
-    free(rgb);
-    return s;
+    (void)p;
+    return aug_preview_dirs(png, data_root, &out_dir, 1, d, err);
 }

@@ -7,7 +7,10 @@
 #include "sdc_ops.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+
+#include "options.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -27,10 +30,22 @@ bool cli_parse_int(const char *cmd, const char *flag, const char *s, long long l
                    long long *out);
 bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi,
                      double *out);
+/* "512" or "768x512" into w and h: multiples of 8 in [8, 8192]; a usage
+ * error naming flag otherwise. */
+bool cli_parse_size(const char *cmd, const char *flag, const char *s, long long *w, long long *h);
 /* True if arg is "--help" or "-h". */
 bool cli_is_help(const char *arg);
 /* Writes s as a JSON string literal (with quotes) to f. */
 void cli_json_string(FILE *f, const char *s);
+
+/* A random seed from /dev/urandom, 32 bits (what torch's CPU generator uses). */
+uint64_t cli_random_seed(void);
+/* Applies --threads N (0: keep the default). */
+void cli_apply_threads(long long n);
+/* On SIGINT/SIGTERM: prints "sdc <cmd>: interrupted; rerun the same command
+ * to resume" and exits 130. For the resumable commands (augment, embed),
+ * whose outputs are atomic so that stopping anywhere is safe. */
+void cli_on_interrupt_resume(const char *cmd);
 
 /* --backend auto|cpu|cuda[:N] for the commands that compute (backend_choice.c).
  * choice NULL is the default: $SDC_BACKEND, else cpu. auto is CUDA device 0

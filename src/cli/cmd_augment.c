@@ -1,124 +1,124 @@
 /* cmd_augment.c — sdc augment: grows an ImageFolder dataset with generated
- * images (boomerang img2img, prompt txt2img, textual-inversion), resumable
- * after a crash, shardable across a job array, one manifest line per image. */
-#include "augment_filter.h"
-#include "cli.h"
-#include "progress.h"
+ * images (boomerang img2img, prompt txt2img, textual inversion) or with
+ * CLIP-retrieved pool images. One option table for every method; an option
+ * that does not apply to the chosen method is an error. The drivers are
+ * augment_run.c (generation) and cmd_augment_retrieve.c (retrieval). */
+#include "augment_cli.h"
+#include "preflight.h"
 
-#include "../augment/augment.h"
-#include "../core/atomic_file.h"
-#include "../core/sha256.h"
-#include "../image/image.h"
-#include "../pipeline/pipeline.h"
-
-#include <cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-static const char *usage =
-    "usage: sdc augment DATASET --model M --method boomerang|prompt|textinv --out DIR [options]\n"
-    "       (--method retrieve copies CLIP-retrieved pool images: sdc augment --method retrieve --help)\n\n"
-    "DATASET is an ImageFolder: DATASET/<class>/*.png|jpg|jpeg. The output folder gets the\n"
-    "same layout plus manifest.jsonl and plan.json; rerunning resumes.\n\n"
-    "  --strength S[,S...]    boomerang strength (default 0.3); a list draws one per image\n"
-    "  --per-image M          outputs per real image (boomerang; default 1)\n"
-    "  --per-class N          outputs per class (prompt, textinv; default 1)\n"
-    "  --prompt-template T    boomerang prompt, {name} = class name (default 'a photo of a {name}')\n"
-    "  --templates simple|clip|clip7|FILE   prompt templates with {} (default simple)\n"
-    "  --template-order roundrobin|random   (default roundrobin)\n"
-    "  --embeddings DIR       textinv: DIR/<class folder>.safetensors per class\n"
-    "  --init real            textinv: img2img from the real images (boomerang-style)\n"
-    "  --class-names FILE     one display name per class folder, in sorted folder order\n"
-    "  --classes a,b,c        only these class folders\n"
-    "  --limit N              only the first N items of the plan\n"
-    "  --negative TEXT  --steps N (25)  --sampler NAME (pndm)  --cfg X (7.5)\n"
-    "  --size WxH | N (512)   --seed BASE (0)  --vocab PATH\n"
-    "  --batch N              images per UNet call (1): consecutive items of one strength\n"
-    "                         share calls; each keeps its own generator, so an item's\n"
-    "                         image is the same at any batch size\n"
-    "  --shard K/N | auto     items with index %% N == K; auto reads SLURM_ARRAY_TASK_ID/\n"
-    "                         SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX + --shard-count N\n"
-    "  --dry-run              print the plan's counts and cost, generate nothing\n"
-    "  --preview GRID.png     after the run, a contact sheet: per class a few real images\n"
-    "                         (framed) beside their augmentations\n"
-    "  --low-memory           keep only the layer at work resident (slower)\n"
-    AUGMENT_FILTER_USAGE
-    "  -q, --quiet            no progress\n";
+static const cli_spec spec = {
+    "augment", "DATASET --method boomerang|prompt|textinv|retrieve --out DIR [options]",
+    "DATASET is an ImageFolder: DATASET/<class>/*.png|jpg|jpeg. DIR gets the same layout\n"
+    "plus manifest.jsonl and plan.json; rerunning the same command resumes.\n"
+    "  boomerang  img2img of every real image (--strength, --per-image, --prompt-template)\n"
+    "  prompt     txt2img from CLIP templates (--per-class, --templates, --template-order)\n"
+    "  textinv    like prompt with a learned embedding per class (--embeddings DIR;\n"
+    "             --init real: img2img from the real images, with --per-image/--strength)\n"
+    "  retrieve   the nearest pool images in CLIP space (--pool CACHE from sdc embed,\n"
+    "             --per-class K, --query, --dedup, --link; --model is the CLIP model)\n"
+    "Templates use {} for the class name.",
+    "An option that does not apply to the chosen method is an error. The sampler follows\n"
+    "the model's scheduler config as sdc generate's does (see sdc generate --help);\n"
+    "explicit flags override it. A rerun whose arguments differ from DIR/plan.json is\n"
+    "refused naming the argument; --force-new-plan starts the folder over."};
 
-typedef struct {
-    const char *data, *model, *method, *out, *strength, *tmpl, *templates, *order, *emb, *init;
-    const char *names, *classes, *negative, *sampler, *size, *vocab, *shard, *preview;
-    long long per_image, per_class, limit, steps, seed, batch, shard_count;
-    double cfg;
-    bool dry, quiet, low_memory;
-    const augment_filter_cli *filter; /* --filter clip, or NULL (cmd_augment_filter.c) */
-} aug_args;
+enum { B = 1, P = 2, T = 4, R = 8, GEN = B | P | T, ALL = GEN | R };
 
-static int parse(int argc, char **argv, aug_args *a) {
-    *a = (aug_args){.strength = "0.3", .tmpl = "a photo of a {name}", .templates = "simple",
-                    .order = "roundrobin", .negative = "", .sampler = "pndm", .size = "512",
-                    .vocab = "weights/bpe_simple_vocab_16e6.txt.gz", .per_image = 1,
-                    .per_class = 1, .steps = 25, .batch = 1, .cfg = 7.5};
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (cli_is_help(f)) { printf(usage); return -1; }
-        if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a->quiet = true; continue; }
-        if (!strcmp(f, "--dry-run")) { a->dry = true; continue; }
-        if (!strcmp(f, "--low-memory")) { a->low_memory = true; continue; }
-        if (f[0] != '-') {
-            if (a->data) return cli_usage_error("augment", "unexpected argument '%s'", f);
-            a->data = f;
-            continue;
-        }
-        const char **str = !strcmp(f, "--model") ? &a->model : !strcmp(f, "--method") ? &a->method
-            : !strcmp(f, "--out") ? &a->out : !strcmp(f, "--strength") ? &a->strength
-            : !strcmp(f, "--prompt-template") ? &a->tmpl : !strcmp(f, "--templates") ? &a->templates
-            : !strcmp(f, "--template-order") ? &a->order : !strcmp(f, "--embeddings") ? &a->emb
-            : !strcmp(f, "--init") ? &a->init : !strcmp(f, "--class-names") ? &a->names
-            : !strcmp(f, "--classes") ? &a->classes : !strcmp(f, "--negative") ? &a->negative
-            : !strcmp(f, "--sampler") ? &a->sampler : !strcmp(f, "--size") ? &a->size
-            : !strcmp(f, "--vocab") ? &a->vocab : !strcmp(f, "--shard") ? &a->shard
-            : !strcmp(f, "--preview") ? &a->preview : NULL;
-        struct { const char *name; long long *dst, lo, hi; } ints[] = {
-            {"--per-image", &a->per_image, 1, 10000}, {"--per-class", &a->per_class, 1, 10000000},
-            {"--limit", &a->limit, 1, INT32_MAX}, {"--steps", &a->steps, 1, 1000},
-            {"--seed", &a->seed, 0, INT64_MAX}, {"--batch", &a->batch, 1, 64},
-            {"--shard-count", &a->shard_count, 1, 100000}};
-        bool known = str || !strcmp(f, "--cfg");
-        for (size_t k = 0; !known && k < sizeof ints / sizeof *ints; k++) known = !strcmp(f, ints[k].name);
-        if (!known) return cli_usage_error("augment", "unknown option '%s'", f);
-        if (!v) return cli_usage_error("augment", "%s needs a value", f);
-        i++;
-        if (str) { *str = v; continue; }
-        if (!strcmp(f, "--cfg")) {
-            if (!cli_parse_float("augment", f, v, 0, 100, &a->cfg)) return EXIT_USAGE;
-            continue;
-        }
-        for (size_t k = 0; k < sizeof ints / sizeof *ints; k++)
-            if (!strcmp(f, ints[k].name) &&
-                !cli_parse_int("augment", f, v, ints[k].lo, ints[k].hi, ints[k].dst))
-                return EXIT_USAGE;
-    }
-    if (!a->data || !a->method || !a->out || (!a->model && !a->dry))
-        return cli_usage_error("augment", "DATASET, --method, --out and --model are required");
-    if (strcmp(a->method, "boomerang") && strcmp(a->method, "prompt") && strcmp(a->method, "textinv"))
-        return cli_usage_error("augment", "--method must be boomerang, prompt, textinv or retrieve");
-    if (!strcmp(a->method, "textinv") && !a->emb)
-        return cli_usage_error("augment", "--method textinv needs --embeddings DIR");
-    if (a->init && strcmp(a->init, "real"))
-        return cli_usage_error("augment", "--init must be 'real'");
-    if (strcmp(a->order, "roundrobin") && strcmp(a->order, "random"))
-        return cli_usage_error("augment", "--template-order must be roundrobin or random");
+/* Which methods each option applies to (options absent here apply to all). */
+static const struct {
+    const char *name;
+    unsigned methods;
+    const char *why; /* what the option is for, in the error */
+} APPLIES[] = {
+    {"strength", B | T, "the img2img strength of boomerang and textinv --init real"},
+    {"per-image", B | T, "outputs per real image (boomerang, textinv --init real)"},
+    {"per-class", P | T | R, "outputs per class (prompt, textinv, retrieve)"},
+    {"prompt-template", B, "boomerang's prompt"},
+    {"templates", P | T | R, "the prompt templates of prompt, textinv and retrieve's text query"},
+    {"template-order", P | T, "how prompt and textinv pick templates"},
+    {"embeddings", T, "textinv's learned embeddings"},
+    {"init", T, "textinv's img2img start"},
+    {"pool", R, "retrieve's embedding cache"},
+    {"query", R, "retrieve's class query"},
+    {"dedup", R, "retrieve's near-duplicate threshold"},
+    {"link", R, "retrieve's hard links"},
+    {"negative", GEN, "the negative prompt of the generating methods"},
+    {"steps", GEN, "sampler steps"}, {"sampler", GEN, "the sampler"},
+    {"scheduler-config", GEN, "the sampler's config"}, {"spacing", GEN, "the sampler's spacing"},
+    {"prediction-type", GEN, "the UNet's prediction type"}, {"cfg", GEN, "the guidance scale"},
+    {"size", GEN, "the image size"}, {"width", GEN, "the image size"}, {"height", GEN, "the image size"},
+    {"seed", GEN, "the base seed"}, {"low-memory", GEN, "the generating methods' memory"},
+    {"shard", GEN, "sharding the generating methods"}, {"shard-count", GEN, "sharding"},
+    {"limit", GEN, "cutting the plan"}, {"clip-heads", GEN, "the SD text encoder"},
+    {"filter", GEN, "judging generated images"},
+};
+
+static unsigned method_bit(const char *m) {
+    return !strcmp(m, "boomerang") ? B : !strcmp(m, "prompt") ? P : !strcmp(m, "textinv") ? T
+           : !strcmp(m, "retrieve") ? R : 0;
+}
+
+/* Each given option must apply to the method; textinv's real-image options
+ * need --init real, its per-class one must not have it. */
+static int check_applies(const aug_args *a, const cli_opt *opts) {
+    unsigned m = method_bit(a->method);
+    for (size_t i = 0; i < sizeof APPLIES / sizeof APPLIES[0]; i++)
+        if (!(APPLIES[i].methods & m) && cli_given(opts, APPLIES[i].name))
+            return cli_usage_error("augment", "--%s does not apply to --method %s (it sets %s)",
+                                   APPLIES[i].name, a->method, APPLIES[i].why);
+    if (m == T && !a->init && (cli_given(opts, "per-image") || cli_given(opts, "strength")))
+        return cli_usage_error("augment", "--%s applies to textinv with --init real only",
+                               cli_given(opts, "strength") ? "strength" : "per-image");
+    if (m == T && a->init && cli_given(opts, "per-class"))
+        return cli_usage_error("augment", "--per-class does not apply to textinv --init real (it "
+                               "makes --per-image outputs per real image)");
+    if (m == R && !strcmp(a->query, "image") && cli_given(opts, "templates"))
+        return cli_usage_error("augment", "--templates does not apply to --query image");
+    if (m != R && cli_given(opts, "batch") && a->batch > 64)
+        return cli_usage_error("augment", "--batch: at most 64 images per UNet call");
     return EXIT_OK;
 }
 
-/* "0.25,0.5" into s[]; false (usage printed) on a bad value. */
+static int check_args(aug_args *a, const cli_opt *opts) {
+    if (!method_bit(a->method))
+        return cli_usage_error("augment", "--method must be boomerang, prompt, textinv or retrieve "
+                               "(got '%s')", a->method);
+    int rc = check_applies(a, opts);
+    if (rc || (rc = augment_filter_check(&a->filter, opts))) return rc;
+    if (method_bit(a->method) & GEN) {
+        if (!a->model && !a->dry)
+            return cli_usage_error("augment", "--model is required (except with --dry-run)");
+        if (!strcmp(a->method, "textinv") && !a->emb)
+            return cli_usage_error("augment", "--method textinv needs --embeddings DIR");
+        if (a->init && strcmp(a->init, "real"))
+            return cli_usage_error("augment", "--init must be 'real' (got '%s')", a->init);
+        if (a->size) {
+            if (cli_given(opts, "width") || cli_given(opts, "height"))
+                return cli_usage_error("augment", "give --size or --width/--height, not both");
+            if (!cli_parse_size("augment", "--size", a->size, &a->width, &a->height)) return EXIT_USAGE;
+        }
+        if (a->width % 8 || a->height % 8)
+            return cli_usage_error("augment", "--width and --height must be multiples of 8 (got "
+                                   "%lldx%lld)", a->width, a->height);
+        if (!cli_backend_valid("augment", a->backend)) return EXIT_USAGE;
+    } else {
+        if (!a->pool || !cli_given(opts, "per-class"))
+            return cli_usage_error("augment", "--method retrieve needs --pool CACHE and --per-class K");
+        if (a->batch > 256) return cli_usage_error("augment", "--batch: at most 256 query images");
+    }
+    if (augment_out_inside(a->data, a->out))
+        return cli_usage_error("augment", "--out %s is inside the dataset %s (its images would be "
+                               "read back as real ones); choose a folder outside it", a->out, a->data);
+    return EXIT_OK;
+}
+
+/* "0.25,0.5" into s[]; -1 (usage printed) on a bad value. */
 static int parse_strengths(const char *list, double *s, int cap) {
     int n = 0;
     char buf[256], *save = NULL;
@@ -128,27 +128,20 @@ static int parse_strengths(const char *list, double *s, int cap) {
         if (n == cap || !cli_parse_float("augment", "--strength", t, 0, 1, &v)) return -1;
         s[n++] = v;
     }
+    if (!n) cli_usage_error("augment", "--strength needs at least one value");
     return n ? n : -1;
-}
-
-static bool parse_size(const char *s, long long *w, long long *h) {
-    char *end;
-    *w = strtoll(s, &end, 10);
-    if (*end == 'x') *h = strtoll(end + 1, &end, 10);
-    else *h = *w;
-    return !*end && *w >= 64 && *h >= 64 && *w <= 2048 && *h <= 2048 && *w % 8 == 0 && *h % 8 == 0;
 }
 
 static const char *simple_templates[] = {"a photo of the {}", "a HQ image of the {}"};
 
-/* Templates of --templates: built-in, the setup step's files, or a user file. */
-static sdc_status load_templates(const char *which, char ***out, int *n, sdc_err *err) {
+sdc_status augment_load_templates(const char *which, char ***out, int *n, sdc_err *err) {
     *out = NULL;
     *n = 0;
     if (!strcmp(which, "simple")) {
         *out = calloc(2, sizeof **out);
-        for (int i = 0; *out && i < 2; i++) (*out)[(*n)++] = strdup(simple_templates[i]);
-        return *out ? SDC_OK : sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+        for (int i = 0; *out && i < 2; i++)
+            if (((*out)[*n] = strdup(simple_templates[i]))) (*n)++;
+        return *out && *n == 2 ? SDC_OK : sdc_err_set(err, SDC_ERR_OOM, "out of memory");
     }
     const char *path = !strcmp(which, "clip") ? "weights/clip_templates.txt"
                        : !strcmp(which, "clip7") ? "weights/clip7_templates.txt" : which;
@@ -156,19 +149,22 @@ static sdc_status load_templates(const char *which, char ***out, int *n, sdc_err
     if (!f) return sdc_err_set(err, SDC_ERR_IO, "--templates: %s: %s", path, strerror(errno));
     char line[2048];
     int cap = 0;
-    while (fgets(line, sizeof line, f)) {
+    sdc_status s = SDC_OK;
+    while (!s && fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
         if (!line[0]) continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
             char **v = realloc(*out, sizeof *v * (size_t)cap);
-            if (!v) { fclose(f); return sdc_err_set(err, SDC_ERR_OOM, "out of memory"); }
+            if (!v) { s = sdc_err_set(err, SDC_ERR_OOM, "out of memory"); break; }
             *out = v;
         }
-        (*out)[(*n)++] = strdup(line);
+        if (!((*out)[*n] = strdup(line))) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+        else (*n)++;
     }
     fclose(f);
-    return *n ? SDC_OK : sdc_err_set(err, SDC_ERR_FORMAT, "--templates: %s: no templates", path);
+    if (!s && !*n) s = sdc_err_set(err, SDC_ERR_FORMAT, "--templates: %s: no templates", path);
+    return s;
 }
 
 /* --shard K/N or auto (Slurm array, or Kubernetes Indexed Job). */
@@ -197,16 +193,14 @@ static int parse_shard(const aug_args *a, long long *k, long long *n) {
     } else {
         char *end;
         *k = strtoll(a->shard, &end, 10);
-        if (*end != '/' || (*n = strtoll(end + 1, &end, 10)) < 1 || *end || *k < 0)
+        if (end == a->shard || *end != '/' || (*n = strtoll(end + 1, &end, 10)) < 1 || *end || *k < 0)
             return cli_usage_error("augment", "--shard must be K/N or auto (got '%s')", a->shard);
     }
     if (*k >= *n) return cli_usage_error("augment", "--shard: index %lld not below count %lld", *k, *n);
     return EXIT_OK;
 }
 
-/* True when out is data or lies inside it: the outputs would be scanned as
- * classes and images on the next run. out need not exist yet. */
-static bool out_inside_data(const char *data, const char *out) {
+bool augment_out_inside(const char *data, const char *out) {
     char d[PATH_MAX], o[2 * PATH_MAX + 2], tmp[PATH_MAX];
     if (!realpath(data, d)) return false;
     if (!realpath(out, o)) {
@@ -221,104 +215,121 @@ static bool out_inside_data(const char *data, const char *out) {
     return !strncmp(o, d, n) && (o[n] == '\0' || o[n] == '/' || (n == 1 && d[0] == '/'));
 }
 
-/* A fresh run that failed before its first item (a bad --model, say) takes
- * back what it created: the folder is left as if it had never run. */
-static void undo_fresh(const char *out, const aug_dataset *d, const char *mpath, const char *tag) {
-    char path[4200];
-    struct stat sb;
-    snprintf(path, sizeof path, "%s/plan.json", out);
-    unlink(path);
-    if (stat(mpath, &sb) == 0 && sb.st_size == 0) unlink(mpath);
-    snprintf(path, sizeof path, "%s/.sdc-augment%s.lock", out, tag);
-    unlink(path);
-    for (int c = 0; c < d->n_classes; c++) {
-        snprintf(path, sizeof path, "%s/%s", out, d->classes[c].folder);
-        rmdir(path); /* only when empty */
+/* The sampler and the checks before any model loads (generating methods). */
+static int prepare_generation(aug_args *a, sdc_err *err) {
+    sdc_status s = SDC_OK;
+    if (a->sched_config) {
+        if (!(a->sched = sdc_sched_file_load(a->sched_config, err))) return cli_error("augment", err);
+    } else if (a->model && (s = sdc_sched_file_for_model(a->model, &a->sched, err))) {
+        return cli_error("augment", err);
     }
-    rmdir(out);
+    sdc_sampler_opts *so = &a->sampler_opts;
+    *so = (sdc_sampler_opts){.steps = (int)a->steps};
+    if (a->sampler) {
+        if (!sdc_sampler_from_name(a->sampler, so))
+            return cli_usage_error("augment", "unknown sampler '%s' (valid: %s)", a->sampler,
+                                   sdc_sampler_names());
+        so->config = a->sched;
+    } else if (!sdc_sampler_default(a->sched, so) && !a->quiet) {
+        fprintf(stderr, "sdc augment: %s: scheduler %s is not one sdc runs; using pndm (PLMS) on "
+                        "its settings (pick one with --sampler)\n",
+                sdc_sched_file_label(a->sched), sdc_sched_file_class(a->sched));
+    }
+    if (a->spacing)
+        so->spacing = !strcmp(a->spacing, "leading") ? SDC_SPACING_LEADING
+                      : !strcmp(a->spacing, "linspace") ? SDC_SPACING_LINSPACE : SDC_SPACING_TRAILING;
+    if (a->prediction)
+        so->prediction = !strcmp(a->prediction, "epsilon") ? SDC_PRED_EPSILON
+                         : !strcmp(a->prediction, "sample") ? SDC_PRED_SAMPLE : SDC_PRED_V;
+    s = sdc_sampler_resolve(so, &a->sched_resolved, err);
+    if (s == SDC_ERR_ARG) return cli_usage_error("augment", "%s", err->msg);
+    if (s) return cli_error("augment", err);
+    if (a->dry) { /* the estimate loads the model when it can; nothing else is checked */
+        sdc_err ignored = {0};
+        if (a->model) cli_model_vocab(a->model, a->vocab, a->vocab_buf, sizeof a->vocab_buf,
+                                      &a->vocab_path, &ignored);
+        return EXIT_OK;
+    }
+    /* Before any model loads: the vocabulary, the checkpoint's parts, the
+     * output and preview paths, and room for one image. */
+    if ((s = cli_model_vocab(a->model, a->vocab, a->vocab_buf, sizeof a->vocab_buf, &a->vocab_path, err)) ||
+        (s = cli_check_model_parts(a->model, 1u << SDC_COMPONENT_UNET | 1u << SDC_COMPONENT_VAE |
+                                                 1u << SDC_COMPONENT_TEXT, err)) ||
+        (s = cli_check_writable_dir(a->out, "--out", err)) ||
+        (a->preview && (s = cli_check_writable(a->preview, "--preview", err))) ||
+        (s = cli_check_space(a->out, cli_png_bound((int)a->width, (int)a->height), "--out", err)))
+        return cli_error("augment", err);
+    return EXIT_OK;
 }
 
-int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
-                sdc_embedding_set **sets, long long sk, long long sn, int w, int h);
+/* textinv: each class's embedding file, its trigger word the class's word. */
+static sdc_status load_embeddings(const aug_args *a, const aug_dataset *d, const char **words,
+                                  sdc_embedding_set **sets, sdc_err *err) {
+    sdc_status s = SDC_OK;
+    for (int c = 0; !s && c < d->n_classes; c++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.safetensors", a->emb, d->classes[c].folder);
+        /* The width comes from the file (the pipeline checks it against the
+         * text encoder when generating). */
+        sdc_safetensors *st = sdc_safetensors_open(path, err);
+        int dim = 0;
+        if (st && sdc_safetensors_count(st)) {
+            const sdc_st_entry *e = sdc_safetensors_entry(st, 0);
+            dim = e->ndim ? (int)e->shape[e->ndim - 1] : 0;
+        }
+        sdc_safetensors_close(st);
+        if (!st) s = err->code;
+        else if (!(s = sdc_embeddings_load(&sets[c], path, dim, err)) &&
+                 !sdc_embeddings_at(sets[c], 0, &words[c], NULL, NULL, NULL))
+            s = sdc_err_set(err, SDC_ERR_FORMAT, "%s: no embedding", path);
+    }
+    return s;
+}
 
-int cmd_augment_retrieve(int argc, char **argv); /* cmd_augment_retrieve.c */
-
-int cmd_augment(int argc, char **argv) {
-    for (int i = 1; i + 1 < argc; i++) /* --method retrieve has its own driver */
-        if (!strcmp(argv[i], "--method") && !strcmp(argv[i + 1], "retrieve"))
-            return cmd_augment_retrieve(argc, argv);
-    augment_filter_cli fc; /* its flags leave argv here */
-    int rc = augment_filter_parse(&argc, argv, &fc);
+static int generate_methods(aug_args *a) {
+    long long sk, sn;
+    int rc = parse_shard(a, &sk, &sn);
     if (rc) return rc;
-    aug_args a;
-    rc = parse(argc, argv, &a);
-    if (rc) return rc < 0 ? EXIT_OK : rc;
-    a.filter = fc.on ? &fc : NULL;
-    long long w, h, sk, sn;
-    if (!parse_size(a.size, &w, &h))
-        return cli_usage_error("augment", "--size must be N or WxH, multiples of 8 in [64, 2048] (got '%s')", a.size);
-    if ((rc = parse_shard(&a, &sk, &sn))) return rc;
-    if (out_inside_data(a.data, a.out))
-        return cli_usage_error("augment", "--out %s is inside the dataset %s (its images would be "
-                               "read back as real ones); choose a folder outside it", a.out, a.data);
-    sdc_sampler_opts so;
-    if (!sdc_sampler_from_name(a.sampler, &so))
-        return cli_usage_error("augment", "unknown sampler '%s'", a.sampler);
     double strengths[64];
-    int n_str = parse_strengths(a.strength, strengths, 64);
+    int n_str = parse_strengths(a->strength, strengths, 64);
     if (n_str < 0) return EXIT_USAGE;
-    aug_method m = !strcmp(a.method, "boomerang") ? AUG_BOOMERANG
-                   : !strcmp(a.method, "prompt") ? AUG_PROMPT : AUG_TEXTINV;
     sdc_err err = {0};
+    if ((rc = prepare_generation(a, &err))) return rc;
+    aug_method m = !strcmp(a->method, "boomerang") ? AUG_BOOMERANG
+                   : !strcmp(a->method, "prompt") ? AUG_PROMPT : AUG_TEXTINV;
     aug_dataset d;
-    if (aug_dataset_scan(a.data, a.names, a.classes, &d, &err)) return cli_error("augment", &err);
-    if (d.skipped && !a.quiet)
+    if (aug_dataset_scan(a->data, a->names, a->classes, &d, &err)) return cli_error("augment", &err);
+    if (d.skipped && !a->quiet)
         fprintf(stderr, "sdc augment: skipped %d hidden or non-image files\n", d.skipped);
     char **tmpls = NULL;
     int n_tmpl = 0;
     sdc_status s = SDC_OK;
     if (m == AUG_BOOMERANG) {
-        tmpls = calloc(1, sizeof *tmpls);
-        if (tmpls && (tmpls[0] = strdup(a.tmpl))) n_tmpl = 1;
+        if ((tmpls = calloc(1, sizeof *tmpls)) && (tmpls[0] = strdup(a->tmpl))) n_tmpl = 1;
         else s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
     } else {
-        s = load_templates(a.templates, &tmpls, &n_tmpl, &err);
+        s = augment_load_templates(a->templates, &tmpls, &n_tmpl, &err);
     }
-    const char **words = calloc((size_t)d.n_classes, sizeof *words);
-    sdc_embedding_set **sets = calloc((size_t)d.n_classes, sizeof *sets);
+    const char **words = calloc((size_t)d.n_classes + 1, sizeof *words);
+    sdc_embedding_set **sets = calloc((size_t)d.n_classes + 1, sizeof *sets);
     if (!s && (!words || !sets)) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
-    for (int c = 0; !s && c < d.n_classes; c++) {
-        words[c] = d.classes[c].name;
-        if (m != AUG_TEXTINV) continue;
-        /* The class token becomes the embedding file's trigger word. */
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s.safetensors", a.emb, d.classes[c].folder);
-        /* The width comes from the file (the pipeline checks it against the
-         * text encoder), so planning and --dry-run need no model. */
-        int dim = 0;
-        sdc_safetensors *st = sdc_safetensors_open(path, &err);
-        const sdc_st_entry *e = st && sdc_safetensors_count(st) ? sdc_safetensors_entry(st, 0) : NULL;
-        if (e && e->ndim >= 1) dim = (int)e->shape[e->ndim - 1];
-        sdc_safetensors_close(st);
-        if (!st) s = err.code;
-        else if (!(s = sdc_embeddings_load(&sets[c], path, dim, &err)) &&
-            !sdc_embeddings_at(sets[c], 0, &words[c], NULL, NULL, NULL))
-            s = sdc_err_set(&err, SDC_ERR_FORMAT, "%s: no embedding", path);
-    }
+    for (int c = 0; !s && c < d.n_classes; c++) words[c] = d.classes[c].name;
+    if (!s && m == AUG_TEXTINV) s = load_embeddings(a, &d, words, sets, &err);
     aug_plan plan = {0};
     if (!s) {
-        aug_plan_opts po = {.method = m, .from_real = m == AUG_BOOMERANG || a.init,
-                            .base_seed = (uint64_t)a.seed, .per_image = (int)a.per_image,
-                            .per_class = (int)a.per_class, .strengths = strengths,
+        aug_plan_opts po = {.method = m, .from_real = m == AUG_BOOMERANG || a->init,
+                            .base_seed = (uint64_t)a->seed, .per_image = (int)a->per_image,
+                            .per_class = (int)a->per_class, .strengths = strengths,
                             .n_strengths = n_str, .templates = (const char *const *)tmpls,
-                            .n_templates = n_tmpl, .random_order = !strcmp(a.order, "random"),
-                            .words = words, .limit = a.limit};
+                            .n_templates = n_tmpl, .random_order = !strcmp(a->order, "random"),
+                            .words = words, .limit = a->limit};
         s = aug_plan_build(&d, &po, &plan, &err);
         if (!s && plan.n == 0) /* boomerang / --init real on folders without images */
             s = sdc_err_set(&err, SDC_ERR_ARG, "%s: no images in the class folders (.png, .jpg, "
-                            ".jpeg) to start from", a.data);
+                            ".jpeg) to start from", a->data);
     }
-    rc = s ? cli_error("augment", &err) : augment_run(&a, &d, &plan, sets, sk, sn, (int)w, (int)h);
+    rc = s ? cli_error("augment", &err)
+           : augment_run(a, &d, &plan, sets, sk, sn, (int)a->width, (int)a->height);
     aug_plan_free(&plan);
     for (int c = 0; sets && c < d.n_classes; c++) sdc_embeddings_free(sets[c]);
     free(sets);
@@ -329,295 +340,100 @@ int cmd_augment(int argc, char **argv) {
     return rc;
 }
 
-/* ---------------------------------------------------------------- running */
-
-/* The manifest line of one item (cJSON escapes everything: pandas reads it). */
-static char *manifest_line(const aug_args *a, const aug_dataset *d, const aug_item *it,
-                           const char *model_name, const char *model_sha, int w, int h,
-                           const char *error, const aug_filter *flt, const aug_filter_result *fr) {
-    cJSON *j = cJSON_CreateObject();
-    if (!j) return NULL;
-    cJSON_AddNumberToObject(j, "index", it->index);
-    cJSON_AddStringToObject(j, "output", it->output);
-    cJSON_AddStringToObject(j, "class", d->classes[it->cls].folder);
-    cJSON_AddStringToObject(j, "class_name", d->classes[it->cls].name);
-    cJSON_AddStringToObject(j, "method", a->method);
-    if (it->source) cJSON_AddStringToObject(j, "source", it->source);
-    else cJSON_AddNullToObject(j, "source");
-    cJSON_AddStringToObject(j, "prompt", it->prompt);
-    cJSON_AddStringToObject(j, "negative_prompt", a->negative);
-    cJSON_AddNumberToObject(j, "seed", it->seed);
-    if (it->strength >= 0) cJSON_AddNumberToObject(j, "strength", it->strength);
-    else cJSON_AddNullToObject(j, "strength");
-    cJSON_AddNumberToObject(j, "steps", (double)a->steps);
-    cJSON_AddStringToObject(j, "sampler", a->sampler);
-    cJSON_AddNumberToObject(j, "cfg", a->cfg);
-    cJSON_AddNumberToObject(j, "width", w);
-    cJSON_AddNumberToObject(j, "height", h);
-    cJSON_AddStringToObject(j, "model", model_name);
-    if (model_sha) cJSON_AddStringToObject(j, "model_sha256", model_sha);
-    else cJSON_AddNullToObject(j, "model_sha256");
-    cJSON_AddStringToObject(j, "sdc_version", SDC_VERSION);
-    cJSON_AddStringToObject(j, "status", error ? "failed" : fr && !fr->kept ? "rejected" : "ok");
-    if (error) cJSON_AddStringToObject(j, "error", error);
-    else cJSON_AddNullToObject(j, "error");
-    if (!error && fr) aug_filter_manifest_fields(flt, fr, j);
-    char *s = cJSON_PrintUnformatted(j), *line = s ? malloc(strlen(s) + 2) : NULL;
-    if (line) sprintf(line, "%s\n", s);
-    free(s);
-    cJSON_Delete(j);
-    return line;
-}
-
-static int unet_evals(const aug_args *a, const aug_item *it) {
-    int steps = it->strength >= 0 ? (int)(a->steps * it->strength) : (int)a->steps;
-    return steps * (a->cfg > 1 ? 2 : 1);
-}
-
-static void dry_run(const aug_args *a, const aug_dataset *d, const aug_plan *p, long long sk,
-                    long long sn, int w, int h) {
-    long long evals = 0, total = 0;
-    printf("plan: %d items (%s, %dx%d, %lld steps, cfg %g)%s\n", p->n, a->method, w, h, a->steps,
-           a->cfg, sn > 1 ? "" : "");
-    for (int c = 0; c < d->n_classes; c++) {
-        int n = 0;
-        for (int i = 0; i < p->n; i++)
-            if (p->items[i].cls == c && i % sn == sk) n++;
-        printf("  %-24s %6d images\n", d->classes[c].folder, n);
-    }
-    for (int i = 0; i < p->n; i++)
-        if (i % sn == sk) { total++; evals += unet_evals(a, &p->items[i]); }
-    if (sn > 1) printf("shard %lld/%lld\n", sk, sn);
-    printf("total: %lld images, %lld UNet evaluations\n", total, evals);
-    if (!a->model || total == 0) return;
-    /* A quick measurement: one UNet evaluation at this size. The VAE decoder
-     * costs about 3 batch-1 UNet forwards per image (2.5 vs 0.8 TFLOP at
-     * 512 px), the encoder about 1.4 (boomerang only). */
-    sdc_err err = {0};
-    sdc_backend *be = sdc_cpu_backend_create(&err);
-    sdc_pipeline *pl = be ? sdc_pipeline_open(a->model, a->vocab, be, &err) : NULL;
-    int rows = a->cfg > 1 ? 2 : 1;
-    double t = 0;
-    if (pl && !sdc_pipeline_time_unet(pl, rows, w, h, &t, &err)) {
-        double per_row = t / rows, vae = 3.0 * per_row + (!strcmp(a->method, "boomerang") ? 1.4 * per_row : 0);
-        double est = (double)evals / rows * t + (double)total * vae;
-        printf("estimate: %.1f s per UNet evaluation here, about %.0f s (%.1f h) in all\n", t, est,
-               est / 3600);
-    } else {
-        printf("estimate: unavailable (%s)\n", err.msg);
-    }
-    sdc_pipeline_free(pl);
-    sdc_backend_destroy(be);
-}
-
-/* plan.json's parameters: what, besides the item list, identifies the plan. */
-static char *plan_params(const aug_args *a, const aug_filter *flt) {
-    cJSON *pj = cJSON_CreateObject();
-    cJSON_AddStringToObject(pj, "method", a->method);
-    cJSON_AddNumberToObject(pj, "seed", (double)a->seed);
-    if (flt) augment_filter_plan_params(a->filter, flt, pj);
-    char *ps = cJSON_PrintUnformatted(pj);
-    cJSON_Delete(pj);
-    return ps;
-}
-
-/* Appends each finished item's manifest line: only after its PNG is durable,
- * and for a failed item too (the run goes on; a rerun retries it). A
- * manifest write or fsync error stops the run (the line taken back, the PNG
- * removed): the item is redone on resume. */
-typedef struct {
-    const aug_args *a;
-    const aug_dataset *d;
-    const aug_filter *flt;
-    const char *model_name, *model_sha;
-    int w, h, fd, done, failed;
-    cli_progress pr;
-    sdc_err *err;
-} recorder;
-
-static sdc_status record(recorder *r, const aug_item *it, const char *error, const aug_filter_result *fr) {
-    char *line = manifest_line(r->a, r->d, it, r->model_name, r->model_sha, r->w, r->h, error, r->flt, fr);
-    sdc_status s = line ? aug_manifest_append(r->fd, line, r->err)
-                        : sdc_err_set(r->err, SDC_ERR_OOM, "out of memory");
-    free(line);
-    if (s && !error) { /* not recorded: its PNG goes too, so files and manifest agree */
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", r->a->out, it->output);
-        unlink(path);
-    }
-    if (s) return s;
-    if (error) {
-        r->failed++;
-        if (!r->a->quiet) fprintf(stderr, "\nsdc augment: %s: %s\n", it->output, error);
-    }
-    cli_progress_update(&r->pr, ++r->done);
-    return SDC_OK;
-}
-
-int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
-                sdc_embedding_set **sets, long long sk, long long sn, int w, int h) {
-    if (a->dry) { dry_run(a, d, plan, sk, sn, w, h); return EXIT_OK; }
-    struct stat out_st;
-    bool fresh = stat(a->out, &out_st) != 0;
-    sdc_err err = {0};
-    char path[4096], mpath[4096], tag[64] = "";
-    if (sn > 1) snprintf(tag, sizeof tag, ".shard-%lld-of-%lld", sk, sn);
-    if (mkdir(a->out, 0755) && errno != EEXIST) {
-        sdc_err_set(&err, SDC_ERR_IO, "%s: cannot create: %s", a->out, strerror(errno));
-        return cli_error("augment", &err);
-    }
-    for (int c = 0; c < d->n_classes; c++) {
-        snprintf(path, sizeof path, "%s/%s", a->out, d->classes[c].folder);
-        if (mkdir(path, 0755) && errno != EEXIST) {
-            sdc_err_set(&err, SDC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-            return cli_error("augment", &err);
-        }
-    }
-    /* One lock per shard: shards share the folder, two drivers of one shard may not. */
-    snprintf(path, sizeof path, "%s/.sdc-augment%s.lock", a->out, tag);
-    int lock = aug_lock(path, &err);
-    if (lock < 0) return cli_error("augment", &err);
-    snprintf(mpath, sizeof mpath, "%s/manifest%s.jsonl", a->out, tag);
-    aug_manifest man = {0};
-    sdc_backend *be = NULL;
-    sdc_pipeline *p = NULL;
-    float *init = NULL;
-    int fd = -1, failed = 0, done = 0, todo = 0;
-    sdc_status s = SDC_OK;
-    aug_filter *flt = a->filter ? augment_filter_open(a->filter, d, a->data, a->out, tag, a->vocab, &err) : NULL;
-    if (a->filter && !flt) s = err.code;
-    char *pp = s ? NULL : plan_params(a, flt);
-    snprintf(path, sizeof path, "%s/plan.json", a->out);
-    if (!s) s = aug_plan_check(path, plan, pp, &err);
-    free(pp);
-    if (!s) s = aug_manifest_load(mpath, a->out, &man, &err);
-    if (!s && flt) s = aug_filter_resume(flt, plan, &man, sk, sn, &err); /* earlier outputs of this shard */
-    if (!s) aug_remove_temps(a->out, plan, (int)sk, (int)sn);
-    if (!s && (fd = open(mpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
-        s = sdc_err_set(&err, SDC_ERR_IO, "%s: %s", mpath, strerror(errno));
-    for (int i = 0; !s && i < plan->n; i++)
-        if (i % sn == sk && !aug_manifest_has(&man, plan->items[i].output)) todo++;
-    char sha[65] = "", model_name[1024];
-    const char *model_sha = NULL;
-    snprintf(model_name, sizeof model_name, "%s", a->model);
-    size_t ml = strlen(model_name);
-    while (ml > 1 && model_name[ml - 1] == '/') model_name[--ml] = '\0';
-    char *base = basename(model_name), *dot = strrchr(base, '.');
-    if (dot && !strcmp(dot, ".safetensors")) *dot = '\0';
-    struct stat st;
-    if (!s && todo && stat(a->model, &st) == 0 && S_ISREG(st.st_mode)) {
-        /* Hash once per run (slow for 2 GB, but names the exact weights). */
-        if (!(s = sdc_sha256_file(a->model, sha, &err))) model_sha = sha;
-    }
-    if (!s && todo && !(be = sdc_cpu_backend_create(&err))) s = err.code;
-    if (!s && todo && !(p = sdc_pipeline_open(a->model, a->vocab, be, &err))) s = err.code;
-    if (p) p->low_memory = a->low_memory;
-    int B = (int)a->batch;
-    size_t cap = (size_t)3 * w * h;
-    sdc_generate_row *rows = calloc((size_t)B, sizeof *rows);
-    const aug_item **group = calloc((size_t)B, sizeof *group);
-    if (!s && todo && (!(init = malloc(sizeof *init * cap * B)) || !rows || !group))
-        s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
-    char hash10[11] = ""; /* A1111's short hash: 10 hex digits */
-    if (model_sha) memcpy(hash10, model_sha, 10);
-    recorder rec = {.a = a, .d = d, .flt = flt, .model_name = base, .model_sha = model_sha, .w = w, .h = h,
-                    .fd = fd, .err = &err};
-    if (!s && todo) cli_progress_start(&rec.pr, "augment", "img", todo, a->quiet);
-    /* Batches are runs of consecutive pending items with one strength (rows
-     * share the schedule), so the manifest keeps the plan's order. Every row
-     * has its own generator: an item's image does not depend on --batch. */
-    for (int i = 0; !s && i < plan->n;) {
-        int g = 0;
-        for (; !s && i < plan->n && g < B; i++) {
-            const aug_item *it = &plan->items[i];
-            if (i % sn != sk || aug_manifest_has(&man, it->output)) continue;
-            if (g > 0 && it->strength != group[0]->strength) break;
-            sdc_err ie = {0};
-            float *img = init + (size_t)g * cap;
-            if (it->source) {
-                sdc_image im;
-                snprintf(path, sizeof path, "%s/%s", a->data, it->source);
-                sdc_status is = sdc_image_load(path, NULL, &im, &ie);
-                if (!is) {
-                    is = sdc_image_to_tensor(&im, w, h, SDC_FIT_RESIZE, img, cap, &ie);
-                    sdc_image_free(&im);
-                }
-                if (is) { /* recorded as failed; the batch goes on without it */
-                    s = record(&rec, it, ie.msg, NULL);
-                    continue;
-                }
-            }
-            rows[g] = (sdc_generate_row){.prompt = it->prompt, .embeddings = sets[it->cls],
-                                         .seed = it->seed, .init_image = it->source ? img : NULL};
-            group[g++] = it;
-        }
-        if (s || !g) continue;
-        sdc_err ie = {0};
-        sdc_generate_opts o = {.negative = a->negative, .cfg = (float)a->cfg, .width = w,
-                               .height = h, .batch = g, .rows = rows,
-                               .strength = (float)group[0]->strength};
-        o.prompt = group[0]->prompt;
-        sdc_sampler_from_name(a->sampler, &o.sampler);
-        o.sampler.steps = (int)a->steps;
-        sdc_generate_result res = {0};
-        sdc_status is = sdc_generate(p, &o, &res, &ie);
-        for (int j = 0; !s && j < g; j++) {
-            aug_item kept = *group[j]; /* with --filter clip: the seed whose image passed */
-            const aug_item *it = &kept;
-            const uint8_t *rgb = res.rgb ? res.rgb + (size_t)j * cap : NULL;
-            sdc_err je = ie;
-            sdc_status js = is;
-            aug_filter_result fr = {0};
-            if (!js && flt && !(js = aug_filter_item(flt, p, &o, &rows[j], group[j], rgb, &fr, &je)))
-                kept.seed = fr.seed, rgb = fr.rgb;
-            if (!js && (!flt || fr.kept)) {
-                sdc_gen_meta gm = {.prompt = it->prompt, .negative_prompt = a->negative,
-                                   .steps = (int)a->steps, .sampler = a->sampler,
-                                   .cfg_scale = a->cfg, .seed = it->seed, .has_seed = true,
-                                   .width = w, .height = h, .model = base,
-                                   .model_hash = model_sha ? hash10 : NULL,
-                                   .img2img = it->source != NULL,
-                                   .denoising_strength = it->strength};
-                char *params = sdc_a1111_parameters(&gm);
-                snprintf(path, sizeof path, "%s/%s", a->out, it->output);
-                js = params ? sdc_image_save_png(path, rgb, w, h, params, &je)
-                            : sdc_err_set(&je, SDC_ERR_OOM, "out of memory");
-                free(params);
-                if (!js && flt) js = aug_filter_commit(flt, it, path, &je);
-            }
-            s = record(&rec, it, js ? je.msg : NULL, flt && !js ? &fr : NULL);
-        }
-        sdc_generate_result_free(&res);
-    }
-    failed = rec.failed;
-    done = rec.done;
-    free(rows);
-    free(group);
-    if (!s && todo) cli_progress_end(&rec.pr);
-    if (!s && flt && todo && !a->quiet) augment_filter_summary(a->filter, flt);
-    aug_filter_close(flt);
-    if (!s && a->preview && aug_preview(a->preview, a->data, a->out, d, plan, &err))
-        s = err.code;
-    int mine = 0;
-    for (int i = 0; i < plan->n; i++) mine += i % sn == sk;
-    free(init);
-    sdc_pipeline_free(p);
-    sdc_backend_destroy(be);
-    if (fd >= 0 && close(fd) && !s) s = sdc_err_set(&err, SDC_ERR_IO, "%s: close: %s", mpath, strerror(errno));
-    if (s && fresh && done == 0) undo_fresh(a->out, d, mpath, tag); /* still holding the lock */
-    close(lock);
-    aug_manifest_free(&man);
-    if (s) return cli_error("augment", &err);
-    if (!a->quiet) fprintf(stderr, "sdc augment: %d generated, %d already done%s\n", done - failed,
-                           mine - todo, sn > 1 ? " (this shard)" : "");
-    if (failed) {
-        fprintf(stderr, "sdc augment: %d items failed (see %s)\n", failed, mpath);
-        return EXIT_RUNTIME;
-    }
-    return EXIT_OK;
-}
-
-/* The templates of --templates, for cmd_augment_retrieve.c's text queries. */
-sdc_status augment_load_templates(const char *which, char ***out, int *n, sdc_err *err) {
-    return load_templates(which, out, n, err);
+int cmd_augment(int argc, char **argv) {
+    aug_args a = {.strength = "0.3", .tmpl = "a photo of a {}", .templates = "simple",
+                  .order = "roundrobin", .negative = "", .query = "text", .per_image = 1,
+                  .per_class = 1, .steps = 25, .batch = 1, .cfg = 7.5, .dedup = 0.94,
+                  .width = 512, .height = 512, .filter = AUGMENT_FILTER_DEFAULTS};
+    cli_opt opts[] = {
+        {"method", 0, CLI_CHOICE, &a.method, CLI_REQUIRED, .choices = "boomerang|prompt|textinv|retrieve",
+         .help = "how to grow the dataset"},
+        CLI_OUT(&a.out, CLI_REQUIRED, "the output folder DIR (it or its parent must exist)"),
+        CLI_MODEL(&a.model, 0),
+        {"strength", 0, CLI_STRING, &a.strength, .metavar = "S[,S...]",
+         .help = "img2img strength (default 0.3); a list draws one per image"},
+        {"per-image", 0, CLI_INT, &a.per_image, .lo = 1, .hi = 10000, .metavar = "M",
+         .help = "outputs per real image (default 1)"},
+        {"per-class", 0, CLI_INT, &a.per_class, .lo = 1, .hi = 10000000, .metavar = "K",
+         .help = "outputs per class (default 1; retrieve: required)"},
+        {"prompt-template", 0, CLI_STRING, &a.tmpl, .metavar = "T",
+         .help = "boomerang's prompt, {} = class name (default 'a photo of a {}')"},
+        {"templates", 0, CLI_STRING, &a.templates, .metavar = "simple|clip|clip7|FILE",
+         .help = "prompt templates with {} (default simple)"},
+        {"template-order", 0, CLI_CHOICE, &a.order, .choices = "roundrobin|random",
+         .help = "(default roundrobin)"},
+        {"embeddings", 0, CLI_STRING, &a.emb, .metavar = "DIR",
+         .help = "textinv: DIR/<class folder>.safetensors per class"},
+        {"init", 0, CLI_STRING, &a.init, .metavar = "real",
+         .help = "textinv: img2img from the real images (boomerang-style)"},
+        {"pool", 0, CLI_STRING, &a.pool, .metavar = "CACHE", .help = "retrieve: an sdc embed cache"},
+        {"query", 0, CLI_CHOICE, &a.query, .choices = "text|image|both",
+         .help = "retrieve: the class query (default text)"},
+        {"dedup", 0, CLI_FLOAT, &a.dedup, .lo = 1e-6, .hi = 1, .metavar = "X",
+         .help = "retrieve: near-duplicate cosine (default 0.94; 1 keeps all)"},
+        {"link", 0, CLI_FLAG, &a.link, .help = "retrieve: hard links instead of copies"},
+        {"class-names", 0, CLI_STRING, &a.names, .metavar = "FILE",
+         .help = "one display name per class folder, in sorted folder order"},
+        {"classes", 0, CLI_STRING, &a.classes, .metavar = "a,b,c", .help = "only these class folders"},
+        {"limit", 0, CLI_INT, &a.limit, .lo = 1, .hi = INT32_MAX, .metavar = "N",
+         .help = "only the first N items of the plan"},
+        {"negative|negative-prompt", 'n', CLI_STRING, &a.negative, .metavar = "TEXT",
+         .help = "negative prompt (default: empty)"},
+        {"steps", 0, CLI_INT, &a.steps, .lo = 1, .hi = 100000, .metavar = "N",
+         .help = "sampler steps (default 25)"},
+        {"sampler|sampling-method", 0, CLI_STRING, &a.sampler, .metavar = "NAME",
+         .help = "as sdc generate's (default: the model's own scheduler)"},
+        {"scheduler-config", 0, CLI_STRING, &a.sched_config, .metavar = "FILE",
+         .help = "a scheduler_config.json to follow (default: the model folder's)"},
+        {"spacing", 0, CLI_CHOICE, &a.spacing, .choices = "leading|linspace|trailing",
+         .help = "timestep spacing (default: the config's)"},
+        {"prediction-type", 0, CLI_CHOICE, &a.prediction, .choices = "epsilon|v_prediction|v|sample",
+         .help = "(default: the config's prediction_type)"},
+        {"cfg|cfg-scale", 0, CLI_FLOAT, &a.cfg, .lo = 0, .hi = 100, .metavar = "X",
+         .help = "guidance scale (default 7.5)"},
+        {"size", 0, CLI_STRING, &a.size, .metavar = "N|WxH", .help = "image size (default 512)"},
+        {"width", 'W', CLI_INT, &a.width, .lo = SDC_SIZE_MIN, .hi = SDC_SIZE_MAX, .metavar = "W",
+         .help = "multiple of 8 in [8, 8192] (default 512)"},
+        {"height", 'H', CLI_INT, &a.height, .lo = SDC_SIZE_MIN, .hi = SDC_SIZE_MAX, .metavar = "H",
+         .help = "multiple of 8 in [8, 8192] (default 512)"},
+        {"seed", 's', CLI_INT, &a.seed, .lo = 0, .hi = (double)INT64_MAX, .metavar = "BASE",
+         .help = "base seed of every item's seed (default 0)"},
+        {"batch", 'b', CLI_INT, &a.batch, .lo = 1, .hi = 256, .metavar = "N",
+         .help = "images per UNet call (default 1; an item's image is the same at\n"
+                 "any batch); retrieve: query images per CLIP call (default 8)"},
+        {"shard", 0, CLI_STRING, &a.shard, .metavar = "K/N|auto",
+         .help = "items with index % N == K; auto reads SLURM_ARRAY_TASK_ID/COUNT,\n"
+                 "or JOB_COMPLETION_INDEX with --shard-count N"},
+        {"shard-count", 0, CLI_INT, &a.shard_count, .lo = 1, .hi = 100000, .metavar = "N",
+         .help = "shards of --shard auto under a Kubernetes Indexed Job"},
+        {"clip-heads", 0, CLI_INT, &a.clip_heads, .lo = 1, .hi = 4096, .metavar = "N",
+         .help = "the text encoder's head count (see sdc generate --help)"},
+        {"dry-run", 0, CLI_FLAG, &a.dry,
+         .help = "print the plan (counts, sample prompts and names, cost), write nothing"},
+        {"preview", 0, CLI_STRING, &a.preview, .metavar = "GRID.png",
+         .help = "a contact sheet after the run: per class the real images beside\n"
+                 "their augmentations, labelled"},
+        {"force-new-plan", 0, CLI_FLAG, &a.force_new_plan,
+         .help = "start DIR over when its plan.json was made with other arguments"},
+        CLI_VOCAB(&a.vocab),
+        {"low-memory", 0, CLI_FLAG, &a.low_memory, .help = "keep only the layer at work resident"},
+        AUGMENT_FILTER_OPTS(&a.filter),
+        CLI_BACKEND(&a.backend),
+        CLI_THREADS(&a.threads),
+        CLI_QUIET(&a.quiet),
+        CLI_JSON(&a.json),
+        CLI_END};
+    const char *pos[1];
+    cli_positional pp = {pos, 1, 0, "DATASET"};
+    int rc = cli_parse(&spec, opts, argc, argv, &pp);
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (!pp.n_pos) return cli_usage_error("augment", "DATASET (an ImageFolder) is required");
+    a.data = pos[0];
+    if (!strcmp(a.method, "retrieve") && !cli_given(opts, "batch")) a.batch = 8;
+    if ((rc = check_args(&a, opts))) return rc;
+    cli_apply_threads(a.threads);
+    cli_on_interrupt_resume("augment");
+    rc = !strcmp(a.method, "retrieve") ? augment_retrieve(&a) : generate_methods(&a);
+    sdc_sched_file_free(a.sched);
+    return rc;
 }

@@ -1,42 +1,22 @@
 /* cmd_augment_filter.c — the --filter clip options of sdc augment and their
  * glue to src/augment/filter.h (see augment_filter.h). */
 #include "augment_filter.h"
-#include "cli.h"
+#include "augment_cli.h"
+#include "options.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-sdc_status augment_load_templates(const char *which, char ***out, int *n, sdc_err *err); /* cmd_augment.c */
-
-int augment_filter_parse(int *argc, char **argv, augment_filter_cli *fc) {
-    *fc = (augment_filter_cli){.templates = "clip7", .threshold = -1, .dedup = 0.94, .max_tries = 4};
-    const char *filter = NULL;
-    int out = 1;
-    for (int i = 1; i < *argc; i++) {
-        const char *f = argv[i], *v = i + 1 < *argc ? argv[i + 1] : NULL;
-        bool mine = !strcmp(f, "--filter") || !strcmp(f, "--clip") || !strcmp(f, "--filter-templates") ||
-                    !strcmp(f, "--filter-threshold") || !strcmp(f, "--filter-dedup") || !strcmp(f, "--max-tries");
-        if (!mine) { argv[out++] = argv[i]; continue; }
-        if (!v) return cli_usage_error("augment", "%s needs a value", f);
-        i++;
-        if (!strcmp(f, "--filter")) filter = v;
-        else if (!strcmp(f, "--clip")) fc->clip = v;
-        else if (!strcmp(f, "--filter-templates")) fc->templates = v;
-        else if (!strcmp(f, "--filter-threshold") && !cli_parse_float("augment", f, v, 0, 1, &fc->threshold))
-            return EXIT_USAGE;
-        else if (!strcmp(f, "--filter-dedup") && !cli_parse_float("augment", f, v, 1e-6, 1, &fc->dedup))
-            return EXIT_USAGE;
-        else if (!strcmp(f, "--max-tries") && !cli_parse_int("augment", f, v, 1, 1000, &fc->max_tries))
-            return EXIT_USAGE;
-    }
-    *argc = out;
-    argv[out] = NULL;
-    if (filter && strcmp(filter, "clip"))
-        return cli_usage_error("augment", "--filter must be 'clip' (got '%s')", filter);
-    fc->on = filter != NULL;
-    if (fc->on && !fc->clip) return cli_usage_error("augment", "--filter clip needs --clip M (a CLIPModel)");
-    if (!fc->on && fc->clip) return cli_usage_error("augment", "--clip goes with --filter clip");
+int augment_filter_check(augment_filter_cli *fc, const cli_opt *opts) {
+    static const char *const mine[] = {"filter-clip", "filter-templates", "filter-threshold",
+                                       "filter-dedup", "max-tries"};
+    fc->on = fc->filter != NULL;
+    for (size_t i = 0; !fc->on && i < sizeof mine / sizeof mine[0]; i++)
+        if (cli_given(opts, mine[i]))
+            return cli_usage_error("augment", "--%s goes with --filter clip", mine[i]);
+    if (fc->on && !fc->clip)
+        return cli_usage_error("augment", "--filter clip needs --filter-clip M (a CLIPModel)");
     return EXIT_OK;
 }
 
@@ -58,14 +38,13 @@ aug_filter *augment_filter_open(const augment_filter_cli *fc, const aug_dataset 
 }
 
 void augment_filter_plan_params(const augment_filter_cli *fc, const aug_filter *f, cJSON *params) {
-    cJSON *j = cJSON_AddObjectToObject(params, "filter");
-    if (!j) return;
-    cJSON_AddStringToObject(j, "kind", "clip");
-    cJSON_AddStringToObject(j, "model_sha256", aug_filter_model_sha256(f));
-    cJSON_AddStringToObject(j, "templates", fc->templates);
-    cJSON_AddNumberToObject(j, "threshold", fc->threshold);
-    cJSON_AddNumberToObject(j, "dedup", fc->dedup);
-    cJSON_AddNumberToObject(j, "max_tries", (double)fc->max_tries);
+    /* Keyed by flag, so a changed plan names the flag that changed. */
+    cJSON_AddStringToObject(params, "--filter", "clip");
+    cJSON_AddStringToObject(params, "--filter-clip (sha256)", aug_filter_model_sha256(f));
+    cJSON_AddStringToObject(params, "--filter-templates", fc->templates);
+    cJSON_AddNumberToObject(params, "--filter-threshold", fc->threshold);
+    cJSON_AddNumberToObject(params, "--filter-dedup", fc->dedup);
+    cJSON_AddNumberToObject(params, "--max-tries", (double)fc->max_tries);
 }
 
 void augment_filter_summary(const augment_filter_cli *fc, const aug_filter *f) {

@@ -2,7 +2,8 @@
  * pool images (an `sdc embed` cache) nearest to the class's CLIP query,
  * copied or hard-linked into an ImageFolder output with the same manifest,
  * plan, resume and lock as the generating methods. */
-#include "cli.h"
+#include "augment_cli.h"
+#include "preflight.h"
 #include "progress.h"
 
 #include "../augment/augment.h"
@@ -24,78 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-sdc_status augment_load_templates(const char *which, char ***out, int *n, sdc_err *err);
-
-static const char *usage =
-    "usage: sdc augment DATASET --method retrieve --pool CACHE --per-class K --out DIR [options]\n\n"
-    "Adds to each class of the ImageFolder DATASET the K images of the pool CACHE (made by\n"
-    "sdc embed) nearest to the class in CLIP space, copied (or hard-linked) into DIR/<class>/\n"
-    "with manifest.jsonl (similarity, rank, query, source pool file) and plan.json; rerunning\n"
-    "resumes. Search is exact: cosine similarity through BLAS over the whole pool in blocks.\n"
-    "An image in the top K of several classes goes to the class where it scores highest;\n"
-    "near-duplicates (of an image already chosen for the class, or of the class's own images\n"
-    "when image queries are used) are dropped.\n\n"
-    "  --query text|image|both  the class query (default text): text = the class name through\n"
-    "                       --templates, each prompt embedded and normalized, averaged, normalized\n"
-    "                       (CLIP's zero-shot classifier); image = the normalized mean of the\n"
-    "                       class's own image embeddings; both = the normalized sum of the two\n"
-    "  --clip M             the CLIP model (default: the one the cache was embedded with; it\n"
-    "                       must be the same weights)\n"
-    "  --templates simple|clip|clip7|FILE   as for --method prompt (default simple)\n"
-    "  --dedup X            cosine above which an image counts as a near-duplicate (default\n"
-    "                       0.94; 1 keeps them all)\n"
-    "  --link               hard links instead of copies (pool and DIR on one filesystem)\n"
-    "  --class-names FILE  --classes a,b  --vocab PATH  --batch N (image queries, default 8)\n"
-    "  --dry-run            print what would be retrieved, write nothing\n"
-    "  --preview GRID.png   a contact sheet of each class's first retrievals\n"
-    "  -q, --quiet          no progress\n";
-
-typedef struct {
-    const char *data, *pool, *out, *query, *clip, *templates, *names, *classes, *vocab, *preview;
-    long long per_class, batch;
-    double dedup;
-    bool link, dry, quiet;
-} ret_args;
-
-static int parse(int argc, char **argv, ret_args *a) {
-    *a = (ret_args){.query = "text", .templates = "simple", .dedup = 0.94, .batch = 8,
-                    .vocab = "weights/bpe_simple_vocab_16e6.txt.gz"};
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (cli_is_help(f)) { fputs(usage, stdout); return -1; }
-        if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a->quiet = true; continue; }
-        if (!strcmp(f, "--dry-run")) { a->dry = true; continue; }
-        if (!strcmp(f, "--link")) { a->link = true; continue; }
-        if (f[0] != '-') {
-            if (a->data) return cli_usage_error("augment", "unexpected argument '%s'", f);
-            a->data = f;
-            continue;
-        }
-        const char *method = NULL;
-        const char **str = !strcmp(f, "--pool") ? &a->pool : !strcmp(f, "--out") ? &a->out
-            : !strcmp(f, "--query") ? &a->query : !strcmp(f, "--clip") ? &a->clip
-            : !strcmp(f, "--templates") ? &a->templates : !strcmp(f, "--class-names") ? &a->names
-            : !strcmp(f, "--classes") ? &a->classes : !strcmp(f, "--vocab") ? &a->vocab
-            : !strcmp(f, "--preview") ? &a->preview : !strcmp(f, "--method") ? &method : NULL;
-        bool num = !strcmp(f, "--per-class") || !strcmp(f, "--batch") || !strcmp(f, "--dedup");
-        if (!str && !num)
-            return cli_usage_error("augment", "%s is not an option of --method retrieve", f);
-        if (!v) return cli_usage_error("augment", "%s needs a value", f);
-        i++;
-        if (str) *str = v;
-        else if (!strcmp(f, "--per-class") && !cli_parse_int("augment", f, v, 1, 1000000, &a->per_class))
-            return EXIT_USAGE;
-        else if (!strcmp(f, "--batch") && !cli_parse_int("augment", f, v, 1, 256, &a->batch))
-            return EXIT_USAGE;
-        else if (!strcmp(f, "--dedup") && !cli_parse_float("augment", f, v, 1e-6, 1, &a->dedup))
-            return EXIT_USAGE;
-    }
-    if (!a->data || !a->pool || !a->out || !a->per_class)
-        return cli_usage_error("augment", "--method retrieve needs DATASET, --pool, --per-class and --out");
-    if (strcmp(a->query, "text") && strcmp(a->query, "image") && strcmp(a->query, "both"))
-        return cli_usage_error("augment", "--query must be text, image or both (got '%s')", a->query);
-    return EXIT_OK;
-}
+typedef aug_args ret_args;
 
 /* ---------------------------------------------------------------- queries */
 
@@ -133,8 +63,10 @@ static sdc_status text_queries(const qctx *q, float *out, sdc_err *err) {
     char vj[PATH_MAX], mt[PATH_MAX];
     snprintf(vj, sizeof vj, "%s/vocab.json", q->m->path);
     snprintf(mt, sizeof mt, "%s/merges.txt", q->m->path);
-    if (!s) tok = access(vj, R_OK) == 0 && access(mt, R_OK) == 0 ? sdc_tokenizer_load_files(vj, mt, err)
-                                                                  : sdc_tokenizer_load_bpe_gz(q->a->vocab, err);
+    char vocab[PATH_MAX];
+    if (!s && access(vj, R_OK) == 0 && access(mt, R_OK) == 0) tok = sdc_tokenizer_load_files(vj, mt, err);
+    else if (!s && !(s = cli_find_vocab(q->a->vocab, vocab, sizeof vocab, err)))
+        tok = sdc_tokenizer_load_bpe_gz(vocab, err);
     if (!s && !tok) s = err->code;
     int32_t *ids = s ? NULL : malloc(sizeof *ids * (size_t)nt * SDC_TOKENS_MAX);
     float *emb = s ? NULL : malloc(sizeof *emb * (size_t)nt * q->P);
@@ -331,22 +263,6 @@ static char *output_name(const char *folder, int rank, const char *pool_path, co
     return out;
 }
 
-/* True when b is a or inside it (both resolved; b need not exist yet). */
-static bool inside(const char *a, const char *b) {
-    char ra[PATH_MAX], rb[PATH_MAX], tmp[PATH_MAX];
-    if (!realpath(a, ra)) return false;
-    if (!realpath(b, rb)) { /* b's parent, then b's name */
-        snprintf(tmp, sizeof tmp, "%s", b);
-        char *p = dirname(tmp), rp[PATH_MAX];
-        if (!realpath(p, rp)) return false;
-        snprintf(tmp, sizeof tmp, "%s", b);
-        int n = snprintf(rb, sizeof rb, "%s/%s", rp, basename(tmp));
-        if (n < 0 || n >= (int)sizeof rb) return false;
-    }
-    size_t n = strlen(ra);
-    return !strncmp(ra, rb, n) && (rb[n] == '\0' || rb[n] == '/' || n == 1);
-}
-
 /* ---------------------------------------------------------------- the run */
 
 typedef struct {
@@ -391,12 +307,14 @@ static char *manifest_line(const ret_args *a, const aug_dataset *d, const aug_it
 
 static char *plan_params(const ret_args *a, const char *model_sha) {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "method", "retrieve");
-    cJSON_AddStringToObject(j, "query", a->query);
-    cJSON_AddNumberToObject(j, "per_class", (double)a->per_class);
-    cJSON_AddNumberToObject(j, "dedup", a->dedup);
-    if (strcmp(a->query, "image")) cJSON_AddStringToObject(j, "templates", a->templates);
+    cJSON_AddStringToObject(j, "--method", "retrieve");
+    cJSON_AddStringToObject(j, "--query", a->query);
+    cJSON_AddNumberToObject(j, "--per-class", (double)a->per_class);
+    cJSON_AddNumberToObject(j, "--dedup", a->dedup);
+    if (strcmp(a->query, "image")) cJSON_AddStringToObject(j, "--templates", a->templates);
     cJSON_AddStringToObject(j, "model_sha256", model_sha);
+    if (a->classes) cJSON_AddStringToObject(j, "--classes", a->classes);
+    if (a->names) cJSON_AddStringToObject(j, "--class-names", a->names);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -418,7 +336,7 @@ static bool done_has(const done_set *d, const char *s) {
 }
 
 static int run_items(const ret_args *a, const aug_dataset *d, const aug_plan *plan, const pick *picks,
-                     const emb_cache *pool, const char *model, const char *model_sha) {
+                     const int *count, const emb_cache *pool, const char *model, const char *model_sha) {
     sdc_err err = {0};
     char path[PATH_MAX], mpath[PATH_MAX];
     if (mkdir(a->out, 0755) && errno != EEXIST) {
@@ -426,6 +344,7 @@ static int run_items(const ret_args *a, const aug_dataset *d, const aug_plan *pl
         return cli_error("augment", &err);
     }
     for (int c = 0; c < d->n_classes; c++) {
+        if (!count[c]) continue; /* torchvision's ImageFolder refuses an empty class folder */
         snprintf(path, sizeof path, "%s/%s", a->out, d->classes[c].folder);
         if (mkdir(path, 0755) && errno != EEXIST) {
             sdc_err_set(&err, SDC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
@@ -440,8 +359,8 @@ static int run_items(const ret_args *a, const aug_dataset *d, const aug_plan *pl
     done_set ds = {0};
     int fd = -1, failed = 0, done = 0, todo = 0;
     char *pp = plan_params(a, model_sha);
-    snprintf(path, sizeof path, "%s/plan.json", a->out);
-    sdc_status s = pp ? aug_plan_check(path, plan, pp, &err) : sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
+    sdc_status s = pp ? augment_plan_check(a->out, plan, pp, a->force_new_plan, a->quiet, &err)
+                      : sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
     free(pp);
     if (!s) s = aug_manifest_load(mpath, a->out, &man, &err);
     if (!s) {
@@ -460,7 +379,7 @@ static int run_items(const ret_args *a, const aug_dataset *d, const aug_plan *pl
         s = sdc_err_set(&err, SDC_ERR_IO, "%s: %s", mpath, strerror(errno));
     for (int i = 0; !s && i < plan->n; i++) todo += !done_has(&ds, plan->items[i].output);
     cli_progress pr;
-    if (!s && todo) cli_progress_start(&pr, "retrieve", "img", todo, a->quiet);
+    if (!s && todo) cli_progress_start(&pr, "retrieve", "img", todo, a->quiet || a->json);
     for (int i = 0; !s && i < plan->n; i++) {
         const aug_item *it = &plan->items[i];
         if (done_has(&ds, it->output)) continue;
@@ -488,7 +407,10 @@ static int run_items(const ret_args *a, const aug_dataset *d, const aug_plan *pl
     free(ds.v);
     aug_manifest_free(&man);
     if (s) return cli_error("augment", &err);
-    if (!a->quiet)
+    if (a->json)
+        printf("{\"retrieved\": %d, \"already_done\": %d, \"failed\": %d, \"manifest\": \"%s\"}\n",
+               done - failed, plan->n - todo, failed, mpath);
+    else if (!a->quiet)
         fprintf(stderr, "sdc augment: %d retrieved, %d already done\n", done - failed, plan->n - todo);
     if (failed) {
         fprintf(stderr, "sdc augment: %d items failed (see %s)\n", failed, mpath);
@@ -497,10 +419,9 @@ static int run_items(const ret_args *a, const aug_dataset *d, const aug_plan *pl
     return EXIT_OK;
 }
 
-int cmd_augment_retrieve(int argc, char **argv) {
-    ret_args a;
-    int rc = parse(argc, argv, &a);
-    if (rc) return rc < 0 ? EXIT_OK : rc;
+int augment_retrieve(const aug_args *ap) {
+    const aug_args a = *ap;
+    int rc;
     sdc_err err = {0};
     aug_dataset d = {0};
     emb_cache pool = {.lock_fd = -1, .emb_fd = -1, .idx_fd = -1};
@@ -513,13 +434,14 @@ int cmd_augment_retrieve(int argc, char **argv) {
     char sha[65] = "";
     const char *model = NULL;
     rc = EXIT_RUNTIME;
-    if (inside(a.data, a.out))
-        return cli_usage_error("augment", "--out %s is inside the dataset %s", a.out, a.data);
+    if (!a.dry && (cli_check_writable_dir(a.out, "--out", &err) ||
+                   (a.preview && cli_check_writable(a.preview, "--preview", &err))))
+        return cli_error("augment", &err);
     sdc_status s = aug_dataset_scan(a.data, a.names, a.classes, &d, &err);
     if (!s) s = emb_cache_open_reader(a.pool, &pool, &err);
     if (!s && pool.n_live == 0) s = sdc_err_set(&err, SDC_ERR_ARG, "%s: the pool is empty (run sdc embed)", a.pool);
-    if (!s) model = a.clip ? a.clip : pool.model;
-    if (!s && !(q.be = sdc_cpu_backend_create(&err))) s = err.code;
+    if (!s) model = a.model ? a.model : pool.model;
+    if (!s && !(q.be = cli_backend_create("augment", a.backend, a.quiet, &err))) s = err.code;
     if (!s && !(q.arena = sdc_arena_create(q.be, 0, &err))) s = err.code;
     if (!s && !(q.m = sdc_clip_model_open(model, q.be, &err))) s = err.code;
     if (!s) s = sdc_sha256_file(q.m->weights, sha, &err);
@@ -565,7 +487,17 @@ int cmd_augment_retrieve(int argc, char **argv) {
             if (!(it->output = output_name(d.classes[c].folder, r + 1, e->path, e->sha256)))
                 s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
         }
-    if (!s && a.dry) {
+    if (!s && a.dry && a.json) {
+        printf("{\"method\": \"retrieve\", \"images\": %d, \"pool\": %lld, \"classes\": {", plan.n,
+               (long long)pool.n_live);
+        for (int c = 0; c < d.n_classes; c++) {
+            printf("%s", c ? ", " : "");
+            cli_json_string(stdout, d.classes[c].folder);
+            printf(": %d", res.count[c]);
+        }
+        printf("}}\n");
+        rc = EXIT_OK;
+    } else if (!s && a.dry) {
         printf("plan: %d images (retrieve, query %s, %lld per class, dedup %g) from %lld pool images\n",
                plan.n, a.query, a.per_class, a.dedup, (long long)pool.n_live);
         for (int c = 0; c < d.n_classes; c++)
@@ -575,13 +507,23 @@ int cmd_augment_retrieve(int argc, char **argv) {
                (long long)res.conflicts, (long long)res.duplicates, res.passes);
         rc = EXIT_OK;
     } else if (!s) {
-        if (!a.quiet) {
-            for (int c = 0; c < d.n_classes; c++)
-                if (res.count[c] < a.per_class)
-                    fprintf(stderr, "sdc augment: class %s: only %d of %lld images (pool exhausted%s)\n",
-                            d.classes[c].folder, res.count[c], a.per_class, res.partial ? " or the candidate cap hit" : "");
+        /* The shortfall, always: a class short of K skews the class balance,
+         * and one with nothing leaves the output without that class. */
+        int empty = 0;
+        for (int c = 0; c < d.n_classes; c++) {
+            empty += res.count[c] == 0;
+            if (res.count[c] < a.per_class)
+                fprintf(stderr, "sdc augment: class %s: %d of %lld images (the pool holds no more "
+                        "that pass --dedup%s)\n", d.classes[c].folder, res.count[c], a.per_class,
+                        res.partial ? " or the candidate cap was hit" : "");
         }
-        rc = run_items(&a, &d, &plan, picks, &pool, model, sha);
+        rc = run_items(&a, &d, &plan, picks, res.count, &pool, model, sha);
+        if (empty) {
+            fprintf(stderr, "sdc augment: %d class%s got no image: no folder was made for %s (an "
+                    "empty class folder is refused by torchvision's ImageFolder)\n", empty,
+                    empty > 1 ? "es" : "", empty > 1 ? "them" : "it");
+            if (rc == EXIT_OK) rc = EXIT_RUNTIME;
+        }
     }
     if (s) rc = cli_error("augment", &err);
     aug_plan_free(&plan);

@@ -6,34 +6,36 @@
 #include <math.h>
 #include <string.h>
 
-static const char *usage =
-    "usage: sdc compare A.safetensors B.safetensors [--tol X] [--json]\n\n"
+static const cli_spec spec = {
+    "compare", "A.safetensors B.safetensors [--tol X] [--pair NAME=NAME_IN_B] [--json]",
     "For every tensor of A, prints max-abs and relative-L2 error of A against B\n"
     "(||A-B|| / ||B||). Exit 1 if any tensor's relative-L2 error exceeds X\n"
-    "(default 1e-4), the shapes differ, or a tensor of A is missing from B.\n";
+    "(default 1e-4), the shapes differ, or a tensor of A is missing from B.", NULL};
 
 int cmd_compare(int argc, char **argv) {
-    const char *paths[2] = {NULL, NULL};
+    const char *paths[2] = {NULL, NULL}, *pair = NULL;
     double tol = 1e-4;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        } else if (strcmp(argv[i], "--tol") == 0) {
-            if (i + 1 >= argc) return cli_usage_error("compare", "--tol needs a value");
-            if (!cli_parse_float("compare", "--tol", argv[++i], 0, 1e30, &tol)) return EXIT_USAGE;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-        } else if (argv[i][0] == '-') {
-            return cli_usage_error("compare", "unknown option '%s'", argv[i]);
-        } else if (!paths[0] || !paths[1]) {
-            paths[paths[0] ? 1 : 0] = argv[i];
-        } else {
-            return cli_usage_error("compare", "unexpected argument '%s'", argv[i]);
-        }
+    cli_opt opts[] = {
+        {"tol", 0, CLI_FLOAT, &tol, .lo = 0, .hi = 1e30, .metavar = "X",
+         .help = "relative-L2 tolerance (default 1e-4)"},
+        {"pair", 0, CLI_STRING, &pair, .metavar = "A_NAME=B_NAME",
+         .help = "compare only tensor A_NAME of A with tensor B_NAME of B"},
+        CLI_JSON(&json),
+        CLI_END};
+    cli_positional pos = {paths, 2, 0, "A B"};
+    int rc = cli_parse(&spec, opts, argc, argv, &pos);
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (pos.n_pos != 2) return cli_usage_error("compare", "needs two files");
+    char a_name[256] = "";
+    const char *b_name = NULL;
+    if (pair) {
+        const char *eq = strchr(pair, '=');
+        if (!eq || eq == pair || !eq[1] || eq - pair >= (long)sizeof a_name)
+            return cli_usage_error("compare", "--pair must be A_NAME=B_NAME (got '%s')", pair);
+        snprintf(a_name, sizeof a_name, "%.*s", (int)(eq - pair), pair);
+        b_name = eq + 1;
     }
-    if (!paths[1]) return cli_usage_error("compare", "needs two files");
     sdc_err err = {0};
     sdc_safetensors *a = sdc_safetensors_open(paths[0], &err), *b = NULL;
     if (!a || !(b = sdc_safetensors_open(paths[1], &err))) {
@@ -42,9 +44,11 @@ int cmd_compare(int argc, char **argv) {
     }
     int bad = 0;
     if (json) printf("{\"tolerance\": %g, \"tensors\": [", tol);
+    size_t shown = 0;
     for (size_t i = 0; i < sdc_safetensors_count(a); i++) {
         const sdc_st_entry *ea = sdc_safetensors_entry(a, i);
-        const sdc_st_entry *eb = sdc_safetensors_find(b, ea->name);
+        if (pair && strcmp(ea->name, a_name)) continue;
+        const sdc_st_entry *eb = sdc_safetensors_find(b, pair ? b_name : ea->name);
         sdc_compare_result r = {INFINITY, INFINITY, 0};
         const char *problem = NULL;
         sdc_tensor *ta = NULL, *tb = NULL;
@@ -58,7 +62,7 @@ int cmd_compare(int argc, char **argv) {
         bool over = problem || !(r.rel_l2 <= tol);
         bad += over;
         if (json) {
-            printf("%s{\"name\": ", i ? ", " : "");
+            printf("%s{\"name\": ", shown++ ? ", " : "");
             cli_json_string(stdout, ea->name);
             if (problem) {
                 printf(", \"error\": ");
@@ -75,6 +79,10 @@ int cmd_compare(int argc, char **argv) {
         }
         sdc_tensor_free(ta);
         sdc_tensor_free(tb);
+    }
+    if (pair && !sdc_safetensors_find(a, a_name)) {
+        bad++;
+        fprintf(stderr, "sdc compare: %s: no tensor '%s'\n", paths[0], a_name);
     }
     if (json) printf("], \"failed\": %d}\n", bad);
     sdc_safetensors_close(a);

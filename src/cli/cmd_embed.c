@@ -17,34 +17,31 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static const char *usage =
-    "usage: sdc embed --clip M --images DIR --out CACHE [--batch 8] [--dtype f16|f32] [-q]\n"
+static const cli_spec spec = {
+    "embed", "--model M --images DIR --out CACHE [--batch 8] [--dtype f16|f32] [-q]\n"
     "       sdc embed --export-npy FILE.npy --pool CACHE [--files LIST.csv|LIST.txt] [--dtype f16|f32]\n"
-    "       sdc embed --import-npy FILE.npy --files LIST.csv|LIST.txt --images DIR --clip M\n"
-    "                 --out CACHE [--dtype f16|f32] [-q]\n\n"
+    "       sdc embed --import-npy FILE.npy --files LIST.csv|LIST.txt --images DIR --model M\n"
+    "                 --out CACHE [--dtype f16|f32] [-q]",
     "Embeds every .png/.jpg/.jpeg under DIR (recursively; hidden entries and symlinked\n"
     "folders are skipped) with the CLIP model M (a transformers CLIPModel folder or one\n"
-    ".safetensors) into CACHE:\n"
-    "L2-normalized image embeddings (F16 by default) plus the file list with SHA-256 content\n"
-    "hashes. Rerunning embeds only new or changed files (a file whose content is already in\n"
-    "the cache reuses its row); a killed run loses at most its unfinished batch. One writer\n"
-    "per cache (a lock). Unreadable images are reported and skipped (exit 1 at the end; a\n"
-    "rerun retries them).\n\n"
-    "  --batch N            images per model call (default 8)\n"
-    "  --dtype f16|f32      storage of a new cache (default f16); an existing cache keeps its own\n"
-    "  --export-npy F.npy   writes the cache's current rows as an NPY [N, dim] array and the\n"
-    "                       file list (--files, default F.csv: row,path,sha256,bytes; a .txt\n"
-    "                       name gets one path per line); paths are relative to the image folder\n"
-    "  --import-npy F.npy   appends rows made elsewhere (normalized on the way in) with their\n"
-    "                       files (a CSV needs a \"path\" column; \"sha256\" is optional and\n"
-    "                       computed when absent); every file must exist under --images, and M\n"
-    "                       names the model the vectors came from\n"
-    "  -q, --quiet          no progress\n";
+    ".safetensors; --clip is an alias of --model) into CACHE: L2-normalized image\n"
+    "embeddings (F16 by default) plus the file list with SHA-256 content hashes; the\n"
+    "cache records M's absolute path. Rerunning embeds only new or changed files (a file\n"
+    "whose content is already in the cache reuses its row); a killed run loses at most\n"
+    "its unfinished batch. One writer per cache (a lock). Unreadable images are reported\n"
+    "and skipped (exit 1 at the end; a rerun retries them).",
+    "--export-npy writes the cache's current rows as an NPY [N, dim] array and the file\n"
+    "list (--files, default F.csv: row,path,sha256,bytes; a .txt name gets one path per\n"
+    "line); paths are relative to the image folder. --import-npy appends rows made\n"
+    "elsewhere (normalized on the way in) with their files (a CSV needs a \"path\"\n"
+    "column; \"sha256\" is optional and computed when absent); every file must exist\n"
+    "under --images, and M names the model the vectors came from."};
 
 typedef struct {
-    const char *clip, *images, *out, *pool, *export_npy, *import_npy, *files, *dtype;
-    long long batch;
-    bool quiet;
+    const char *clip, *images, *out, *pool, *export_npy, *import_npy, *files, *dtype, *backend;
+    long long batch, threads;
+    bool quiet, json;
+    char clip_abs[4096]; /* the model's absolute path, as the cache records it */
 } embed_args;
 
 /* ---------------------------------------------------------------- scanning */
@@ -151,13 +148,13 @@ static int run_embed(const embed_args *a) {
     emb_update_stats st = {0};
     sdc_status s = SDC_OK;
     if (!realpath(a->images, root)) s = sdc_err_set(&err, SDC_ERR_IO, "%s: %s", a->images, strerror(errno));
-    if (!s && !(be = sdc_cpu_backend_create(&err))) s = err.code;
+    if (!s && !(be = cli_backend_create("embed", a->backend, a->quiet, &err))) s = err.code;
     if (!s && !(arena = sdc_arena_create(be, 0, &err))) s = err.code;
     if (!s) s = model_and_hash(a->clip, be, &m, sha, &err);
     if (!s) {
         emb_cache_meta want = {.dim = m->cfg.proj, .dtype = !a->dtype ? SDC_DTYPE_COUNT
                                                    : !strcmp(a->dtype, "f32") ? SDC_F32 : SDC_F16,
-                               .root = root, .model = a->clip, .model_sha256 = sha};
+                               .root = root, .model = a->clip_abs, .model_sha256 = sha};
         s = emb_cache_open_writer(a->out, &want, &cache, &err);
     }
     if (!s && (cache.recovered_rows || cache.recovered_tail) && !a->quiet)
@@ -185,7 +182,11 @@ static int run_embed(const embed_args *a) {
     sdc_arena_destroy(arena);
     sdc_backend_destroy(be);
     if (s) return cli_error("embed", &err);
-    if (!a->quiet)
+    if (a->json)
+        printf("{\"embedded\": %lld, \"reused\": %lld, \"unchanged\": %lld, \"failed\": %lld, "
+               "\"images\": %lld}\n", (long long)st.embedded, (long long)st.reused,
+               (long long)st.unchanged, (long long)st.failed, total);
+    else if (!a->quiet)
         fprintf(stderr, "sdc embed: %lld embedded, %lld reused (same content), %lld unchanged, "
                 "%lld failed; %s holds %lld images\n", (long long)st.embedded, (long long)st.reused,
                 (long long)st.unchanged, (long long)st.failed, a->out, total);
@@ -270,7 +271,7 @@ static int run_import(const embed_args *a) {
     }
     emb_cache_meta want = {.dim = cfg.proj, .dtype = !a->dtype ? SDC_DTYPE_COUNT
                                                      : !strcmp(a->dtype, "f16") ? SDC_F16 : SDC_F32,
-                           .root = root, .model = a->clip, .model_sha256 = sha};
+                           .root = root, .model = a->clip_abs, .model_sha256 = sha};
     if (!s) s = emb_cache_open_writer(a->out, &want, &c, &err);
     long long added = 0, same = 0;
     for (int64_t i0 = 0; !s && i0 < n; i0 += 4096) {
@@ -305,22 +306,30 @@ static int run_import(const embed_args *a) {
 
 int cmd_embed(int argc, char **argv) {
     embed_args a = {.batch = 8};
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (cli_is_help(f)) { fputs(usage, stdout); return EXIT_OK; }
-        if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a.quiet = true; continue; }
-        const char **str = !strcmp(f, "--clip") ? &a.clip : !strcmp(f, "--images") ? &a.images
-            : !strcmp(f, "--out") ? &a.out : !strcmp(f, "--pool") ? &a.pool
-            : !strcmp(f, "--export-npy") ? &a.export_npy : !strcmp(f, "--import-npy") ? &a.import_npy
-            : !strcmp(f, "--files") ? &a.files : !strcmp(f, "--dtype") ? &a.dtype : NULL;
-        if (!str && strcmp(f, "--batch"))
-            return f[0] == '-' ? cli_usage_error("embed", "unknown option '%s'", f)
-                               : cli_usage_error("embed", "unexpected argument '%s'", f);
-        if (!v) return cli_usage_error("embed", "%s needs a value", f);
-        i++;
-        if (str) *str = v;
-        else if (!cli_parse_int("embed", f, v, 1, 256, &a.batch)) return EXIT_USAGE;
-    }
+    cli_opt opts[] = {
+        {"model|clip", 'm', CLI_STRING, &a.clip, .metavar = "M", .help = "the CLIP model (a CLIPModel)"},
+        {"images", 0, CLI_STRING, &a.images, .metavar = "DIR", .help = "the image folder"},
+        CLI_OUT(&a.out, 0, "the cache folder CACHE"),
+        {"batch", 'b', CLI_INT, &a.batch, .lo = 1, .hi = 256, .metavar = "N",
+         .help = "images per model call (default 8)"},
+        {"dtype", 0, CLI_CHOICE, &a.dtype, .choices = "f16|f32",
+         .help = "storage of a new cache (default f16); an existing cache keeps its own"},
+        {"pool", 0, CLI_STRING, &a.pool, .metavar = "CACHE", .help = "the cache to export"},
+        {"export-npy", 0, CLI_STRING, &a.export_npy, .metavar = "F.npy", .help = "export the rows"},
+        {"import-npy", 0, CLI_STRING, &a.import_npy, .metavar = "F.npy", .help = "import rows"},
+        {"files", 0, CLI_STRING, &a.files, .metavar = "LIST", .help = "the file list of an export/import"},
+        CLI_BACKEND(&a.backend),
+        CLI_THREADS(&a.threads),
+        CLI_QUIET(&a.quiet),
+        CLI_JSON(&a.json),
+        CLI_END};
+    int rc = cli_parse(&spec, opts, argc, argv, NULL);
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (!cli_backend_valid("embed", a.backend)) return EXIT_USAGE;
+    if (a.json) a.quiet = true; /* the progress goes, the summary is the JSON */
+    cli_apply_threads(a.threads);
+    if (a.clip && !realpath(a.clip, a.clip_abs)) snprintf(a.clip_abs, sizeof a.clip_abs, "%s", a.clip);
+    cli_on_interrupt_resume("embed");
     if (a.dtype && strcmp(a.dtype, "f16") && strcmp(a.dtype, "f32"))
         return cli_usage_error("embed", "--dtype must be f16 or f32 (got '%s')", a.dtype);
     if (a.export_npy && a.import_npy)
@@ -332,11 +341,11 @@ int cmd_embed(int argc, char **argv) {
     }
     if (a.import_npy) {
         if (!a.files || !a.images || !a.clip || !a.out)
-            return cli_usage_error("embed", "--import-npy needs --files, --images, --clip and --out");
+            return cli_usage_error("embed", "--import-npy needs --files, --images, --model and --out");
         return run_import(&a);
     }
     if (!a.clip || !a.images || !a.out)
-        return cli_usage_error("embed", "--clip, --images and --out are required");
+        return cli_usage_error("embed", "--model (--clip), --images and --out are required");
     if (a.pool || a.files) return cli_usage_error("embed", "--pool / --files go with --export-npy or --import-npy");
     return run_embed(&a);
 }

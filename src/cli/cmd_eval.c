@@ -8,6 +8,7 @@
  *   sdc eval clip-image in pixel_values [B,3,S,S]       out image_embeds [B,P] (a CLIPModel)
  *   sdc eval clip-text  in input_ids [B,T]              out text_embeds [B,P] */
 #include "cli.h"
+#include "preflight.h"
 
 #include "../core/exec.h"
 #include "../models/checkpoint.h"
@@ -18,11 +19,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *usage =
-    "usage: sdc eval text|unet|vae-decode|vae-encode|clip-image|clip-text --model M --in IN.safetensors\n"
-    "                --out OUT.safetensors [--clip-skip N] [--dump DIR] [--backend B]\n\n"
+static const cli_spec spec = {
+    "eval", "text|unet|vae-decode|vae-encode|clip-image|clip-text --model M --in IN.safetensors\n"
+    "                --out OUT.safetensors [options]",
     "Runs one component of the SD 1.x checkpoint M (a single .safetensors file\n"
-    "or a diffusers folder) on the named tensors of IN and writes OUT:\n"
+    "or a diffusers folder) on the named tensors of IN and writes OUT; only that\n"
+    "component is loaded:\n"
     "  text        in input_ids [B,77] (I32 or I64)\n"
     "              out last_hidden_state [B,77,D] (after --clip-skip N final layers\n"
     "              are skipped, diffusers' convention; the final layer norm is applied)\n"
@@ -31,20 +33,18 @@ static const char *usage =
     "  vae-decode  in latents [B,4,h,w] (already divided by the scaling factor)\n"
     "              out sample [B,3,8h,8w], unclamped\n"
     "  vae-encode  in sample [B,3,H,W] in [-1,1]; out mean, logvar [B,4,H/8,W/8]\n"
-    "--dump DIR (unet) writes every block's output to DIR/<block>.safetensors.\n"
-    "--backend B (SD components): cpu, cuda[:N] or auto (default cpu, or\n"
-    "              $SDC_BACKEND); activations stay F32 on every backend.\n"
-    "\nWith M a CLIPModel (a transformers folder or one .safetensors, see sdc embed):\n"
+    "With M a CLIPModel (a transformers folder or one .safetensors, see sdc embed):\n"
     "  clip-image  in pixel_values [B,3,S,S] (preprocessed, S = the vision image_size)\n"
     "              out image_embeds [B,P] (L2-normalized, CLIPModel's image_embeds),\n"
     "              image_features [B,P] (get_image_features, unnormalized),\n"
     "              image_pooled [B,Dv] (post-LN class token)\n"
     "  clip-text   in input_ids [B,T] (I32/I64, 1 <= T <= 77)\n"
-    "              out text_embeds, text_features [B,P], text_pooled [B,Dt] (EOS token)\n";
+    "              out text_embeds, text_features [B,P], text_pooled [B,Dt] (EOS token)",
+    "--backend (SD components): activations stay F32 on every backend."};
 
 typedef struct {
     const char *component, *model, *in, *out, *dump_dir, *backend;
-    int clip_skip;
+    long long clip_skip, clip_heads, threads;
 } eval_args;
 
 typedef struct {
@@ -155,7 +155,8 @@ static sdc_status run_eval(const eval_args *a, sdc_err *err) {
     if (!(in = sdc_safetensors_open(a->in, err))) return err->code;
     if (!(be = cli_backend_create("eval", a->backend, false, err)) ||
         !(arena = sdc_arena_create(be, 0, err)) ||
-        !(ck = sdc_checkpoint_open(a->model, err))) {
+        !(ck = sdc_checkpoint_open(a->model, err)) ||
+        (a->clip_heads && sdc_checkpoint_set_clip_heads(ck, (int)a->clip_heads, err))) {
         s = err->code;
         goto done;
     }
@@ -170,7 +171,7 @@ static sdc_status run_eval(const eval_args *a, sdc_err *err) {
         }
         if ((s = sdc_clip_text_load(&clip, ck, be, err))) goto done;
         have_clip = true;
-        out[0] = sdc_clip_text_forward(&ex, &clip, x->data, (int)x->shape[0], a->clip_skip, NULL, 0);
+        out[0] = sdc_clip_text_forward(&ex, &clip, x->data, (int)x->shape[0], (int)a->clip_skip, NULL, 0);
         out_names[0] = "last_hidden_state";
     } else if (strcmp(a->component, "unet") == 0) {
         if (!(x = sdc_safetensors_load(in, "sample", SDC_F32, err)) ||
@@ -251,39 +252,29 @@ done:
 
 int cmd_eval(int argc, char **argv) {
     eval_args a = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (cli_is_help(arg)) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        const char **slot = strcmp(arg, "--model") == 0 ? &a.model
-                            : strcmp(arg, "--in") == 0  ? &a.in
-                            : strcmp(arg, "--out") == 0 ? &a.out
-                            : strcmp(arg, "--dump") == 0 ? &a.dump_dir
-                            : strcmp(arg, "--backend") == 0 ? &a.backend : NULL;
-        if (slot || strcmp(arg, "--clip-skip") == 0) {
-            if (i + 1 >= argc) return cli_usage_error("eval", "%s needs a value", arg);
-            if (slot) {
-                *slot = argv[++i];
-            } else {
-                long long v;
-                if (!cli_parse_int("eval", arg, argv[++i], 0, 1000, &v)) return EXIT_USAGE;
-                a.clip_skip = (int)v;
-            }
-        } else if (arg[0] == '-') {
-            return cli_usage_error("eval", "unknown option '%s'", arg);
-        } else if (!a.component) {
-            a.component = arg;
-        } else {
-            return cli_usage_error("eval", "unexpected argument '%s'", arg);
-        }
-    }
+    cli_opt opts[] = {
+        CLI_MODEL(&a.model, 0),
+        {"in", 0, CLI_STRING, &a.in, .metavar = "IN", .help = "input tensors (.safetensors; required)"},
+        CLI_OUT(&a.out, 0, "output tensors (.safetensors; required)"),
+        {"clip-skip", 0, CLI_INT, &a.clip_skip, .lo = 0, .hi = 1000, .metavar = "N",
+         .help = "text: skip the last N encoder layers"},
+        {"clip-heads", 0, CLI_INT, &a.clip_heads, .lo = 1, .hi = 4096, .metavar = "N",
+         .help = "text: the head count of a single file whose width is not a multiple of 64"},
+        {"dump", 0, CLI_STRING, &a.dump_dir, .metavar = "DIR",
+         .help = "unet: write every block's output to DIR/<block>.safetensors"},
+        CLI_BACKEND(&a.backend),
+        CLI_THREADS(&a.threads),
+        CLI_END};
+    cli_positional pos = {&a.component, 1, 0, "COMPONENT"};
+    int rc = cli_parse(&spec, opts, argc, argv, &pos);
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
     if (!a.component) return cli_usage_error("eval", "missing the component");
-    if (strcmp(a.component, "text") && strcmp(a.component, "unet") &&
-        strcmp(a.component, "vae-decode") && strcmp(a.component, "vae-encode") &&
-        strcmp(a.component, "clip-image") && strcmp(a.component, "clip-text"))
-        return cli_usage_error("eval", "unknown component '%s'", a.component);
+    static const char *const comps[] = {"text", "unet", "vae-decode", "vae-encode", "clip-image",
+                                        "clip-text"};
+    int k = 0;
+    while (k < 6 && strcmp(a.component, comps[k])) k++;
+    if (k == 6) return cli_usage_error("eval", "unknown component '%s' (text, unet, vae-decode, "
+                                       "vae-encode, clip-image or clip-text)", a.component);
     if (!a.model || !a.in || !a.out)
         return cli_usage_error("eval", "--model, --in and --out are required");
     if (strcmp(a.in, a.out) == 0)
@@ -291,8 +282,16 @@ int cmd_eval(int argc, char **argv) {
     if (a.dump_dir && strcmp(a.component, "unet") != 0)
         return cli_usage_error("eval", "--dump is supported for unet only");
     if (!cli_backend_valid("eval", a.backend)) return EXIT_USAGE;
-    if (a.clip_skip && strncmp(a.component, "clip-", 5) == 0)
-        return cli_usage_error("eval", "--clip-skip applies to the SD text encoder (text) only");
+    if ((a.clip_skip || a.clip_heads) && strcmp(a.component, "text"))
+        return cli_usage_error("eval", "--%s applies to the SD text encoder (text) only",
+                               a.clip_skip ? "clip-skip" : "clip-heads");
+    cli_apply_threads(a.threads);
     sdc_err err = {0};
+    /* Before loading: the part this component needs, and a writable --out. */
+    unsigned part = k == 0 ? 1u << SDC_COMPONENT_TEXT : k == 1 ? 1u << SDC_COMPONENT_UNET
+                    : k < 4 ? 1u << SDC_COMPONENT_VAE : 0;
+    if ((part && cli_check_model_parts(a.model, part, &err)) ||
+        cli_check_writable(a.out, "--out", &err))
+        return cli_error("eval", &err);
     return run_eval(&a, &err) ? cli_error("eval", &err) : EXIT_OK;
 }

@@ -1,7 +1,8 @@
-/* cmd_info.c — sdc info FILE|DIR [--json]: what a safetensors file or a
- * diffusers folder holds (tensors, parameters and bytes per dtype, layout,
- * components, __metadata__), or a PNG's size, color type and A1111
- * "parameters" text. The input kind is picked by sniffing (see kind_of). */
+/* cmd_info.c — sdc info FILE|DIR [--json] [--tensors]: what a safetensors
+ * file or a diffusers folder holds (tensors, parameters and bytes per dtype,
+ * layout, components, __metadata__; with --tensors every name, dtype and
+ * shape), or an image's format and size (a PNG's color type and A1111
+ * "parameters" text too). The input kind is picked by sniffing (kind_of). */
 #include "cli.h"
 
 #include <errno.h>
@@ -39,21 +40,18 @@ typedef struct info {
     counts total, by[SDC_DTYPE_COUNT];
 } info;
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: sdc info FILE|DIR [--json]\n"
-            "       sdc info --cpu [--json]\n\n"
-            "Describes a .safetensors file or a diffusers checkpoint folder: tensor count,\n"
-            "parameters and bytes per dtype, the checkpoint layout and its components, and\n"
-            "the __metadata__ keys; or a PNG image: its size, color type and the A1111\n"
-            "\"parameters\" text (parsed into fields with --json). Every file is fully\n"
-            "validated first (PNG: every chunk CRC). With --cpu: the processor's features,\n"
-            "the OpenBLAS core in use and who chose it, and sdc's own kernel path.\n\n"
-            "  --cpu       describe the CPU and its kernels instead of a file\n"
-            "  --json      print one JSON object instead of text\n"
-            "  -h, --help  this help\n\n"
-            "exit codes: 0 ok, 1 unreadable or malformed input, 2 usage error\n");
-}
+static const cli_spec spec = {
+    "info", "FILE|DIR|IMAGE [--json] [--tensors]   or   sdc info --cpu [--json]",
+    "Describes a .safetensors file or a diffusers checkpoint folder: tensor count,\n"
+    "parameters and bytes per dtype, the checkpoint layout and its components, and\n"
+    "the __metadata__ keys (--tensors: every tensor's name, dtype and shape); or an\n"
+    "image: its format and size, and for a PNG its color type and A1111 \"parameters\"\n"
+    "text (parsed into fields with --json). Every file is fully validated first (PNG:\n"
+    "every chunk CRC). With --cpu: the processor's features, the OpenBLAS core in use\n"
+    "and who chose it, and sdc's own kernel path.",
+    "exit codes: 0 ok, 1 unreadable or malformed input, 2 usage error"};
+
+static bool list_tensors;
 
 /* ---------------------------------------------------------------- gathering */
 
@@ -168,11 +166,23 @@ static void print_text(const info *in) {
     if (!in->folder) {
         printf("metadata:    ");
         print_meta_keys(in->files[0].st);
-        return;
     }
-    for (int i = 0; i < in->n_files; i++) {
+    for (int i = 0; in->folder && i < in->n_files; i++) {
         printf("metadata of %s: ", in->files[i].shown);
         print_meta_keys(in->files[i].st);
+    }
+    for (int i = 0; list_tensors && i < in->n_files; i++) {
+        const sdc_safetensors *st = in->files[i].st;
+        if (in->folder) printf("tensors of %s:\n", in->files[i].shown);
+        else printf("tensor list:\n");
+        for (size_t t = 0; t < sdc_safetensors_count(st); t++) {
+            const sdc_st_entry *e = sdc_safetensors_entry(st, t);
+            printf("  ");
+            put_clean(e->name);
+            printf("  %s [", sdc_dtype_name(e->dtype));
+            for (int d = 0; d < e->ndim; d++) printf("%s%" PRId64, d ? ", " : "", e->shape[d]);
+            printf("]\n");
+        }
     }
 }
 
@@ -236,6 +246,18 @@ static void print_json(const info *in) {
         json_dtypes(f->by);
         printf(",");
         json_meta(f->st);
+        if (list_tensors) {
+            printf(",\"tensor_list\":[");
+            for (size_t t = 0; t < sdc_safetensors_count(f->st); t++) {
+                const sdc_st_entry *e = sdc_safetensors_entry(f->st, t);
+                printf("%s{\"name\":", t ? "," : "");
+                cli_json_string(stdout, e->name);
+                printf(",\"dtype\":\"%s\",\"shape\":[", sdc_dtype_name(e->dtype));
+                for (int d = 0; d < e->ndim; d++) printf("%s%" PRId64, d ? "," : "", e->shape[d]);
+                printf("]}");
+            }
+            printf("]");
+        }
         printf("}");
     }
     printf("]}\n");
@@ -243,7 +265,19 @@ static void print_json(const info *in) {
 
 /* ---------------------------------------------------------------- dispatch */
 
-typedef enum { KIND_SAFETENSORS, KIND_PNG, KIND_FOLDER } input_kind;
+typedef enum { KIND_SAFETENSORS, KIND_PNG, KIND_OTHER_IMAGE, KIND_FOLDER } input_kind;
+
+/* Images other than PNG, by their magic bytes: the format's name or NULL. */
+static const char *image_format(const unsigned char *sig, ssize_t n) {
+    if (n >= 3 && sig[0] == 0xFF && sig[1] == 0xD8 && sig[2] == 0xFF) return "JPEG";
+    if (n >= 6 && (!memcmp(sig, "GIF87a", 6) || !memcmp(sig, "GIF89a", 6))) return "GIF";
+    if (n >= 12 && !memcmp(sig, "RIFF", 4) && !memcmp(sig + 8, "WEBP", 4)) return "WebP";
+    if (n >= 2 && sig[0] == 'B' && sig[1] == 'M') return "BMP";
+    if (n >= 4 && (!memcmp(sig, "II*\0", 4) || !memcmp(sig, "MM\0*", 4))) return "TIFF";
+    return NULL;
+}
+
+static char other_format[8];
 
 /* Folders by stat, files by their first bytes: a PNG starts with its
  * 8-byte signature; anything else is read as safetensors. */
@@ -261,7 +295,7 @@ static int kind_of(const char *path, input_kind *kind) {
         fprintf(stderr, "sdc info: %s: not a regular file or folder\n", path);
         return EXIT_RUNTIME;
     }
-    unsigned char sig[8] = {0};
+    unsigned char sig[12] = {0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fprintf(stderr, "sdc info: %s: cannot open: %s\n", path, strerror(errno));
@@ -269,7 +303,10 @@ static int kind_of(const char *path, input_kind *kind) {
     }
     ssize_t got = read(fd, sig, sizeof sig);
     close(fd);
-    *kind = got == 8 && memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0 ? KIND_PNG : KIND_SAFETENSORS;
+    const char *fmt = image_format(sig, got);
+    if (fmt) snprintf(other_format, sizeof other_format, "%s", fmt);
+    *kind = got >= 8 && memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0 ? KIND_PNG
+            : fmt ? KIND_OTHER_IMAGE : KIND_SAFETENSORS;
     return EXIT_OK;
 }
 
@@ -342,7 +379,7 @@ static int info_png(const char *path, bool json) {
     } else {
         printf("path:        ");
         put_clean(path);
-        printf("\nformat:      png\nsize:        %dx%d\ncolor type:  %s, %d-bit%s\n"
+        printf("\nformat:      PNG image\nsize:        %dx%d\ncolor type:  %s, %d-bit%s\n"
                "parameters:  ", h.width, h.height, sdc_png_color_type_name(h.color_type),
                h.bit_depth, h.interlace ? ", interlaced" : "");
         if (text) put_text_block(text);
@@ -357,37 +394,51 @@ static int info_png(const char *path, bool json) {
     return EXIT_OK;
 }
 
-static int parse_args(int argc, char **argv, const char **path, bool *json, bool *cpu) {
-    bool options_done = false;
-    *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!options_done && strcmp(a, "--") == 0) options_done = true;
-        else if (!options_done && strcmp(a, "--json") == 0) *json = true;
-        else if (!options_done && strcmp(a, "--cpu") == 0) *cpu = true;
-        else if (!options_done && a[0] == '-' && a[1])
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        else if (*path) return cli_usage_error(CMD, "more than one input ('%s' and '%s')", *path, a);
-        else *path = a;
+/* A JPEG's size (decoded with the image loader's checks); other formats are
+ * named: sdc reads PNG and JPEG only. Either way it is an image, not a
+ * checkpoint. */
+static int info_other_image(const char *path, bool json) {
+    sdc_image im = {0};
+    sdc_err err = {0};
+    bool jpeg = !strcmp(other_format, "JPEG");
+    if (jpeg && sdc_image_load(path, NULL, &im, &err)) {
+        fprintf(stderr, "sdc info: %s\n", err.msg);
+        return EXIT_RUNTIME;
     }
-    if (*cpu && *path) return cli_usage_error(CMD, "--cpu takes no FILE or DIR ('%s')", *path);
-    if (!*path && !*cpu) return cli_usage_error(CMD, "missing FILE or DIR");
+    if (json) {
+        printf("{\"path\":");
+        cli_json_string(stdout, path);
+        printf(",\"format\":\"%s\",\"image\":true", other_format);
+        if (jpeg) printf(",\"width\":%d,\"height\":%d", im.w, im.h);
+        printf(",\"parameters\":null}\n");
+    } else {
+        printf("path:        ");
+        put_clean(path);
+        printf("\nformat:      %s image%s\n", other_format, jpeg ? "" : " (sdc reads PNG and JPEG only)");
+        if (jpeg) printf("size:        %dx%d\nparameters:  (none: only PNGs carry A1111 parameters)\n", im.w, im.h);
+    }
+    sdc_image_free(&im);
     return EXIT_OK;
 }
 
 int cmd_info(int argc, char **argv) {
-    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-        if (cli_is_help(argv[i])) {
-            usage(stdout);
-            return EXIT_OK;
-        }
-    const char *path;
+    const char *path = NULL;
     bool json = false, cpu = false;
+    cli_opt opts[] = {
+        CLI_JSON(&json),
+        {"tensors", 0, CLI_FLAG, &list_tensors, .help = "list every tensor: name, dtype, shape"},
+        {"cpu", 0, CLI_FLAG, &cpu, .help = "describe the CPU and its kernels instead of a file"},
+        CLI_END};
+    cli_positional pos = {&path, 1, 0, "FILE"};
+    int rc = cli_parse(&spec, opts, argc, argv, &pos);
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (cpu && path) return cli_usage_error(CMD, "--cpu takes no FILE or DIR ('%s')", path);
+    if (cpu) return cmd_info_cpu(json);
+    if (!path) return cli_usage_error(CMD, "missing FILE or DIR");
     input_kind kind;
-    int rc = parse_args(argc, argv, &path, &json, &cpu);
-    if (!rc && cpu) return cmd_info_cpu(json);
-    if (rc || (rc = kind_of(path, &kind))) return rc;
+    if ((rc = kind_of(path, &kind))) return rc;
     if (kind == KIND_PNG) return info_png(path, json);
+    if (kind == KIND_OTHER_IMAGE) return info_other_image(path, json);
 
     info in = {.path = path};
     rc = kind == KIND_FOLDER ? gather_folder(&in) : gather_file(&in);

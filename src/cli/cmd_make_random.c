@@ -10,13 +10,22 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *usage =
-    "usage: sdc make-random [--layout original|diffusers] [--dtype f16|f32|bf16]\n"
-    "                       [--config sd15|tiny] [--seed N] OUT\n\n"
+static const cli_spec spec = {
+    "make-random", "[--layout original|diffusers] [--dtype f16|f32|bf16] [--config sd15|tiny]\n"
+    "                       [--seed N] OUT",
     "Writes a full-size SD 1.5 checkpoint (or the tiny test config) with random\n"
     "weights of sane scale: OUT is one .safetensors file for --layout original\n"
     "(the default; loads in other SD 1.x tools) and a folder with unet/, vae/,\n"
-    "text_encoder/ and their config.json for --layout diffusers. Default dtype f16.\n";
+    "text_encoder/, scheduler/ (SD 1.5's scheduler_config.json) and their config.json\n"
+    "for --layout diffusers. Default dtype f16.", NULL};
+
+/* SD 1.5's scheduler/scheduler_config.json, as runwayml published it. */
+static const char sd15_scheduler[] =
+    "{\n  \"_class_name\": \"PNDMScheduler\",\n  \"beta_end\": 0.012,\n"
+    "  \"beta_schedule\": \"scaled_linear\",\n  \"beta_start\": 0.00085,\n"
+    "  \"num_train_timesteps\": 1000,\n  \"set_alpha_to_one\": false,\n"
+    "  \"skip_prk_steps\": true,\n  \"steps_offset\": 1,\n  \"trained_betas\": null,\n"
+    "  \"clip_sample\": false\n}\n";
 
 /* The tiny config of the test fixtures (tests/make_fixtures.py). */
 static void tiny_configs(sdc_clip_text_config *c, sdc_unet_config *u, sdc_vae_config *v) {
@@ -145,6 +154,7 @@ static sdc_status write_diffusers(const char *out, const sdc_clip_text *clip,
                                   const sdc_unet *unet, const sdc_vae *vae, sdc_err *err) {
     static const char model_index[] =
         "{\n  \"_class_name\": \"StableDiffusionPipeline\",\n"
+        "  \"scheduler\": [\"diffusers\", \"PNDMScheduler\"],\n"
         "  \"text_encoder\": [\"transformers\", \"CLIPTextModel\"],\n"
         "  \"unet\": [\"diffusers\", \"UNet2DConditionModel\"],\n"
         "  \"vae\": [\"diffusers\", \"AutoencoderKL\"]\n}\n";
@@ -159,34 +169,32 @@ static sdc_status write_diffusers(const char *out, const sdc_clip_text *clip,
         (s = write_component(out, "text_encoder", "model.safetensors", &clip->params,
                              sdc_clip_text_config_json(&clip->cfg), err)))
         return s;
+    char sched[4096];
+    snprintf(sched, sizeof sched, "%s/scheduler", out);
+    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", out);
+    if ((s = make_dir(sched, err)) ||
+        (s = sdc_write_file_atomic(path, sd15_scheduler, sizeof sd15_scheduler - 1, err)))
+        return s;
+    snprintf(path, sizeof path, "%s/model_index.json", out);
     return sdc_write_file_atomic(path, model_index, sizeof model_index - 1, err);
 }
 
 int cmd_make_random(int argc, char **argv) {
-    const char *layout = "original", *dtype_name = "f16", *config = "sd15", *out = NULL;
+    const char *layout = "original", *dtype_name = "f16", *config = "sd15", *out = NULL, *pos_out = NULL;
     long long seed = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (cli_is_help(a)) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        const char **slot = strcmp(a, "--layout") == 0   ? &layout
-                            : strcmp(a, "--dtype") == 0  ? &dtype_name
-                            : strcmp(a, "--config") == 0 ? &config : NULL;
-        if (slot || strcmp(a, "--seed") == 0) {
-            if (i + 1 >= argc) return cli_usage_error("make-random", "%s needs a value", a);
-            if (slot) *slot = argv[++i];
-            else if (!cli_parse_int("make-random", a, argv[++i], 0, INT64_MAX, &seed))
-                return EXIT_USAGE;
-        } else if (a[0] == '-') {
-            return cli_usage_error("make-random", "unknown option '%s'", a);
-        } else if (!out) {
-            out = a;
-        } else {
-            return cli_usage_error("make-random", "unexpected argument '%s'", a);
-        }
-    }
+    cli_opt opts[] = {
+        {"layout", 0, CLI_CHOICE, &layout, .choices = "original|diffusers", .help = "(default original)"},
+        {"dtype", 0, CLI_CHOICE, &dtype_name, .choices = "f16|f32|bf16", .help = "(default f16)"},
+        {"config", 0, CLI_CHOICE, &config, .choices = "sd15|tiny", .help = "(default sd15)"},
+        {"seed", 's', CLI_INT, &seed, .lo = 0, .hi = (double)INT64_MAX, .metavar = "N",
+         .help = "(default 0; deterministic per seed)"},
+        CLI_OUT(&out, 0, "OUT, also accepted as the one argument"),
+        CLI_END};
+    cli_positional pos = {&pos_out, 1, 0, "OUT"};
+    int rc = cli_parse(&spec, opts, argc, argv, &pos);
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (out && pos_out) return cli_usage_error("make-random", "give OUT once (as -o or as the argument)");
+    if (!out) out = pos_out;
     if (!out) return cli_usage_error("make-random", "missing OUT");
     bool original = strcmp(layout, "original") == 0;
     if (!original && strcmp(layout, "diffusers") != 0)

@@ -2,6 +2,9 @@
  * `sdc augment` output folder into manifest.jsonl in plan order, after
  * checking against plan.json that no item is missing or doubled. */
 #include "cli.h"
+#include "preflight.h"
+
+#include "../augment/augment.h"
 
 #include "../core/atomic_file.h"
 #include "../image/image.h"
@@ -11,10 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *usage =
-    "usage: sdc manifest merge --out DIR\n\n"
-    "Combines DIR/manifest.shard-K-of-N.jsonl into DIR/manifest.jsonl (plan order) and\n"
-    "checks them against DIR/plan.json: exit 1 naming missing or doubled items.\n";
+static const cli_spec spec = {
+    "manifest", "merge --out DIR\n"
+    "       sdc manifest preview DATASET DIR [DIR...] -o GRID.png [--classes a,b]",
+    "merge combines DIR/manifest.shard-K-of-N.jsonl into DIR/manifest.jsonl (plan\n"
+    "order) and checks them against DIR/plan.json: exit 1 naming missing or doubled\n"
+    "items. preview draws one contact sheet over several sdc augment output folders\n"
+    "(one per method, say): per class the real images of DATASET, each beside its\n"
+    "augmentations from every folder, then the txt2img and retrieved ones; every tile\n"
+    "labelled with its method, strength or prompt, and seed.", NULL};
 
 typedef struct { char *line; int count; } slot;
 typedef struct { const char *name; int index; } entry;
@@ -121,9 +129,32 @@ static int merge(const char *out) {
     return rc;
 }
 
+static int preview(const char *png, const char **pos, int n, const char *classes, const char *names) {
+    sdc_err err = {0};
+    aug_dataset d;
+    if (cli_check_writable(png, "-o", &err) || aug_dataset_scan(pos[0], names, classes, &d, &err))
+        return cli_error("manifest", &err);
+    sdc_status s = aug_preview_dirs(png, pos[0], pos + 1, n - 1, &d, &err);
+    aug_dataset_free(&d);
+    if (s) return cli_error("manifest", &err);
+    printf("%s\n", png);
+    return EXIT_OK;
+}
+
 int cmd_manifest(int argc, char **argv) {
-    if (argc >= 2 && cli_is_help(argv[1])) { fputs(usage, stdout); return EXIT_OK; }
-    if (argc != 4 || strcmp(argv[1], "merge") || strcmp(argv[2], "--out"))
-        return cli_usage_error("manifest", "expected: merge --out DIR");
-    return merge(argv[3]);
+    const char *out = NULL, *classes = NULL, *names = NULL;
+    bool quiet = false;
+    cli_opt opts[] = {
+        CLI_OUT(&out, CLI_REQUIRED, "merge: the sdc augment output folder DIR; preview: GRID.png"),
+        {"classes", 0, CLI_STRING, &classes, .metavar = "a,b", .help = "preview: only these class folders"},
+        {"class-names", 0, CLI_STRING, &names, .metavar = "FILE", .help = "preview: display names"},
+        CLI_QUIET(&quiet),
+        CLI_END};
+    const char *pos[34];
+    cli_positional pp = {pos, 34, 0, "merge | preview DATASET DIR..."};
+    int rc = cli_parse(&spec, opts, argc, argv, &pp);
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (pp.n_pos >= 1 && !strcmp(pos[0], "merge") && pp.n_pos == 1) return merge(out);
+    if (pp.n_pos >= 3 && !strcmp(pos[0], "preview")) return preview(out, pos + 1, pp.n_pos - 1, classes, names);
+    return cli_usage_error("manifest", "expected: merge --out DIR, or preview DATASET DIR [DIR...] -o GRID.png");
 }

@@ -11,33 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *usage =
-    "usage: sdc probe DATASET --aug OUT [OUT...] [options]\n\n"
-    "Trains a linear probe (L2-regularised multinomial logistic regression, L-BFGS) on CLIP image\n"
-    "features of DATASET's real images, and again with each OUT's images (sdc augment output\n"
-    "folders) added, and scores every probe on the same held-out real images: top-1 ± std over\n"
-    "seeds, and the gain over real-only (paired per seed). Held-out images are never seen by a\n"
-    "generator: an output made from one (its manifest's source), or a copy of one, is left out of\n"
-    "training, and the training sets are checked for it. Features are kept in a cache per folder,\n"
-    "so a rerun after more augmentation embeds only the new images.\n\n"
-    "  --aug OUT [OUT...]     output folders of sdc augment (each with manifest.jsonl)\n"
-    "  --val-split F          fraction of each class held out (default 0.2)\n"
-    "  --seeds N              splits (default 5)   --seed S  base of the splits (default 0)\n"
-    "  --C X                  inverse L2 strength, scikit-learn's C (default 1)\n"
-    "  --max-iter N           L-BFGS iterations per fit (default 1000)\n"
-    "  --clip M               the CLIP model (default: the one DATASET's cached features were made\n"
-    "                         with; then every image must already be cached)\n"
-    "  --cache DIR            feature caches (default $XDG_CACHE_HOME/sdc/features or\n"
-    "                         ~/.cache/sdc/features; one sdc embed cache per folder)\n"
-    "  --class-names FILE     one display name per class folder, in sorted folder order\n"
-    "  --batch N              images per CLIP call when embedding (default 8)\n"
-    "  --json                 the table as JSON on stdout\n"
-    "  -q, --quiet            no progress\n";
+static const cli_spec spec = {
+    "probe", "DATASET --aug OUT [OUT...] [options]",
+    "Trains a linear probe (L2-regularised multinomial logistic regression, L-BFGS) on CLIP\n"
+    "image features of DATASET's real images, and again with each OUT's images (sdc augment\n"
+    "output folders) added, and scores every probe on the same held-out real images: top-1 ±\n"
+    "std over seeds, and the gain over real-only (paired per seed). Held-out images are never\n"
+    "seen by a generator: an output made from one (its manifest's source), or a copy of one, is\n"
+    "left out of training, and the training sets are checked for it. Features are kept in a\n"
+    "cache per folder, so a rerun after more augmentation embeds only the new images.",
+    NULL};
 
 #define MAX_OUTS 64
 
 typedef struct probe_args {
-    const char *data, *clip, *cache, *names;
+    const char *data, *clip, *cache, *names, *aug;
     const char *outs[MAX_OUTS];
     int n_outs;
     double val, C;
@@ -45,44 +33,64 @@ typedef struct probe_args {
     bool json, quiet;
 } probe_args;
 
-/* The options, in one function (for the shared parser to take over). */
+/* --aug takes one or more folders: they are taken out of argv here (up to
+ * the next option), the rest goes to the shared parser. */
+static int take_aug(int *argc, char **argv, probe_args *a) {
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--aug")) {
+            if (!strcmp(argv[i], "--")) { /* the rest is positional */
+                while (i < *argc) argv[out++] = argv[i++];
+                break;
+            }
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= *argc || argv[i + 1][0] == '-') return cli_usage_error("probe", "--aug needs a folder");
+        while (i + 1 < *argc && argv[i + 1][0] != '-') {
+            if (a->n_outs == MAX_OUTS) return cli_usage_error("probe", "--aug: at most %d folders", MAX_OUTS);
+            a->outs[a->n_outs++] = argv[++i];
+        }
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return EXIT_OK;
+}
+
 static int parse_probe(int argc, char **argv, probe_args *a) {
     *a = (probe_args){.val = 0.2, .C = 1.0, .seeds = 5, .batch = 8, .max_iter = 1000};
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (cli_is_help(f)) { fputs(usage, stdout); return -1; }
-        if (!strcmp(f, "--json")) { a->json = true; continue; }
-        if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a->quiet = true; continue; }
-        if (f[0] != '-') {
-            if (a->data) return cli_usage_error("probe", "unexpected argument '%s' (output folders go after --aug)", f);
-            a->data = f;
-            continue;
-        }
-        if (!strcmp(f, "--aug")) { /* one or more folders */
-            if (!v || v[0] == '-') return cli_usage_error("probe", "--aug needs a folder");
-            while (i + 1 < argc && argv[i + 1][0] != '-') {
-                if (a->n_outs == MAX_OUTS) return cli_usage_error("probe", "--aug: at most %d folders", MAX_OUTS);
-                a->outs[a->n_outs++] = argv[++i];
-            }
-            continue;
-        }
-        const char **str = !strcmp(f, "--clip") ? &a->clip : !strcmp(f, "--cache") ? &a->cache
-                           : !strcmp(f, "--class-names") ? &a->names : NULL;
-        bool known = str || !strcmp(f, "--val-split") || !strcmp(f, "--C") || !strcmp(f, "--seeds") ||
-                     !strcmp(f, "--seed") || !strcmp(f, "--batch") || !strcmp(f, "--max-iter");
-        if (!known) return cli_usage_error("probe", "unknown option '%s'", f);
-        if (!v) return cli_usage_error("probe", "%s needs a value", f);
-        i++;
-        if (str) *str = v;
-        else if (!strcmp(f, "--val-split") ? !cli_parse_float("probe", f, v, 0.001, 0.999, &a->val)
-                 : !strcmp(f, "--C") ? !cli_parse_float("probe", f, v, 1e-12, 1e12, &a->C)
-                 : !strcmp(f, "--seeds") ? !cli_parse_int("probe", f, v, 1, 1000, &a->seeds)
-                 : !strcmp(f, "--seed") ? !cli_parse_int("probe", f, v, 0, INT64_MAX, &a->seed)
-                 : !strcmp(f, "--batch") ? !cli_parse_int("probe", f, v, 1, 256, &a->batch)
-                 : !cli_parse_int("probe", f, v, 1, 1000000, &a->max_iter))
-            return EXIT_USAGE;
-    }
-    if (!a->data) return cli_usage_error("probe", "DATASET is required");
+    int rc = take_aug(&argc, argv, a);
+    if (rc) return rc;
+    cli_opt opts[] = {
+        {"aug", 0, CLI_STRING, &a->aug, .metavar = "OUT [OUT...]",
+         .help = "output folders of sdc augment (each with manifest.jsonl)"},
+        {"val-split", 0, CLI_FLOAT, &a->val, .lo = 0.001, .hi = 0.999, .metavar = "F",
+         .help = "fraction of each class held out (default 0.2)"},
+        {"seeds", 0, CLI_INT, &a->seeds, .lo = 1, .hi = 1000, .metavar = "N", .help = "splits (default 5)"},
+        {"seed", 's', CLI_INT, &a->seed, .lo = 0, .hi = (double)INT64_MAX, .metavar = "S",
+         .help = "base of the splits (default 0)"},
+        {"C", 0, CLI_FLOAT, &a->C, .lo = 1e-12, .hi = 1e12, .metavar = "X",
+         .help = "inverse L2 strength, scikit-learn's C (default 1)"},
+        {"max-iter", 0, CLI_INT, &a->max_iter, .lo = 1, .hi = 1000000, .metavar = "N",
+         .help = "L-BFGS iterations per fit (default 1000)"},
+        {"model|clip", 'm', CLI_STRING, &a->clip, .metavar = "M",
+         .help = "the CLIP model (default: the one DATASET's cached features were made\n"
+                 "with; then every image must already be cached)"},
+        {"cache", 0, CLI_STRING, &a->cache, .metavar = "DIR",
+         .help = "feature caches (default $XDG_CACHE_HOME/sdc/features or\n"
+                 "~/.cache/sdc/features; one sdc embed cache per folder)"},
+        {"class-names", 0, CLI_STRING, &a->names, .metavar = "FILE",
+         .help = "one display name per class folder, in sorted folder order"},
+        {"batch", 'b', CLI_INT, &a->batch, .lo = 1, .hi = 256, .metavar = "N",
+         .help = "images per CLIP call when embedding (default 8)"},
+        {"json", 0, CLI_FLAG, &a->json, .help = "the table as JSON on stdout"},
+        CLI_QUIET(&a->quiet),
+        CLI_END};
+    const char *pos[1];
+    cli_positional pp = {pos, 1, 0, "DATASET"};
+    if ((rc = cli_parse(&spec, opts, argc, argv, &pp))) return rc;
+    if (!pp.n_pos) return cli_usage_error("probe", "DATASET is required");
+    a->data = pos[0];
     if (!a->n_outs) return cli_usage_error("probe", "--aug OUT is required (the outputs to judge)");
     for (int j = 0; j < a->n_outs; j++)
         if (!strcmp(a->outs[j], a->data)) return cli_usage_error("probe", "--aug %s is DATASET itself", a->outs[j]);
@@ -181,7 +189,7 @@ static void print_json(const probe_args *a, const eval_model *em, const feat_set
 int cmd_probe(int argc, char **argv) {
     probe_args a;
     int rc = parse_probe(argc, argv, &a);
-    if (rc) return rc < 0 ? EXIT_OK : rc;
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
     sdc_err err = {0};
     eval_model em;
     feat_set fs = {0};

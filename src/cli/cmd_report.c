@@ -2,8 +2,9 @@
  * sdc augment compare with the real images on CLIP features (count, CLIP
  * score, zero-shot accuracy, FID, KID, diversity, near-duplicates), as a
  * Markdown table on stdout and report.{json,md,html} in --out. */
-#include "cli.h"
+#include "augment_cli.h"
 #include "eval_common.h"
+#include "preflight.h"
 
 #include "../core/atomic_file.h"
 #include "../eval/report.h"
@@ -15,30 +16,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-sdc_status augment_load_templates(const char *which, char ***out, int *n, sdc_err *err); /* cmd_augment.c */
 
-static const char *usage =
-    "usage: sdc report DATASET OUT [OUT...] [--out DIR] [options]\n\n"
-    "For the real images of DATASET and each OUT (sdc augment output folders), per class and over\n"
-    "all classes: the image count (and what --filter clip rejected), the CLIP score to the class\n"
-    "prompt, zero-shot accuracy, FID and KID against the real images on CLIP features (KID: mean\n"
-    "± std over random subsets), diversity (mean pairwise cosine) and the near-duplicate rate\n"
-    "against the real images. Prints the Markdown table; --out DIR also gets report.json,\n"
-    "report.md and report.html (self-contained: SVG charts, per-class contact sheets).\n"
-    "Features are kept in a cache per folder: a rerun embeds only new images.\n\n"
-    "  --out DIR              where report.json, report.md and report.html go (created)\n"
-    "  --clip M               the CLIP model (default: the one DATASET's cached features were made with)\n"
-    "  --cache DIR            feature caches (default $XDG_CACHE_HOME/sdc/features or ~/.cache/sdc/features)\n"
-    "  --templates simple|clip|clip7|FILE   class prompts (default clip7)\n"
-    "  --class-names FILE     one display name per class folder, in sorted folder order\n"
-    "  --vocab PATH           CLIP merges file, when the model folder has no tokenizer\n"
-    "                         (default weights/bpe_simple_vocab_16e6.txt.gz)\n"
-    "  --dedup X              near-duplicate cosine (default 0.94)\n"
-    "  --kid-subsets N        KID subsets (default 100)   --kid-size N  rows per subset (default 1000)\n"
-    "  --thumbs N             contact-sheet images per class and method (default 6; 0: none)\n"
-    "  --batch N              images per CLIP call when embedding (default 8)\n"
-    "  --json                 print the JSON instead of the Markdown\n"
-    "  -q, --quiet            no progress\n";
+static const cli_spec spec = {
+    "report", "DATASET OUT [OUT...] [--out DIR] [options]",
+    "For the real images of DATASET and each OUT (sdc augment output folders), per class and\n"
+    "over all classes: the image count (and what --filter clip rejected), the CLIP score to the\n"
+    "class prompt, zero-shot accuracy, FID and KID against the real images on CLIP features\n"
+    "(KID: mean ± std over random subsets), diversity (mean pairwise cosine) and the\n"
+    "near-duplicate rate against the real images. Prints the Markdown table; --out DIR also\n"
+    "gets report.json, report.md and report.html (self-contained: SVG charts, per-class contact\n"
+    "sheets). Features are kept in a cache per folder: a rerun embeds only new images.",
+    NULL};
 
 #define MAX_OUTS 64
 
@@ -49,42 +37,49 @@ typedef struct report_args {
     double dedup;
     long long kid_subsets, kid_size, thumbs, batch;
     bool json, quiet;
+    char vocab_buf[4096];
 } report_args;
 
-/* The options, in one function (for the shared parser to take over). */
 static int parse_report(int argc, char **argv, report_args *a) {
-    *a = (report_args){.templates = "clip7", .vocab = "weights/bpe_simple_vocab_16e6.txt.gz", .dedup = 0.94,
-                       .kid_subsets = 100, .kid_size = 1000, .thumbs = 6, .batch = 8};
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (cli_is_help(f)) { fputs(usage, stdout); return -1; }
-        if (!strcmp(f, "--json")) { a->json = true; continue; }
-        if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a->quiet = true; continue; }
-        if (f[0] != '-') {
-            if (!a->data) a->data = f;
-            else if (a->n_outs == MAX_OUTS) return cli_usage_error("report", "at most %d output folders", MAX_OUTS);
-            else a->outs[a->n_outs++] = f;
-            continue;
-        }
-        const char **str = !strcmp(f, "--out") ? &a->out : !strcmp(f, "--clip") ? &a->clip
-                           : !strcmp(f, "--cache") ? &a->cache : !strcmp(f, "--templates") ? &a->templates
-                           : !strcmp(f, "--class-names") ? &a->names : !strcmp(f, "--vocab") ? &a->vocab : NULL;
-        bool known = str || !strcmp(f, "--dedup") || !strcmp(f, "--kid-subsets") || !strcmp(f, "--kid-size") ||
-                     !strcmp(f, "--thumbs") || !strcmp(f, "--batch");
-        if (!known) return cli_usage_error("report", "unknown option '%s'", f);
-        if (!v) return cli_usage_error("report", "%s needs a value", f);
-        i++;
-        if (str) *str = v;
-        else if (!strcmp(f, "--dedup") ? !cli_parse_float("report", f, v, 1e-6, 1, &a->dedup)
-                 : !strcmp(f, "--kid-subsets") ? !cli_parse_int("report", f, v, 1, 100000, &a->kid_subsets)
-                 : !strcmp(f, "--kid-size") ? !cli_parse_int("report", f, v, 2, 100000, &a->kid_size)
-                 : !strcmp(f, "--thumbs") ? !cli_parse_int("report", f, v, 0, 100, &a->thumbs)
-                 : !cli_parse_int("report", f, v, 1, 256, &a->batch))
-            return EXIT_USAGE;
-    }
-    if (!a->data || !a->n_outs) return cli_usage_error("report", "DATASET and at least one OUT are required");
+    *a = (report_args){.templates = "clip7", .dedup = 0.94, .kid_subsets = 100, .kid_size = 1000,
+                       .thumbs = 6, .batch = 8};
+    cli_opt opts[] = {
+        CLI_OUT(&a->out, 0, "where report.json, report.md and report.html go (created)"),
+        {"model|clip", 'm', CLI_STRING, &a->clip, .metavar = "M",
+         .help = "the CLIP model (default: the one DATASET's cached features were made with)"},
+        {"cache", 0, CLI_STRING, &a->cache, .metavar = "DIR",
+         .help = "feature caches (default $XDG_CACHE_HOME/sdc/features or ~/.cache/sdc/features)"},
+        {"templates", 0, CLI_STRING, &a->templates, .metavar = "simple|clip|clip7|FILE",
+         .help = "class prompts (default clip7)"},
+        {"class-names", 0, CLI_STRING, &a->names, .metavar = "FILE",
+         .help = "one display name per class folder, in sorted folder order"},
+        CLI_VOCAB(&a->vocab),
+        {"dedup", 0, CLI_FLOAT, &a->dedup, .lo = 1e-6, .hi = 1, .metavar = "X",
+         .help = "near-duplicate cosine (default 0.94)"},
+        {"kid-subsets", 0, CLI_INT, &a->kid_subsets, .lo = 1, .hi = 100000, .metavar = "N",
+         .help = "KID subsets (default 100)"},
+        {"kid-size", 0, CLI_INT, &a->kid_size, .lo = 2, .hi = 100000, .metavar = "N",
+         .help = "rows per KID subset (default 1000)"},
+        {"thumbs", 0, CLI_INT, &a->thumbs, .lo = 0, .hi = 100, .metavar = "N",
+         .help = "contact-sheet images per class and method (default 6; 0: none)"},
+        {"batch", 'b', CLI_INT, &a->batch, .lo = 1, .hi = 256, .metavar = "N",
+         .help = "images per CLIP call when embedding (default 8)"},
+        {"json", 0, CLI_FLAG, &a->json, .help = "print the JSON instead of the Markdown"},
+        CLI_QUIET(&a->quiet),
+        CLI_END};
+    const char *pos[MAX_OUTS + 1];
+    cli_positional pp = {pos, MAX_OUTS + 1, 0, "DATASET OUT..."};
+    int rc = cli_parse(&spec, opts, argc, argv, &pp);
+    if (rc) return rc;
+    if (pp.n_pos < 2) return cli_usage_error("report", "DATASET and at least one OUT are required");
+    a->data = pos[0];
+    for (int j = 1; j < pp.n_pos; j++) a->outs[a->n_outs++] = pos[j];
     for (int j = 0; j < a->n_outs; j++)
         if (!strcmp(a->outs[j], a->data)) return cli_usage_error("report", "OUT %s is DATASET itself", a->outs[j]);
+    /* A model folder's own tokenizer wins later; this is the fallback. */
+    sdc_err err = {0};
+    if (cli_find_vocab(a->vocab, a->vocab_buf, sizeof a->vocab_buf, &err) == SDC_OK) a->vocab = a->vocab_buf;
+    else if (a->vocab) return cli_error("report", &err);
     return EXIT_OK;
 }
 
@@ -118,7 +113,7 @@ static sdc_status class_queries(const report_args *a, const eval_model *em, cons
 int cmd_report(int argc, char **argv) {
     report_args a;
     int rc = parse_report(argc, argv, &a);
-    if (rc) return rc < 0 ? EXIT_OK : rc;
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
     sdc_err err = {0};
     struct stat sb;
     if (a.out && stat(a.out, &sb) == 0 && !S_ISDIR(sb.st_mode))

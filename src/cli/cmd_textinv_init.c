@@ -3,34 +3,33 @@
  * usual starting point of textual-inversion training (and what `make demo`
  * uses in place of learned embeddings). */
 #include "cli.h"
+#include "preflight.h"
 
 #include "../models/checkpoint.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const char *usage =
-    "usage: sdc textinv-init --model M --word WORD [--vocab PATH] -o OUT.safetensors\n\n"
+static const cli_spec spec = {
+    "textinv-init", "--model M --word WORD [--vocab PATH] -o OUT.safetensors",
     "Writes emb_params [n, D]: the token embeddings of WORD's n CLIP tokens (at most 75)\n"
-    "from the checkpoint M. The trigger word of the file is its name without .safetensors.\n";
+    "from the checkpoint M. The trigger word of the file is its name without .safetensors.",
+    NULL};
 
 int cmd_textinv_init(int argc, char **argv) {
-    const char *model = NULL, *word = NULL, *out = NULL;
-    const char *vocab = "weights/bpe_simple_vocab_16e6.txt.gz";
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        const char **slot = !strcmp(argv[i], "--model") ? &model : !strcmp(argv[i], "--word") ? &word
-                            : !strcmp(argv[i], "--vocab") ? &vocab
-                            : !strcmp(argv[i], "-o") ? &out : NULL;
-        if (!slot) return cli_usage_error("textinv-init", "unknown option '%s'", argv[i]);
-        if (i + 1 >= argc) return cli_usage_error("textinv-init", "%s needs a value", argv[i]);
-        *slot = argv[++i];
-    }
-    if (!model || !word || !out)
-        return cli_usage_error("textinv-init", "--model, --word and -o are required");
+    const char *model = NULL, *word = NULL, *out = NULL, *vocab_arg = NULL;
+    cli_opt opts[] = {
+        CLI_MODEL(&model, CLI_REQUIRED),
+        {"word", 0, CLI_STRING, &word, CLI_REQUIRED, .metavar = "WORD", .help = "the initializing word(s)"},
+        CLI_OUT(&out, CLI_REQUIRED, "OUT.safetensors"),
+        CLI_VOCAB(&vocab_arg),
+        CLI_END};
+    int rc = cli_parse(&spec, opts, argc, argv, NULL);
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    sdc_err pre = {0};
+    char vocab[4096];
+    if (cli_find_vocab(vocab_arg, vocab, sizeof vocab, &pre) || cli_check_writable(out, "-o", &pre))
+        return cli_error("textinv-init", &pre);
     sdc_err err = {0};
     sdc_status s = SDC_OK;
     sdc_backend *be = sdc_cpu_backend_create(&err);

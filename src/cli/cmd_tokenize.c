@@ -1,51 +1,20 @@
 /* cmd_tokenize.c — sdc tokenize: the CLIP token ids SD 1.x would feed its
  * text encoder for a prompt (or the raw ids, untruncated). */
 #include "cli.h"
+#include "preflight.h"
 
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define VOCAB_NAME "bpe_simple_vocab_16e6.txt.gz"
-
-static const char *usage =
-    "usage: sdc tokenize [--vocab PATH | --model DIR] [--json] [--raw] TEXT\n\n"
+static const cli_spec spec = {
+    "tokenize", "[--vocab PATH | --model DIR] [--json] [--raw] TEXT",
     "Prints the 77 token ids of TEXT as SD 1.x uses them (BOS, the first 75\n"
     "tokens, EOS, padded with EOS), space-separated on one line; a warning goes\n"
     "to stderr when the prompt is longer and was cut. TEXT '-' reads the prompt\n"
     "from stdin; `-- TEXT` passes a prompt that starts with '-'. Ids match\n"
-    "transformers' CLIPTokenizer (as installed without ftfy).\n\n"
-    "  --vocab PATH  CLIP's merges file (default: weights/" VOCAB_NAME "\n"
-    "                in the current directory, else in ../weights/ or ../../weights/\n"
-    "                from the binary's directory)\n"
-    "  --model DIR   a diffusers folder: DIR/tokenizer/vocab.json and merges.txt\n"
-    "  --raw         all ids, without BOS/EOS, padding or truncation\n"
-    "  --json        one JSON object: {\"ids\": [...], \"tokens\": N, \"truncated\": B}\n";
-
-static bool exists(const char *p) { return access(p, R_OK) == 0; }
-
-/* weights/<vocab> under the current directory, then ../weights and
- * ../../weights next to the binary; NULL (with the tried paths in tried) if none. */
-static const char *default_vocab(char *buf, size_t cap, char *tried, size_t tcap) {
-    snprintf(tried, tcap, "weights/" VOCAB_NAME);
-    if (exists("weights/" VOCAB_NAME)) return "weights/" VOCAB_NAME;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return NULL;
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (!slash) return NULL;
-    *slash = 0;
-    static const char *const rel[] = {"../weights/", "../../weights/"};
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(buf, cap, "%s/%s" VOCAB_NAME, exe, rel[i]);
-        size_t used = strlen(tried);
-        snprintf(tried + used, tcap - used, ", %s", buf);
-        if (exists(buf)) return buf;
-    }
-    return NULL;
-}
+    "transformers' CLIPTokenizer (as installed without ftfy).", NULL};
 
 static char *read_stdin(size_t *len) {
     size_t cap = 1 << 16, n = 0;
@@ -77,31 +46,21 @@ static void print_ids(const int32_t *ids, size_t n, bool json, size_t tokens, bo
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *vocab = NULL, *model = NULL, *text = NULL;
+    const char *vocab = NULL, *model = NULL, *text = NULL, *prompt = NULL;
     bool json = false, raw = false;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        } else if (strcmp(argv[i], "--vocab") == 0 || strcmp(argv[i], "--model") == 0) {
-            if (i + 1 >= argc) return cli_usage_error("tokenize", "%s needs a value", argv[i]);
-            *(argv[i][2] == 'v' ? &vocab : &model) = argv[i + 1];
-            i++;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-        } else if (strcmp(argv[i], "--raw") == 0) {
-            raw = true;
-        } else if (strcmp(argv[i], "--") == 0) { /* the prompt follows, even if it starts with '-' */
-            if (text || i + 2 != argc) return cli_usage_error("tokenize", "'--' must precede the one TEXT");
-            text = argv[++i];
-        } else if (argv[i][0] == '-' && strcmp(argv[i], "-") != 0) {
-            return cli_usage_error("tokenize", "unknown option '%s'", argv[i]);
-        } else if (!text) {
-            text = argv[i];
-        } else {
-            return cli_usage_error("tokenize", "unexpected argument '%s' (quote the prompt)", argv[i]);
-        }
-    }
+    cli_opt opts[] = {
+        CLI_VOCAB(&vocab),
+        {"model", 'm', CLI_STRING, &model, .metavar = "DIR",
+         .help = "a diffusers folder: DIR/tokenizer/vocab.json and merges.txt"},
+        {"prompt", 'p', CLI_STRING, &prompt, .metavar = "TEXT", .help = "the prompt (or as the argument)"},
+        {"raw", 0, CLI_FLAG, &raw, .help = "all ids, without BOS/EOS, padding or truncation"},
+        {"json", 0, CLI_FLAG, &json, .help = "one JSON object: {\"ids\": [...], \"tokens\": N, \"truncated\": B}"},
+        CLI_END};
+    cli_positional pos = {&text, 1, 0, "TEXT"};
+    int rc = cli_parse(&spec, opts, argc, argv, &pos);
+    if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (text && prompt) return cli_usage_error("tokenize", "give the prompt once (TEXT or --prompt)");
+    if (!text) text = prompt;
     if (!text) return cli_usage_error("tokenize", "needs the prompt TEXT");
     if (vocab && model) return cli_usage_error("tokenize", "--vocab and --model exclude each other");
 
@@ -113,13 +72,9 @@ int cmd_tokenize(int argc, char **argv) {
         snprintf(mt, sizeof mt, "%s/tokenizer/merges.txt", model);
         tok = sdc_tokenizer_load_files(vj, mt, &err);
     } else {
-        char buf[PATH_MAX + 64], tried[3 * PATH_MAX];
-        if (!vocab && !(vocab = default_vocab(buf, sizeof buf, tried, sizeof tried))) {
-            fprintf(stderr, "sdc tokenize: CLIP's vocabulary %s not found (tried %s); run `make "
-                            "setup` or pass --vocab PATH\n", VOCAB_NAME, tried);
-            return EXIT_RUNTIME;
-        }
-        tok = sdc_tokenizer_load_bpe_gz(vocab, &err);
+        char buf[PATH_MAX + 64];
+        if (cli_find_vocab(vocab, buf, sizeof buf, &err)) return cli_error("tokenize", &err);
+        tok = sdc_tokenizer_load_bpe_gz(buf, &err);
     }
     if (!tok) return cli_error("tokenize", &err);
 
@@ -135,7 +90,6 @@ int cmd_tokenize(int argc, char **argv) {
     } else {
         len = strlen(text);
     }
-    int rc = EXIT_OK;
     size_t total = 0;
     if (raw) {
         int32_t *ids = NULL;

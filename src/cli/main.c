@@ -4,10 +4,13 @@
 #include "../cpu/cpu_features.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cmd_embed(int argc, char **argv); /* cmd_embed.c */
 int cmd_report(int argc, char **argv); /* cmd_report.c */
@@ -38,7 +41,16 @@ static void print_help(FILE *f) {
             SDC_VERSION);
     for (size_t i = 0; i < n_commands; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nexit codes: 0 ok, 1 runtime or input error, 2 usage error\n");
+    fprintf(f, "\nOptions take --opt value, --opt=value or a short -o value; every command's\n"
+               "--help lists its own. Common ones: -m/--model, -p/--prompt, -n/--negative-prompt,\n"
+               "-o/--out, -s/--seed, -W/--width, -H/--height, -b/--batch, -t/--threads, -q, --json,\n"
+               "--backend.\n"
+               "\nCLIP's vocabulary (bpe_simple_vocab_16e6.txt.gz) is --vocab PATH, else the first\n"
+               "of $SDC_VOCAB, next to the sdc binary, <prefix>/share/sdc/ (where make install\n"
+               "puts it), ./weights/, and ../weights or ../../weights from the binary; a diffusers\n"
+               "folder's own tokenizer/ files win when it has them.\n"
+               "\nenvironment: SDC_BACKEND (cpu, cuda[:N], auto), SDC_THREADS, SDC_VOCAB\n"
+               "exit codes: 0 ok, 1 runtime or input error, 2 usage error, 130 interrupted\n");
 }
 
 int cli_error(const char *cmd, const sdc_err *err) {
@@ -85,6 +97,51 @@ bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo
     return true;
 }
 
+bool cli_parse_size(const char *cmd, const char *flag, const char *s, long long *w, long long *h) {
+    char *end;
+    errno = 0;
+    *w = strtoll(s, &end, 10);
+    if (end != s && (*end == 'x' || *end == 'X')) *h = strtoll(end + 1, &end, 10);
+    else *h = *w;
+    if (end == s || *end || errno || *w < 8 || *h < 8 || *w > 8192 || *h > 8192 || *w % 8 || *h % 8) {
+        cli_usage_error(cmd, "%s must be N or WxH, multiples of 8 in [8, 8192] (got '%s')", flag, s);
+        return false;
+    }
+    return true;
+}
+
+uint64_t cli_random_seed(void) {
+    uint64_t s = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, &s, sizeof s) != (ssize_t)sizeof s) s = 0;
+        close(fd);
+    }
+    return s & 0xffffffffULL; /* torch's CPU generator uses 32 bits of the seed */
+}
+
+void cli_apply_threads(long long n) {
+    if (n > 0) sdc_set_threads((int)n);
+}
+
+static char interrupt_msg[128];
+
+static void on_interrupt(int sig) {
+    ssize_t w = write(STDERR_FILENO, interrupt_msg, strlen(interrupt_msg));
+    (void)w;
+    _exit(128 + sig);
+}
+
+void cli_on_interrupt_resume(const char *cmd) {
+    snprintf(interrupt_msg, sizeof interrupt_msg,
+             "\nsdc %s: interrupted; rerun the same command to resume\n", cmd);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 void cli_json_string(FILE *f, const char *s) {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -118,6 +175,13 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < n_commands; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "sdc: unknown command '%s' (see sdc --help)\n", argv[1]);
+    size_t best = 0;
+    int d = 1 << 30;
+    for (size_t i = 0; i < n_commands; i++) {
+        int e = cli_edit_distance(argv[1], commands[i].name);
+        if (e < d) d = e, best = i;
+    }
+    if (d <= 2) fprintf(stderr, "sdc: unknown command '%s' (did you mean %s?)\n", argv[1], commands[best].name);
+    else fprintf(stderr, "sdc: unknown command '%s' (see sdc --help)\n", argv[1]);
     return EXIT_USAGE;
 }

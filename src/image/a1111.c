@@ -14,6 +14,9 @@
 
 /* ---------------------------------------------------------------- writing */
 
+/* Python's \w for the ASCII range, and every non-ASCII byte. */
+static bool is_word_char(unsigned char c) { return isalnum(c) || c == '_' || c >= 0x80; }
+
 typedef struct sbuf {
     char *p;
     size_t len, cap;
@@ -136,6 +139,8 @@ char *sdc_a1111_parameters(const sdc_gen_meta *m) {
         snprintf(num, sizeof num, "%d", m->clip_skip);
         sb_param(&b, &k, "Clip skip", num);
     }
+    if (m->schedule_type) sb_param(&b, &k, "Schedule type", m->schedule_type);
+    if (m->rng) sb_param(&b, &k, "RNG", m->rng);
     if (b.oom || !b.p) {
         free(b.p);
         return NULL;
@@ -146,6 +151,29 @@ char *sdc_a1111_parameters(const sdc_gen_meta *m) {
     while (e > s && isspace((unsigned char)b.p[e - 1])) e--;
     memmove(b.p, b.p + s, e - s);
     b.p[e - s] = 0;
+    return b.p;
+}
+
+char *sdc_a1111_escape(const char *plain) {
+    sbuf b = {0};
+    for (const char *p = plain ? plain : ""; *p; p++) {
+        bool word_start = p == plain || !is_word_char((unsigned char)p[-1]);
+        if (word_start && !strncmp(p, "AND", 3) && !is_word_char((unsigned char)p[3])) {
+            sb_str(&b, "and");
+            p += 2;
+        } else if (word_start && !strncmp(p, "BREAK", 5) && !is_word_char((unsigned char)p[5])) {
+            sb_str(&b, "break");
+            p += 4;
+        } else {
+            if (strchr("()[]\\", *p)) sb_str(&b, "\\");
+            sb_add(&b, p, 1);
+        }
+    }
+    if (!b.p && !b.oom) sb_str(&b, "");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
     return b.p;
 }
 
@@ -284,6 +312,8 @@ static void set_field(sdc_gen_meta *m, const char *key, size_t klen, const char 
     else if (KEY("Model")) m->model = v;
     else if (KEY("Denoising strength") && parse_f64(v, &f)) m->denoising_strength = f, m->img2img = true;
     else if (KEY("Clip skip") && parse_i64(v, &i) && i > 0 && i <= INT32_MAX) m->clip_skip = (int)i;
+    else if (KEY("Schedule type")) m->schedule_type = v;
+    else if (KEY("RNG")) m->rng = v;
     else if (KEY("Size")) {
         int w = 0, h = 0, n = 0;
         if (sscanf(v, "%9d%*[x]%9d%n", &w, &h, &n) == 2 && !v[n] && w > 0 && h > 0 &&

@@ -145,15 +145,24 @@ typedef struct sdc_gen_meta {
     bool img2img;
     double denoising_strength;     /* written when img2img */
     int clip_skip;
+    const char *schedule_type;     /* "Karras" where A1111 names the schedule apart */
+    const char *rng;               /* A1111's noise source: "CPU" (torch's CPU generator) */
 } sdc_gen_meta;
 
 /* "prompt\nNegative prompt: neg\nSteps: 25, Sampler: Euler a, CFG scale: 7.5,
  * Seed: 42, Size: 512x512, Model hash: abcd1234ef, Model: v1-5-pruned-emaonly"
- * (then "Denoising strength: 0.3", "Clip skip: 2"), whitespace-stripped as
+ * (then "Denoising strength: 0.3", "Clip skip: 2", "Schedule type: Karras",
+ * "RNG: CPU"), whitespace-stripped as
  * A1111 does. Values holding ',', ':' or a newline are JSON-quoted (A1111's
  * quote()). Floats print like Python's repr (7.0, 7.5). Malloc'ed; NULL only
  * when out of memory. */
 char *sdc_a1111_parameters(const sdc_gen_meta *m);
+
+/* A plain-text prompt as A1111 reads it literally: the emphasis characters
+ * ( ) [ ] and the backslash escaped, and the keywords AND and BREAK (prompt
+ * composition, a chunk break) lowercased, which CLIP tokenizes the same.
+ * Malloc'ed; NULL only when out of memory. */
+char *sdc_a1111_escape(const char *plain);
 
 /* Parses such text back (A1111's parse_generation_parameters): the last line
  * is the parameter line when it holds at least 3 "Key: value" pairs; lines

@@ -86,11 +86,13 @@ static sdc_status infer_clip(const sdc_safetensors *st, const char *path, sdc_cl
     while (c->layers < 1024 &&
            find(st, CLIP_PREFIX "text_model.encoder.layers.%d.layer_norm1.weight", c->layers))
         c->layers++;
+    /* Heads are not in any shape: width / 64 (SD 1.x's 768 / 64 = 12) or the
+     * file's sdc.clip.heads. When neither works, 0: only loading the text
+     * encoder fails then (sdc_checkpoint_set_clip_heads supplies it), so the
+     * UNet and VAE of such a file still load. */
     long heads = meta_long(st, "sdc.clip.heads", c->width % 64 == 0 ? c->width / 64 : -1);
-    if (heads < 1 || c->width % heads)
-        return sdc_err_set(err, SDC_ERR_FORMAT, "%s: cannot tell the text encoder's head count "
-                           "(width %d)", path, c->width);
-    c->heads = (int)heads;
+    c->heads = heads >= 1 && c->width % heads == 0 ? (int)heads : 0;
+    (void)err;
     return SDC_OK;
 }
 
@@ -261,8 +263,20 @@ static sdc_status bind(sdc_params *p, const char *component, const sdc_checkpoin
     return s;
 }
 
+sdc_status sdc_checkpoint_set_clip_heads(sdc_checkpoint *ck, int heads, sdc_err *err) {
+    if (heads < 1 || ck->clip.width % heads)
+        return sdc_err_set(err, SDC_ERR_ARG, "%s: %d text-encoder heads do not divide its width %d",
+                           ck->path, heads, ck->clip.width);
+    ck->clip.heads = heads;
+    return SDC_OK;
+}
+
 sdc_status sdc_clip_text_load(sdc_clip_text *m, const sdc_checkpoint *ck, sdc_backend *be,
                               sdc_err *err) {
+    if (ck->clip.heads < 1)
+        return sdc_err_set(err, SDC_ERR_FORMAT, "%s: cannot tell the text encoder's head count "
+                           "(width %d is not a multiple of 64 and the file names none): pass "
+                           "--clip-heads N", ck->path, ck->clip.width);
     sdc_status s = sdc_clip_text_init(m, &ck->clip, err);
     if (s) sdc_err_wrap(err, "%s", ck->path); /* a config inferred from odd shapes */
     else s = bind(&m->params, "text encoder", ck, ck->text_st, CLIP_PREFIX, be, err);

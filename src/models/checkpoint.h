@@ -30,7 +30,12 @@ typedef struct sdc_checkpoint {
 sdc_checkpoint *sdc_checkpoint_open(const char *path, sdc_err *err);
 void sdc_checkpoint_close(sdc_checkpoint *ck);
 
-/* Each builds the model's table from the checkpoint's config and binds it. */
+/* Sets the text encoder's head count of a single file whose width does not
+ * tell it (the config's width must be a multiple of heads). */
+sdc_status sdc_checkpoint_set_clip_heads(sdc_checkpoint *ck, int heads, sdc_err *err);
+
+/* Each builds the model's table from the checkpoint's config and binds it;
+ * the text encoder fails when its head count is unknown (0). */
 sdc_status sdc_clip_text_load(sdc_clip_text *m, const sdc_checkpoint *ck, sdc_backend *be,
                               sdc_err *err);
 sdc_status sdc_unet_load(sdc_unet *m, const sdc_checkpoint *ck, sdc_backend *be, sdc_err *err);

@@ -37,9 +37,11 @@ sdc_status sdc_model_generate(sdc_model *m, const sdc_request *r, uint8_t **rgb,
                            .seed = r->seed, .width = r->width, .height = r->height,
                            .batch = r->batch, .init_image = r->init_image,
                            .strength = r->strength, .syntax = SDC_PROMPT_PLAIN};
-    const char *name = r->sampler ? r->sampler : "pndm";
-    if (!sdc_sampler_from_name(name, &o.sampler))
-        return sdc_err_set(err, SDC_ERR_ARG, "generate: unknown sampler '%s'", name);
+    /* No name: the model folder's own scheduler (SD 1.5's PLMS for a file). */
+    sdc_sampler_default(m->p->sched, &o.sampler);
+    if (r->sampler && !sdc_sampler_from_name(r->sampler, &o.sampler))
+        return sdc_err_set(err, SDC_ERR_ARG, "generate: unknown sampler '%s' (valid: %s)",
+                           r->sampler, sdc_sampler_names());
     o.sampler.steps = r->steps;
     sdc_generate_result res;
     sdc_status s = sdc_generate(m->p, &o, &res, err);

@@ -13,13 +13,20 @@
 
 sdc_pipeline *sdc_pipeline_open(const char *model, const char *vocab_path, sdc_backend *be,
                                 sdc_err *err) {
+    return sdc_pipeline_open_opts(model, vocab_path, be, 0, err);
+}
+
+sdc_pipeline *sdc_pipeline_open_opts(const char *model, const char *vocab_path, sdc_backend *be,
+                                     int clip_heads, sdc_err *err) {
     sdc_pipeline *p = calloc(1, sizeof *p);
     if (!p) {
         sdc_err_set(err, SDC_ERR_OOM, "pipeline: out of memory");
         return NULL;
     }
     p->be = be;
-    bool ok = (p->arena = sdc_arena_create(be, 0, err)) && (p->ck = sdc_checkpoint_open(model, err));
+    bool ok = (p->arena = sdc_arena_create(be, 0, err)) && (p->ck = sdc_checkpoint_open(model, err)) &&
+              !sdc_sched_file_for_model(model, &p->sched, err) &&
+              (clip_heads < 1 || !sdc_checkpoint_set_clip_heads(p->ck, clip_heads, err));
     if (ok && vocab_path) {
         ok = (p->tok = sdc_tokenizer_load_bpe_gz(vocab_path, err)) != NULL;
     } else if (ok) {
@@ -45,6 +52,7 @@ void sdc_pipeline_free(sdc_pipeline *p) {
     sdc_clip_text_free(&p->clip);
     sdc_tokenizer_free(p->tok);
     sdc_checkpoint_close(p->ck);
+    sdc_sched_file_free(p->sched);
     sdc_arena_destroy(p->arena);
     free(p);
 }
@@ -291,10 +299,10 @@ static sdc_status decode(sdc_pipeline *p, const sdc_generate_opts *o, const floa
 
 static sdc_status check_opts(const sdc_generate_opts *o, sdc_err *err) {
     if (!o->prompt) return sdc_err_set(err, SDC_ERR_ARG, "generate: no prompt");
-    if (o->width < 64 || o->width > 2048 || o->width % 8 || o->height < 64 || o->height > 2048 ||
-        o->height % 8)
+    if (o->width < SDC_SIZE_MIN || o->width > SDC_SIZE_MAX || o->width % 8 ||
+        o->height < SDC_SIZE_MIN || o->height > SDC_SIZE_MAX || o->height % 8)
         return sdc_err_set(err, SDC_ERR_ARG, "generate: size %dx%d must be multiples of 8 in "
-                           "[64, 2048]", o->width, o->height);
+                           "[%d, %d]", o->width, o->height, SDC_SIZE_MIN, SDC_SIZE_MAX);
     if (o->batch < 1 || o->batch > 256)
         return sdc_err_set(err, SDC_ERR_ARG, "generate: batch %d outside [1, 256]", o->batch);
     if (!(o->cfg >= 0 && o->cfg <= 100))
@@ -338,7 +346,9 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
      * weights come back from the page cache on the next image): the peak is
      * one model's weights plus its activations, not all three models. */
     sdc_params_release_pages(&p->clip.params);
-    if (!(smp = sdc_sampler_create(&o->sampler, n, err))) {
+    sdc_sampler_opts so = o->sampler;
+    if (!so.config) so.config = p->sched;
+    if (!(smp = sdc_sampler_create(&so, n, err))) {
         s = err->code;
         goto done;
     }

@@ -11,6 +11,11 @@
 #include "rng.h"
 #include "sampler.h"
 
+/* Image sizes: every multiple of 8 diffusers accepts, from 8 px (a 1x1
+ * latent) up to the image loader's 8192 per side. */
+#define SDC_SIZE_MIN 8
+#define SDC_SIZE_MAX 8192
+
 typedef struct sdc_pipeline {
     sdc_backend *be;
     sdc_arena *arena;
@@ -19,6 +24,9 @@ typedef struct sdc_pipeline {
     sdc_clip_text clip;
     sdc_unet unet;
     sdc_vae vae;
+    /* The folder's scheduler/scheduler_config.json, or NULL (a single file,
+     * or a folder without one): SD 1.5's then. */
+    sdc_sched_file *sched;
     /* Keep only the layer at work resident (mmap'ed weights are re-read from
      * the page cache on every use): lower peak memory, slower steps. */
     bool low_memory;
@@ -29,6 +37,10 @@ typedef struct sdc_pipeline {
  * vocab_path is NULL). */
 sdc_pipeline *sdc_pipeline_open(const char *model, const char *vocab_path, sdc_backend *be,
                                 sdc_err *err);
+/* The same with the text encoder's head count given (clip_heads > 0), for a
+ * single file whose width is not a multiple of 64. */
+sdc_pipeline *sdc_pipeline_open_opts(const char *model, const char *vocab_path, sdc_backend *be,
+                                     int clip_heads, sdc_err *err);
 void sdc_pipeline_free(sdc_pipeline *p);
 
 /* One image of a batch with its own prompt, generator and init image. A row
@@ -46,10 +58,11 @@ typedef struct sdc_generate_opts {
     sdc_prompt_syntax syntax;
     int clip_skip;                   /* diffusers' convention: layers skipped */
     const sdc_embedding_set *embeddings; /* may be NULL */
-    sdc_sampler_opts sampler;        /* kind, steps, eta, karras, spacing */
+    sdc_sampler_opts sampler;        /* kind, steps, eta, karras, spacing; a NULL
+                                        sampler.config means the pipeline's sched */
     float cfg;                       /* <= 1: no unconditional pass */
     uint64_t seed;
-    int width, height, batch;        /* multiples of 8; batch images per UNet call */
+    int width, height, batch;        /* multiples of 8 in [8, 8192]; batch images per UNet call */
     const float *init_image;         /* img2img: [3, height, width] in [-1, 1], or NULL */
     float strength;                  /* img2img: in [0, 1] */
     const float *init_noise;         /* [batch, 4, h, w] replacing the seeded latents, or NULL */

@@ -1,23 +1,33 @@
-/* sampler_step.c — one scheduler.step of each diffusers 0.31 method on plain
- * float arrays (epsilon prediction). Scalars are formed in float32 like the 0-d
- * torch tensors diffusers uses, and elementwise formulas keep its operation order. */
+/* sampler_step.c — one scheduler.step of each diffusers method on plain float
+ * arrays, for epsilon, v and sample predictions. Scalars are formed in float32
+ * like the 0-d torch tensors diffusers uses, and elementwise formulas keep its
+ * operation order. */
 #include "sampler_impl.h"
 
 #include <math.h>
 #include <string.h>
 
-/* alphas_cumprod at a timestep; before 0 it is final_alpha_cumprod, which
- * is alphas_cumprod[0] with set_alpha_to_one=False. Past 999 (PLMS's warm-up
- * looks one ratio above the first timestep, which at 1000 steps is 1000, where
- * diffusers fails) the last entry. */
+/* alphas_cumprod at a timestep; before 0 it is final_alpha_cumprod (1 with
+ * set_alpha_to_one, else alphas_cumprod[0]). Past N-1 (PLMS's warm-up looks one
+ * ratio above the first timestep, which at N steps is N, where diffusers
+ * fails) the last entry. */
 static float alpha_at(const sdc_sampler *s, int t) {
-    if (t >= SDC_TRAIN_STEPS) return s->ac[SDC_TRAIN_STEPS - 1];
-    return t >= 0 ? s->ac[t] : s->ac[0];
+    if (t >= s->N) return s->ac[s->N - 1];
+    return t >= 0 ? s->ac[t] : s->final_alpha;
+}
+
+/* x0 of a sigma-parameterized sampler (Euler, Euler a, LMS, Heun) at sigma. */
+static float x0_of(sdc_prediction p, float x, float out, float sigma, float c_out, float c_in) {
+    switch (p) {
+    case SDC_PRED_V: return out * c_out + x / c_in;
+    case SDC_PRED_SAMPLE: return out;
+    default: return x - sigma * out;
+    }
 }
 
 /* ---------------------------------------------------------------- DDIM */
 
-sdc_status sdc_step_ddim(sdc_sampler *s, int idx, const float *eps, float *x, sdc_rng *rngs,
+sdc_status sdc_step_ddim(sdc_sampler *s, int idx, const float *out, float *x, sdc_rng *rngs,
                          int n_rngs, sdc_err *err) {
     int t = (int)s->ts[idx], prev = t - s->ratio;
     float a_t = alpha_at(s, t), a_prev = alpha_at(s, prev);
@@ -26,23 +36,36 @@ sdc_status sdc_step_ddim(sdc_sampler *s, int idx, const float *eps, float *x, sd
     float std = s->o.eta * sqrtf(variance);
     float sb = sqrtf(b_t), sa = sqrtf(a_t), sa_prev = sqrtf(a_prev);
     float dir_c = sqrtf(1.0f - a_prev - std * std);
+    float r = (float)s->c.clip_sample_range;
+    sdc_prediction p = s->c.prediction;
     for (size_t k = 0; k < s->n; k++) {
-        float x0 = (x[k] - sb * eps[k]) / sa;
-        x[k] = sa_prev * x0 + dir_c * eps[k];
+        float x0, e;
+        if (p == SDC_PRED_V) {
+            x0 = sa * x[k] - sb * out[k];
+            e = sa * out[k] + sb * x[k];
+        } else if (p == SDC_PRED_SAMPLE) {
+            x0 = out[k];
+            e = (x[k] - sa * x0) / sb;
+        } else {
+            x0 = (x[k] - sb * out[k]) / sa;
+            e = out[k];
+        }
+        if (s->c.clip_sample) x0 = fminf(fmaxf(x0, -r), r);
+        x[k] = sa_prev * x0 + dir_c * e;
     }
     if (s->o.eta > 0.0f) {
         if (!rngs) return sdc_err_set(err, SDC_ERR_ARG, "sampler ddim: eta > 0 needs an rng");
         /* randn_tensor(model_output.shape, generator) */
-        sdc_rng_randn_rows(rngs, n_rngs, s->tmp, s->n);
-        for (size_t k = 0; k < s->n; k++) x[k] = x[k] + std * s->tmp[k];
+        sdc_rng_randn_rows(rngs, n_rngs, s->noise, s->n);
+        for (size_t k = 0; k < s->n; k++) x[k] = x[k] + std * s->noise[k];
     }
     return SDC_OK;
 }
 
-/* ---------------------------------------------------------------- PLMS */
+/* ---------------------------------------------------------------- PNDM */
 
 /* PNDMScheduler._get_prev_sample: x_{t-delta} from x_t and eps (formula (9) of
- * the PNDM paper). */
+ * the PNDM paper); a v prediction is turned into eps first. */
 static void pndm_prev(const sdc_sampler *s, const float *x, int t, int prev, const float *e,
                       float *out) {
     float a_t = alpha_at(s, t), a_prev = alpha_at(s, prev);
@@ -50,27 +73,59 @@ static void pndm_prev(const sdc_sampler *s, const float *x, int t, int prev, con
     float sample_c = sqrtf(a_prev / a_t);
     float denom = a_t * sqrtf(b_prev) + sqrtf(a_t * b_t * a_prev);
     float diff = a_prev - a_t;
-    for (size_t k = 0; k < s->n; k++) out[k] = sample_c * x[k] - diff * e[k] / denom;
+    float sa = sqrtf(a_t), sb = sqrtf(b_t);
+    bool v = s->c.prediction == SDC_PRED_V;
+    for (size_t k = 0; k < s->n; k++) {
+        float ek = v ? sa * e[k] + sb * x[k] : e[k];
+        out[k] = sample_c * x[k] - diff * ek / denom;
+    }
 }
 
-sdc_status sdc_step_pndm(sdc_sampler *s, int idx, const float *eps, float *x) {
+/* PNDMScheduler.step_prk: four evaluations per Runge-Kutta step, combined
+ * 1/6, 1/3, 1/3, 1/6; every evaluation moves from the step's start sample. */
+static sdc_status step_prk(sdc_sampler *s, int idx, const float *out, float *x) {
+    int counter = s->taken;
+    int diff_to_prev = counter % 2 ? 0 : s->N / s->o.steps / 2;
+    int prev = (int)s->ts[idx] - diff_to_prev;
+    int t = (int)s->prk_ts[counter / 4 * 4];
+    const float *e = out;
+    switch (counter % 4) {
+    case 0:
+        for (size_t k = 0; k < s->n; k++) s->keep2[k] = (float)(1.0 / 6) * out[k];
+        sdc_sampler_push_hist(s, out, 4);
+        memcpy(s->keep, x, s->n * sizeof(float)); /* cur_sample */
+        break;
+    case 1:
+    case 2:
+        for (size_t k = 0; k < s->n; k++) s->keep2[k] = s->keep2[k] + (float)(1.0 / 3) * out[k];
+        break;
+    default:
+        for (size_t k = 0; k < s->n; k++) s->tmp[k] = s->keep2[k] + (float)(1.0 / 6) * out[k];
+        e = s->tmp;
+    }
+    pndm_prev(s, s->keep, t, prev, e, x);
+    return SDC_OK;
+}
+
+sdc_status sdc_step_pndm(sdc_sampler *s, int idx, const float *out, float *x) {
+    if (!s->c.skip_prk_steps && s->taken < s->n_prk) return step_prk(s, idx, out, x);
     int t = (int)s->ts[idx], prev = t - s->ratio;
     int counter = s->taken;
     float *e = s->tmp;
     if (counter != 1) {
-        sdc_sampler_push_hist(s, eps, 4);
+        sdc_sampler_push_hist(s, out, 4);
     } else {
-        /* The repeated timestep: redo the first step with the averaged eps. */
+        /* The repeated timestep: redo the first step with the averaged output. */
         prev = t;
         t = t + s->ratio;
     }
     float **h = s->hist;
     int m = s->n_hist;
     if (m == 1 && counter == 0) {
-        memcpy(e, eps, s->n * sizeof(float));
+        memcpy(e, out, s->n * sizeof(float));
         memcpy(s->keep, x, s->n * sizeof(float)); /* cur_sample */
     } else if (m == 1 && counter == 1) {
-        for (size_t k = 0; k < s->n; k++) e[k] = (eps[k] + h[0][k]) / 2.0f;
+        for (size_t k = 0; k < s->n; k++) e[k] = (out[k] + h[0][k]) / 2.0f;
         memcpy(x, s->keep, s->n * sizeof(float));
     } else if (m == 2) {
         for (size_t k = 0; k < s->n; k++) e[k] = (3.0f * h[1][k] - h[0][k]) / 2.0f;
@@ -88,7 +143,7 @@ sdc_status sdc_step_pndm(sdc_sampler *s, int idx, const float *eps, float *x) {
 
 /* ---------------------------------------------------------------- Euler, Euler a */
 
-sdc_status sdc_step_euler(sdc_sampler *s, int idx, const float *eps, float *x, sdc_rng *rngs,
+sdc_status sdc_step_euler(sdc_sampler *s, int idx, const float *out, float *x, sdc_rng *rngs,
                           int n_rngs, bool ancestral, sdc_err *err) {
     float sigma = s->sig[idx], sigma_to = s->sig[idx + 1];
     float dt = sigma_to - sigma, up = 0.0f;
@@ -98,20 +153,22 @@ sdc_status sdc_step_euler(sdc_sampler *s, int idx, const float *eps, float *x, s
         float down = sqrtf(st2 - up * up);
         dt = down - sigma;
     }
+    float c_in = sigma * sigma + 1.0f, c_out = -sigma / sqrtf(c_in);
+    sdc_prediction p = s->c.prediction;
     for (size_t k = 0; k < s->n; k++) {
-        float x0 = x[k] - sigma * eps[k];
+        float x0 = x0_of(p, x[k], out[k], sigma, c_out, c_in);
         float d = (x[k] - x0) / sigma;
         x[k] = x[k] + d * dt;
     }
     if (ancestral) {
         if (!rngs) return sdc_err_set(err, SDC_ERR_ARG, "sampler euler_a: needs an rng");
-        sdc_rng_randn_rows(rngs, n_rngs, s->tmp, s->n);
-        for (size_t k = 0; k < s->n; k++) x[k] = x[k] + s->tmp[k] * up;
+        sdc_rng_randn_rows(rngs, n_rngs, s->noise, s->n);
+        for (size_t k = 0; k < s->n; k++) x[k] = x[k] + s->noise[k] * up;
     }
     return SDC_OK;
 }
 
-/* ---------------------------------------------------------------- DPM++ 2M */
+/* ---------------------------------------------------------------- DPM-Solver */
 
 /* VP form of a sigma: alpha_t = 1/sqrt(sigma^2+1), sigma_t = sigma*alpha_t, lambda = log(alpha/sigma). */
 static void dpm_coeffs(float sigma, float *alpha_t, float *sigma_t, float *lambda) {
@@ -120,20 +177,40 @@ static void dpm_coeffs(float sigma, float *alpha_t, float *sigma_t, float *lambd
     *lambda = logf(*alpha_t) - logf(*sigma_t);
 }
 
-sdc_status sdc_step_dpmpp_2m(sdc_sampler *s, int idx, const float *eps, float *x) {
+/* convert_model_output: x0 for the ++ algorithms, eps for dpmsolver. */
+static void dpm_convert(const sdc_sampler *s, float a, float sg, const float *out, const float *x,
+                        float *m) {
+    sdc_prediction p = s->c.prediction;
+    if (s->c.algorithm != SDC_DPM_PLAIN) {
+        for (size_t k = 0; k < s->n; k++)
+            m[k] = p == SDC_PRED_V ? a * x[k] - sg * out[k]
+                   : p == SDC_PRED_SAMPLE ? out[k] : (x[k] - sg * out[k]) / a;
+    } else {
+        for (size_t k = 0; k < s->n; k++)
+            m[k] = p == SDC_PRED_V ? a * out[k] + sg * x[k]
+                   : p == SDC_PRED_SAMPLE ? (x[k] - a * out[k]) / sg : out[k];
+    }
+}
+
+sdc_status sdc_step_dpm(sdc_sampler *s, int idx, const float *out, float *x, sdc_rng *rngs,
+                        int n_rngs, sdc_err *err) {
+    const sdc_sched_config *c = &s->c;
     int len = s->n_ts;
     float a_s0, s_s0, l_s0, a_t, s_t, l_t;
     dpm_coeffs(s->sig[idx], &a_s0, &s_s0, &l_s0);
     dpm_coeffs(s->sig[idx + 1], &a_t, &s_t, &l_t);
-    /* convert_model_output: data prediction x0 = (x - sigma_t eps) / alpha_t. */
-    for (size_t k = 0; k < s->n; k++) s->tmp[k] = (x[k] - s_s0 * eps[k]) / a_s0;
+    dpm_convert(s, a_s0, s_s0, out, x, s->tmp);
     sdc_sampler_push_hist(s, s->tmp, 2);
-    /* lower_order_final: the last step (sigma 0) is always first order;
-     * lower_order_second with fewer than 15 steps. */
-    bool final = idx == len - 1;
-    bool second_last = idx == len - 2 && len < 15;
+    bool sde = c->algorithm == SDC_DPM_SDE_PLUSPLUS, plain = c->algorithm == SDC_DPM_PLAIN;
+    if (sde) { /* drawn before every update, first-order ones included */
+        if (!rngs) return sdc_err_set(err, SDC_ERR_ARG, "sampler dpmpp_2m_sde: needs an rng");
+        sdc_rng_randn_rows(rngs, n_rngs, s->noise, s->n);
+    }
+    /* lower_order_final: the last step is first order when the final sigma is
+     * 0, with euler_at_final, or (lower_order_final) with fewer than 15 steps. */
+    bool final = idx == len - 1 && (c->euler_at_final || (c->lower_order_final && len < 15) ||
+                                     c->final_sigma == SDC_FINAL_SIGMA_ZERO);
     float h = l_t - l_s0;
-    float ratio = s_t / s_s0, c = a_t * (expf(-h) - 1.0f);
     const float *m0 = s->hist[s->n_hist - 1];
     float a_s1 = 0, s_s1 = 0, l_s1 = 0;
     if (idx > 0) dpm_coeffs(s->sig[idx - 1], &a_s1, &s_s1, &l_s1);
@@ -141,17 +218,42 @@ sdc_status sdc_step_dpmpp_2m(sdc_sampler *s, int idx, const float *eps, float *x
      * entries together) makes r0 = 0, where diffusers divides by zero and
      * yields Inf/NaN; take the first-order update there instead. */
     bool degenerate = idx == 0 || l_s0 - l_s1 == 0.0f || h == 0.0f;
-    if (s->taken < 1 || s->n_hist < 2 || final || degenerate) {
-        for (size_t k = 0; k < s->n; k++) x[k] = ratio * x[k] - c * m0[k];
+    bool first = c->solver_order == 1 || s->taken < 1 || s->n_hist < 2 || final || degenerate;
+    float eh = expf(-h), e2h = expf(-2.0f * h), ehp = expf(h);
+    float noise_c = sde ? s_t * sqrtf(1.0f - e2h) : 0.0f;
+    /* x = A x + B D0 + C D1 + noise_c * noise, in diffusers' order per form */
+    float A, B, C = 0.0f;
+    if (plain) {
+        A = a_t / a_s0;
+        B = s_t * (ehp - 1.0f);
+    } else if (sde) {
+        A = s_t / s_s0 * eh;
+        B = a_t * (1.0f - e2h);
     } else {
-        (void)second_last; /* order 2 at most: the second-order update either way */
-        float r0 = (l_s0 - l_s1) / h;
-        float inv_r0 = 1.0f / r0;
-        const float *m1 = s->hist[s->n_hist - 2];
-        for (size_t k = 0; k < s->n; k++) {
+        A = s_t / s_s0;
+        B = a_t * (eh - 1.0f);
+    }
+    if (!first) {
+        if (plain) C = c->solver_heun ? s_t * ((ehp - 1.0f) / h - 1.0f) : 0.5f * B;
+        else if (sde) C = c->solver_heun ? a_t * ((1.0f - e2h) / (-2.0f * h) + 1.0f) : 0.5f * B;
+        else C = c->solver_heun ? a_t * ((eh - 1.0f) / h + 1.0f) : 0.5f * B;
+    }
+    const float *m1 = first ? m0 : s->hist[s->n_hist - 2];
+    float inv_r0 = first ? 0.0f : 1.0f / ((l_s0 - l_s1) / h);
+    for (size_t k = 0; k < s->n; k++) {
+        float v;
+        if (sde) v = A * x[k] + B * m0[k];
+        else v = A * x[k] - B * m0[k];
+        if (!first) {
             float d1 = inv_r0 * (m0[k] - m1[k]);
-            x[k] = ratio * x[k] - c * m0[k] - 0.5f * c * d1;
+            /* midpoint subtracts (plain, ++) or adds (SDE) 0.5 B D1; heun's
+             * term carries its own sign: + for ++ and SDE, - for plain */
+            if (plain) v = v - C * d1;
+            else if (sde) v = v + C * d1;
+            else v = c->solver_heun ? v + C * d1 : v - C * d1;
         }
+        if (sde) v = v + noise_c * s->noise[k];
+        x[k] = v;
     }
     return SDC_OK;
 }
@@ -176,10 +278,11 @@ static double lagrange_integral(const float *nodes, int m, int j, double a, doub
     return half * sum;
 }
 
-sdc_status sdc_step_lms(sdc_sampler *s, int idx, const float *eps, float *x) {
+sdc_status sdc_step_lms(sdc_sampler *s, int idx, const float *out, float *x) {
     float sigma = s->sig[idx];
+    float c_in = sigma * sigma + 1.0f, c_out = -sigma / sqrtf(c_in);
     for (size_t k = 0; k < s->n; k++) {
-        float x0 = x[k] - sigma * eps[k];
+        float x0 = x0_of(s->c.prediction, x[k], out[k], sigma, c_out, c_in);
         s->tmp[k] = (x[k] - x0) / sigma;
     }
     sdc_sampler_push_hist(s, s->tmp, 4);
@@ -209,27 +312,28 @@ sdc_status sdc_step_lms(sdc_sampler *s, int idx, const float *eps, float *x) {
 
 /* ---------------------------------------------------------------- Heun */
 
-sdc_status sdc_step_heun(sdc_sampler *s, int idx, const float *eps, float *x) {
-    if (!s->heun_second) {
-        float sigma = s->sig[idx], sigma_next = s->sig[idx + 1];
-        s->heun_dt = sigma_next - sigma;
-        for (size_t k = 0; k < s->n; k++) {
-            float x0 = x[k] - sigma * eps[k];
+sdc_status sdc_step_heun(sdc_sampler *s, int idx, const float *out, float *x) {
+    bool first = !s->heun_second;
+    float sigma = first ? s->sig[idx] : s->sig[idx - 1];
+    float sigma_next = first ? s->sig[idx + 1] : s->sig[idx];
+    float si = first ? sigma : sigma_next; /* sigma_input */
+    float c_in = si * si + 1.0f, c_out = -si / sqrtf(c_in);
+    float r = (float)s->c.clip_sample_range;
+    if (first) s->heun_dt = sigma_next - sigma;
+    for (size_t k = 0; k < s->n; k++) {
+        float x0 = x0_of(s->c.prediction, x[k], out[k], si, c_out, c_in);
+        if (s->c.clip_sample) x0 = fminf(fmaxf(x0, -r), r);
+        if (first) {
             float d = (x[k] - x0) / sigma;
-            s->keep2[k] = d;         /* prev_derivative */
-            s->keep[k] = x[k];       /* sample */
+            s->keep2[k] = d;   /* prev_derivative */
+            s->keep[k] = x[k]; /* sample */
             x[k] = x[k] + d * s->heun_dt;
-        }
-        s->heun_second = true;
-    } else {
-        float sigma_next = s->sig[idx];
-        for (size_t k = 0; k < s->n; k++) {
-            float x0 = x[k] - sigma_next * eps[k];
+        } else {
             float d = (x[k] - x0) / sigma_next;
             d = (s->keep2[k] + d) / 2.0f;
             x[k] = s->keep[k] + d * s->heun_dt;
         }
-        s->heun_second = false;
     }
+    s->heun_second = first;
     return SDC_OK;
 }
