@@ -18,9 +18,10 @@
 
 #define TI_FD_MAX_PARAMS 1024
 /* Central-difference step, relative to max(1, |x|): the truncation error
- * (h^2) and the F32 forward's rounding noise (1/h) balance near 1e-2 on the
- * tiny model (measured in tests/test_train.c against torch autograd). */
-#define TI_FD_STEP 1e-2f
+ * (h^2) and the F32 forward's rounding noise (1/h) balance near 3e-2 on the
+ * tiny model. Against torch autograd (tests/test_train.c) the gradient's
+ * rel-L2 was 2.1e-2 at h 3e-3, 4.9e-3 at 1e-2, 3.5e-3 at 3e-2, 3.1e-2 at 1e-1. */
+#define TI_FD_STEP 3e-2f
 
 static sdc_status check_batch(sdc_exec *ex, const sdc_ti_model *m, const float *extra,
                               int n_extra, const sdc_ti_batch *b) {
