@@ -18,6 +18,7 @@ static const sdc_command commands[] = {
     {"compare", "max-abs and relative-L2 error between two tensor files", cmd_compare},
     {"make-random", "write a random-weight SD 1.5 checkpoint (either layout)", cmd_make_random},
     {"textinv-init", "a textual-inversion file initialized from a word's token embeddings", cmd_textinv_init},
+    {"train-embedding", "learn a textual-inversion token from a folder of images (resumable)", cmd_train_embedding},
     {"tokenize", "the CLIP token ids of a prompt (SD 1.x, 77 ids)", cmd_tokenize},
     {"embed", "CLIP image embeddings of a folder into a resumable pool cache (retrieval)", cmd_embed},
 };
@@ -31,7 +32,7 @@ static void print_help(FILE *f) {
             "       sdc --version\n\ncommands:\n",
             SDC_VERSION);
     for (size_t i = 0; i < n_commands; i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nexit codes: 0 ok, 1 runtime or input error, 2 usage error\n");
 }
 

@@ -2,6 +2,7 @@
 #include "textinv_prompts.h"
 
 #include "../pipeline/prompt.h"
+#include "../text/unicode.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,4 +60,45 @@ sdc_status sdc_ti_prompt_ids(const sdc_tokenizer *tok, const sdc_embedding_set *
     sdc_cond_plan_free(&plan);
     free(text);
     return s;
+}
+
+sdc_status sdc_ti_check_placeholder(const sdc_tokenizer *tok, const char *token, sdc_err *err) {
+    size_t len = token ? strlen(token) : 0, nu = 0;
+    if (len == 0 || len > 100)
+        return sdc_err_set(err, SDC_ERR_ARG, "placeholder token '%s' must be 1 to 100 bytes", token ? token : "");
+    if (sdc_utf8_decode(token, len, "placeholder token", NULL, &nu, err)) return err ? err->code : SDC_ERR_ARG;
+    for (const unsigned char *p = (const unsigned char *)token; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || strchr("/\\{}", *p))
+            return sdc_err_set(err, SDC_ERR_ARG, "placeholder token '%s' holds '%c' (no whitespace, control "
+                               "characters, '/', '\\', '{' or '}': it becomes a trigger word and a file name)",
+                               token, *p >= ' ' ? *p : '?');
+    int32_t ids[4];
+    size_t n = 0;
+    sdc_status s = sdc_tokenize(tok, token, len, ids, 4, &n, err);
+    if (s) return s;
+    int32_t direct = sdc_tokenizer_lookup(tok, token);
+    if (n == 1 || direct >= 0)
+        return sdc_err_set(err, SDC_ERR_ARG, "placeholder token '%s' is already in CLIP's vocabulary (token id "
+                           "%d): a new concept needs a new word, such as <%s-x>", token,
+                           (int)(n == 1 ? ids[0] : direct), token);
+    return SDC_OK;
+}
+
+sdc_status sdc_ti_init_ids(const sdc_tokenizer *tok, const char *word, bool single, int32_t *ids,
+                           int *n, sdc_err *err) {
+    size_t cnt = 0, len = word ? strlen(word) : 0;
+    int32_t tmp[SDC_EMB_MAX_VECTORS + 1];
+    sdc_status s = sdc_tokenize(tok, word ? word : "", len, tmp, SDC_EMB_MAX_VECTORS + 1, &cnt, err);
+    if (s) return sdc_err_wrap(err, "initializer '%s'", word ? word : "");
+    if (cnt == 0)
+        return sdc_err_set(err, SDC_ERR_ARG, "initializer '%s' has no tokens", word ? word : "");
+    if (single && cnt != 1)
+        return sdc_err_set(err, SDC_ERR_ARG, "initializer '%s' is %zu tokens; it must be a single token "
+                           "(a word CLIP's vocabulary holds whole, e.g. 'dog')", word, cnt);
+    if (cnt > SDC_EMB_MAX_VECTORS)
+        return sdc_err_set(err, SDC_ERR_ARG, "initializer '%s' is %zu tokens; at most %d", word, cnt,
+                           SDC_EMB_MAX_VECTORS);
+    memcpy(ids, tmp, sizeof *ids * cnt);
+    *n = (int)cnt;
+    return SDC_OK;
 }

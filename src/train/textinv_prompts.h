@@ -24,6 +24,20 @@ const char *sdc_ti_template(int k);
 sdc_status sdc_ti_prompt_ids(const sdc_tokenizer *tok, const sdc_embedding_set *ph, int k,
                              int32_t ids[SDC_TOKENS_MAX], sdc_err *err);
 
+/* Refuses a placeholder that CLIP's vocabulary already holds as one token
+ * (diffusers refuses a token its tokenizer already has; sdc also refuses any
+ * word that tokenizes to a single token, such as "Cat", which would take
+ * over that word in prompts) or that is unfit as a trigger word and file
+ * name: empty, over 100 bytes, invalid UTF-8, whitespace or control
+ * characters, '/', '\\', '{' or '}'. */
+sdc_status sdc_ti_check_placeholder(const sdc_tokenizer *tok, const char *token, sdc_err *err);
+
+/* The token ids of word (no BOS/EOS) into ids[SDC_EMB_MAX_VECTORS], *n of
+ * them. With single, anything but exactly one token is refused (diffusers'
+ * --initializer_token rule); otherwise 1 to SDC_EMB_MAX_VECTORS. */
+sdc_status sdc_ti_init_ids(const sdc_tokenizer *tok, const char *word, bool single, int32_t *ids,
+                           int *n, sdc_err *err);
+
 /* A prompt with "{}" (every occurrence) replaced by word; malloc'ed, NULL
  * when out of memory. */
 char *sdc_ti_format(const char *tmpl, const char *word);

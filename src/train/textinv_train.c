@@ -292,10 +292,9 @@ sdc_status sdc_ti_trainer_eval(sdc_ti_trainer *t, const float *emb, int n_sample
 
 /* ---------------------------------------------------------------- checkpoint */
 
-/* The settings a resume must share, as metadata pairs into kv (values in buf). */
-enum { N_CONFIG = 13 };
+enum { N_CONFIG = SDC_TI_N_CONFIG };
 
-static void config_kv(const sdc_ti_trainer *t, const char *kv[2 * N_CONFIG], char buf[N_CONFIG][1024]) {
+void sdc_ti_trainer_config(const sdc_ti_trainer *t, const char *kv[2 * N_CONFIG], char buf[N_CONFIG][1024]) {
     const sdc_ti_config *c = &t->cfg;
     int k = 0;
 #define KV(key, ...) (snprintf(buf[k], sizeof buf[k], __VA_ARGS__), kv[2 * k] = key, kv[2 * k + 1] = buf[k], k++)
@@ -322,7 +321,7 @@ sdc_status sdc_ti_trainer_save(const sdc_ti_trainer *t, const char *path, sdc_er
     enum { N_STATE = 7 };
     const char *kv[2 * (N_CONFIG + N_STATE)];
     char buf[N_CONFIG][1024], st[N_STATE][64];
-    config_kv(t, kv, buf);
+    sdc_ti_trainer_config(t, kv, buf);
     const char *names[N_STATE] = {"step", "order_pos", "rng_next", "rng_left", "rng_has_normal",
                                   "rng_cached_normal", "init_eval"};
     snprintf(st[0], 64, "%d", t->step);
@@ -379,7 +378,7 @@ sdc_status sdc_ti_trainer_load(sdc_ti_trainer *t, const char *path, sdc_err *err
     if (!st) return err->code;
     const char *kv[2 * N_CONFIG];
     char buf[N_CONFIG][1024];
-    config_kv(t, kv, buf);
+    sdc_ti_trainer_config(t, kv, buf);
     sdc_status s = SDC_OK;
     for (int i = 0; !s && i < N_CONFIG; i++) {
         const char *have = sdc_safetensors_meta(st, kv[2 * i]);

@@ -82,6 +82,14 @@ sdc_status sdc_ti_trainer_update(sdc_ti_trainer *t, const sdc_ti_batch *micro, i
 sdc_status sdc_ti_trainer_eval(sdc_ti_trainer *t, const float *emb, int n_samples, float *loss,
                                sdc_err *err);
 
+/* The settings a resume must share, as metadata pairs kv[2k] = key,
+ * kv[2k + 1] = value (the values in buf): format version, token, init ids,
+ * vectors, steps, batch, accumulation, lr, seed, prediction, clip skip,
+ * image size, and the images' hash and count. */
+#define SDC_TI_N_CONFIG 13
+void sdc_ti_trainer_config(const sdc_ti_trainer *t, const char *kv[2 * SDC_TI_N_CONFIG],
+                           char buf[SDC_TI_N_CONFIG][1024]);
+
 /* The whole state (vectors, moments, step, losses, generator, image order,
  * init_eval) with the settings that must not change across a resume, as one
  * safetensors file written atomically. */
