@@ -34,6 +34,9 @@
 #define GEN_M GEN " --model " TINY "original.safetensors"
 #define GEN_OUT GEN_M " -o @D/out/x.png"
 #define AUG "augment @D/data --vocab " VOCAB " --size 64 --steps 2 -q"
+#define TRAIN_ARGS "train-embedding --vocab " VOCAB " --size 64 --steps 2 --batch 1 --eval-samples 0 -q " \
+                   "--images @D/imgs"
+#define TRAIN TRAIN_ARGS " --model " TINY "diffusers -o @D/out/emb"
 #define AUG_OUT AUG " --model " TINY "diffusers --out @D/out/aug"
 
 /* ---------------------------------------------------------------- inputs */
@@ -277,6 +280,30 @@ static void mk_data(const char *dir, const char *arg) {
     if (!strcmp(arg, "file")) put(dir, "plain.txt", "text", 4);
 }
 
+/* Training images @D/imgs for sdc train-embedding: "ok" (two patterned
+ * 64x48 PNGs), "broken" (a cut PNG and text named .jpg: none usable),
+ * "empty" (no files), "nan" (ok, and @D/ck.safetensors: the tiny checkpoint
+ * with NaN in the UNet's last bias). */
+static void mk_train(const char *dir, const char *arg) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/imgs", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    if (!strcmp(arg, "empty")) return;
+    if (!strcmp(arg, "broken")) {
+        mk_png(path, "cut.png:cut");
+        put(path, "notes.jpg", "hello", 5);
+        return;
+    }
+    for (int k = 0; k < 2; k++) {
+        uint8_t rgb[64 * 48 * 3];
+        for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (uint8_t)(i * 3 + k * 70);
+        snprintf(path, sizeof path, "%s/imgs/i%d.png", dir, k);
+        sdc_err err = {0};
+        ck_assert_msg(sdc_image_save_png(path, rgb, 64, 48, NULL, &err) == SDC_OK, "%s", err.msg);
+    }
+    if (!strcmp(arg, "nan")) mk_ckpt(dir, "nan:model.diffusion_model.out.2.bias");
+}
+
 /* ---------------------------------------------------------------- the table */
 
 typedef struct bad_case {
@@ -417,7 +444,42 @@ static const bad_case cases[] = {
     {"arguments", "aug_no_classes", mk_data, "empty", AUG_OUT " --method prompt", 1, "@D/data", "no class"},
     {"arguments", "aug_no_images", mk_data, "noimages", AUG_OUT " --method boomerang", 1, "@D/data", "no images in the class folders"},
 
+    /* textual-inversion training: refused before anything is written */
+    {"train", "train_no_usable_images", mk_train, "broken", TRAIN " --token '<x>' --init cat", 1, "@D/imgs",
+     "no usable images"},
+    {"train", "train_empty_folder", mk_train, "empty", TRAIN " --token '<x>' --init cat", 1, "@D/imgs",
+     "no usable images"},
+    {"train", "train_missing_folder", NULL, NULL, TRAIN " --token '<x>' --init cat", 1, "@D/imgs", "No such file"},
+    {"train", "train_token_in_vocabulary", mk_train, "ok", TRAIN " --token cat --init dog", 1, "'cat'",
+     "already in CLIP's vocabulary"},
+    {"train", "train_token_cased_word", mk_train, "ok", TRAIN " --token Dog --init cat", 1, "'Dog'",
+     "already in CLIP's vocabulary"},
+    {"train", "train_token_with_space", mk_train, "ok", TRAIN " --token 'a b' --init cat", 1, "'a b'",
+     "no whitespace"},
+    {"train", "train_init_several_tokens", mk_train, "ok", TRAIN " --token '<x>' --init 'golden retriever'", 1,
+     "'golden retriever'", "must be a single token"},
+    {"train", "train_init_empty", mk_train, "ok", TRAIN " --token '<x>' --init ''", 1, "initializer", "no tokens"},
+    {"train", "train_nan_loss", mk_train, "nan", TRAIN_ARGS " --model @D/ck.safetensors -o @D/out/emb --token '<x>' --init cat", 1,
+     "@D/out/emb", "the loss is NaN"},
+    {"arguments", "train_lr_zero", mk_train, "ok", TRAIN " --token '<x>' --init cat --lr 0", 2, "--lr",
+     "not a positive number"},
+    {"arguments", "train_lr_nan", mk_train, "ok", TRAIN " --token '<x>' --init cat --lr nan", 2, "--lr",
+     "'nan' is not a number"},
+    {"arguments", "train_size_not_multiple_of_8", mk_train, "ok", TRAIN " --token '<x>' --init cat --size 100", 2,
+     "--size", "not a multiple of 8"},
+    {"arguments", "train_steps_zero", mk_train, "ok", TRAIN " --token '<x>' --init cat --steps 0", 2, "--steps", "'0'"},
+    {"arguments", "train_vectors_76", mk_train, "ok", TRAIN " --token '<x>' --init cat --num-vectors 76", 2,
+     "--num-vectors", "'76'"},
+    {"arguments", "train_missing_init", mk_train, "ok", TRAIN " --token '<x>'", 2, "--init", "required"},
+    {"arguments", "train_bad_prediction", mk_train, "ok", TRAIN " --token '<x>' --init cat --prediction x0", 2,
+     "--prediction", "epsilon or v"},
+
     /* output paths */
+    {"output", "train_out_inside_images", mk_train, "ok",
+     "train-embedding --model " TINY "diffusers --vocab " VOCAB " --images @D/imgs --token '<x>' --init cat "
+     "-o @D/imgs/emb", 2, "-o", "inside the image folder"},
+    {"output", "train_out_missing_parent", mk_train, "ok", TRAIN_ARGS " --model " TINY "diffusers -o @D/out/emb/deeper --token '<x>' --init cat",
+     1, "@D/out/emb/deeper", "No such file"},
     {"output", "out_missing_folder", NULL, NULL, GEN_M " -o @D/out/none/x.png", 1, "@D/out/none/x.png",
      "No such file"},
     {"output", "out_not_png", NULL, NULL, GEN_M " -o @D/out/x.jpg", 2, "@D/out/x.jpg", "must name a .png"},

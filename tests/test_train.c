@@ -2,14 +2,25 @@
  * ten updates fed the draws of tests/make_train_fixtures.py against the
  * embedding torch/diffusers reaches, the template prompts' token ids, AdamW
  * against torch's formula, the checkpoint round trip. */
+#include "cli_run.h"
 #include "suites.h"
 
+#include "../src/image/image.h"
+#include "../src/train/adamw.h"
 #include "../src/train/textinv_train.h"
 
+#include <cJSON.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #define FIX "tests/fixtures/"
 #define VOCAB "weights/bpe_simple_vocab_16e6.txt.gz"
@@ -160,12 +171,175 @@ START_TEST(train_v_prediction_matches_torch) {
 }
 END_TEST
 
+/* AdamW alone: fed autograd's gradients, it must retrace torch's updates
+ * (any difference is float rounding order, not the formula). */
+START_TEST(adamw_retraces_torch_with_its_gradients) {
+    sdc_safetensors *st = train_fixture();
+    int S = meta_int(st, "", "steps"), nv = meta_int(st, "", "num_vectors");
+    double lr = strtod(sdc_safetensors_meta(st, "lr"), NULL);
+    sdc_tensor *init = fx(st, "", "init", SDC_F32), *emb = fx(st, "", "emb", SDC_F32);
+    sdc_tensor *grad = fx(st, "", "grad", SDC_F32);
+    size_t n = (size_t)sdc_tensor_numel(init);
+    float *p = malloc(sizeof *p * n), *m = calloc(n, sizeof *m), *v = calloc(n, sizeof *v);
+    memcpy(p, init->data, sizeof *p * n);
+    sdc_adamw o = sdc_adamw_defaults(lr);
+    double worst = 0;
+    for (int s = 0; s < S; s++) {
+        sdc_adamw_step(&o, s + 1, p, m, v, (float *)grad->data + s * n, n);
+        const float *want = (float *)emb->data + s * n;
+        for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)p[i] - want[i]));
+    }
+    printf("train: AdamW on torch's gradients, %d steps of %d vectors: max-abs %.2e from torch\n", S, nv, worst);
+    ck_assert_msg(worst < 1e-6, "AdamW max-abs %.3g", worst); /* measured 0: the same bits */
+    free(p), free(m), free(v);
+    sdc_tensor_free(init), sdc_tensor_free(emb), sdc_tensor_free(grad);
+    sdc_safetensors_close(st);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- kill -9 */
+
+/* n patterned 64x48 PNGs in dir/imgs. */
+static void make_images(const char *dir, int n) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/imgs", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    for (int k = 0; k < n; k++) {
+        uint8_t rgb[64 * 48 * 3];
+        for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (uint8_t)((i / 3 % 64) * 3 + (i / 192) * 2 + k * 50 + i % 3 * 60);
+        snprintf(path, sizeof path, "%s/imgs/i%d.png", dir, k);
+        sdc_err err = {0};
+        ck_assert_msg(sdc_image_save_png(path, rgb, 64, 48, NULL, &err) == SDC_OK, "%s", err.msg);
+    }
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Starts $SDC_BIN with cmd split at spaces (no shell), output to /dev/null. */
+static pid_t start(const char *cmd) {
+    static char buf[4096];
+    char *argv[64];
+    int argc = 0;
+    snprintf(buf, sizeof buf, "%s", cmd);
+    argv[argc++] = (char *)test_sdc_bin();
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && argc < 63; t = strtok_r(NULL, " ", &save))
+        argv[argc++] = t;
+    argv[argc] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int dn = open("/dev/null", O_RDWR);
+        dup2(dn, 0), dup2(dn, 1), dup2(dn, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static uint8_t *slurp(const char *path, size_t *n) {
+    uint8_t *buf = NULL;
+    sdc_err err = {0};
+    if (sdc_read_file_capped(path, (size_t)64 << 20, &buf, n, &err)) return NULL;
+    return buf;
+}
+
+/* Every file under a (recursively, hidden ones skipped) is in b with the same
+ * bytes and vice versa; b holds no temp file. Returns the files compared. */
+static int same_tree(const char *a, const char *b) {
+    int n = 0;
+    const char *dirs[2] = {a, b};
+    for (int side = 0; side < 2; side++) {
+        DIR *d = opendir(dirs[side]);
+        ck_assert_msg(d != NULL, "%s missing", dirs[side]);
+        for (struct dirent *e; (e = readdir(d));) {
+            if (e->d_name[0] == '.') continue;
+            ck_assert_msg(!strstr(e->d_name, ".tmp."), "temp file %s/%s left", dirs[side], e->d_name);
+            char pa[1400], pb[1400];
+            snprintf(pa, sizeof pa, "%s/%s", dirs[side], e->d_name);
+            snprintf(pb, sizeof pb, "%s/%s", dirs[1 - side], e->d_name);
+            struct stat sb;
+            ck_assert_int_eq(stat(pa, &sb), 0);
+            if (S_ISDIR(sb.st_mode)) {
+                if (side == 0) n += same_tree(pa, pb);
+                continue;
+            }
+            size_t la = 0, lb = 0;
+            uint8_t *x = slurp(pa, &la), *y = slurp(pb, &lb);
+            ck_assert_msg(y != NULL, "%s exists, %s does not", pa, pb);
+            ck_assert_msg(la == lb && !memcmp(x, y, la), "%s and %s differ", pa, pb);
+            free(x), free(y);
+            n += side == 0;
+        }
+        closedir(d);
+    }
+    return n;
+}
+
+#define TRAIN_KILL "train-embedding --model tests/fixtures/tiny/diffusers --vocab " VOCAB \
+    " --images %s/imgs --token <kill> --init cat --steps 16 --batch 2 --size 64 --checkpoint-every 2" \
+    " --eval-samples 4 --validate-every 8 --validation-steps 2 -q -o %s"
+
+/* kill -9 at random moments, each run resuming the last (started without a
+ * shell: the token's <> stay literal): the folder ends
+ * equal, byte for byte, to an uninterrupted run's (embeddings, checkpoint,
+ * loss.csv, loss.png, validation images, train.json), with no temp file. */
+START_TEST(train_kill_9_resumes_to_the_same_bytes) {
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    const char *env = getenv("SDC_TEST_SEED");
+    if (env && *env) seed = (unsigned)strtoul(env, NULL, 10);
+    printf("train: kill test seed %u (SDC_TEST_SEED=%u reproduces it)\n", seed, seed);
+    const char *dir = test_tmpdir();
+    make_images(dir, 3);
+    char ref[700], out[700], cmd[4096];
+    snprintf(ref, sizeof ref, "%s/ref", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(cmd, sizeof cmd, TRAIN_KILL, dir, ref);
+    double t0 = now_s();
+    int st;
+    pid_t pid = start(cmd);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    double t_full = now_s() - t0;
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reference run: status %d", st);
+    snprintf(cmd, sizeof cmd, TRAIN_KILL, dir, out);
+    int kills = 0, finished = 0;
+    double window = 0.6 * t_full; /* shrinks when a run got to finish first */
+    for (int k = 0; k < 8; k++) {
+        double frac = (double)rand_r(&seed) / RAND_MAX;
+        pid = start(cmd);
+        usleep((useconds_t)(frac * window * 1e6));
+        kill(pid, SIGKILL); /* a zombie if it already finished: no effect */
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        if (WIFEXITED(st)) {
+            ck_assert_msg(WEXITSTATUS(st) == 0, "kill %d: the run exited %d", k, WEXITSTATUS(st));
+            finished++;
+            window *= 0.7;
+        } else {
+            kills++;
+        }
+    }
+    pid = start(cmd);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "final resume: status %d", st);
+    int files = same_tree(ref, out);
+    printf("train: %d kills (%d runs finished first; a run takes %.1f s): %d files equal the "
+           "uninterrupted run's\n", kills, finished, t_full, files);
+    ck_assert_int_ge(files, 8);
+}
+END_TEST
+
 Suite *suite_train(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("train");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, train_ten_steps_match_torch);
     tcase_add_test(tc, train_v_prediction_matches_torch);
+    tcase_add_test(tc, adamw_retraces_torch_with_its_gradients);
+    tcase_add_test(tc, train_kill_9_resumes_to_the_same_bytes);
     suite_add_tcase(s, tc);
     return s;
 }

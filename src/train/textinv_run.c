@@ -323,11 +323,12 @@ sdc_status sdc_ti_run(sdc_pipeline *p, const sdc_ti_run_opts *o, sdc_ti_run_resu
     while (!s && !done && t->step < t->cfg.steps) {
         if ((s = sdc_ti_trainer_step(t, err))) break;
         if (o->progress) o->progress(o->ctx, t->step, t->cfg.steps, t->loss[t->step - 1]);
-        if (t->step % o->checkpoint_every == 0 && t->step < t->cfg.steps) {
-            if (!(s = checkpoint(o, t, err))) last_ckpt = t->step, wrote = true;
-        }
-        if (!s && o->validate_every && t->step % o->validate_every == 0)
+        /* The validation image before the checkpoint of the same step: a run
+         * killed between the two redoes the step and the image. */
+        if (o->validate_every && t->step % o->validate_every == 0)
             if (!(s = validate(p, o, t, err))) wrote = true;
+        if (!s && t->step % o->checkpoint_every == 0 && t->step < t->cfg.steps)
+            if (!(s = checkpoint(o, t, err))) last_ckpt = t->step, wrote = true;
     }
     if (s == SDC_ERR_NUMERIC) {
         char why[SDC_ERR_MSG_MAX];

@@ -195,7 +195,22 @@ static sdc_status apply(sdc_ti_trainer *t, const float *gsum, double lsum, int n
                            isnan(loss) ? "NaN" : isfinite(loss) ? "not finite" : "infinite");
     if (t->step >= t->cfg.steps)
         return sdc_err_set(err, SDC_ERR_ARG, "textual inversion: all %d steps are done", t->cfg.steps);
-    sdc_adamw_step(&t->opt, t->step + 1, t->emb, t->exp_avg, t->exp_avg_sq, gsum, nv);
+    /* On copies: an update that overflows leaves the state as it was. */
+    float *e = malloc(sizeof *e * nv * 3), *m = e + nv, *v = e + 2 * nv;
+    if (!e) return sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+    memcpy(e, t->emb, sizeof *e * nv);
+    memcpy(m, t->exp_avg, sizeof *m * nv);
+    memcpy(v, t->exp_avg_sq, sizeof *v * nv);
+    sdc_adamw_step(&t->opt, t->step + 1, e, m, v, gsum, nv);
+    if (!all_finite(e, nv)) {
+        free(e);
+        return sdc_err_set(err, SDC_ERR_NUMERIC, "step %d: the update overflows the vectors to Inf or NaN "
+                           "(training diverged: a smaller --lr may help)", t->step + 1);
+    }
+    memcpy(t->emb, e, sizeof *e * nv);
+    memcpy(t->exp_avg, m, sizeof *m * nv);
+    memcpy(t->exp_avg_sq, v, sizeof *v * nv);
+    free(e);
     t->loss[t->step++] = loss;
     return SDC_OK;
 }
@@ -286,6 +301,9 @@ sdc_status sdc_ti_trainer_eval(sdc_ti_trainer *t, const float *emb, int n_sample
     }
     if (m) free(m->lat), free(m->noise);
     free(m);
+    if (!s && !isfinite(sum))
+        s = sdc_err_set(err, SDC_ERR_NUMERIC, "the loss on the %d fixed draws is %s", n_samples,
+                        isnan(sum) ? "NaN" : "infinite");
     if (!s) *loss = (float)(sum / n_samples);
     return s;
 }
