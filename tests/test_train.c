@@ -12,6 +12,7 @@
 #include <cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -332,6 +333,95 @@ START_TEST(train_kill_9_resumes_to_the_same_bytes) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- NaN */
+
+/* dst: the tiny diffusers model (text encoder and VAE linked) with an F32
+ * UNet whose time embedding overflows to Inf, and the prediction to NaN, for
+ * timesteps above about 660 only: row 0 of time_embedding.linear_1 reads
+ * sin(0.001 t) (column 28, flip_sin_to_cos) as 3e38 sin - 1.5e38, and
+ * linear_2 takes it times 10, past FLT_MAX once sin(0.001 t) > 0.613. */
+static void make_nan_above_660_model(const char *dst) {
+    char path[1200], src[PATH_MAX];
+    ck_assert_msg(realpath(FIX "tiny/diffusers", src), "tiny model missing");
+    const char *links[] = {"text_encoder", "vae", "model_index.json", "unet/config.json"};
+    snprintf(path, sizeof path, "%s/unet", dst);
+    ck_assert_int_eq(mkdir(dst, 0755), 0);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    for (int i = 0; i < 4; i++) {
+        char from[PATH_MAX + 64];
+        snprintf(from, sizeof from, "%s/%s", src, links[i]);
+        snprintf(path, sizeof path, "%s/%s", dst, links[i]);
+        ck_assert_int_eq(symlink(from, path), 0);
+    }
+    sdc_err err = {0};
+    sdc_safetensors *st = sdc_safetensors_open(FIX "tiny/diffusers/unet/diffusion_pytorch_model.safetensors", &err);
+    ck_assert_msg(st, "%s", err.msg);
+    size_t n = sdc_safetensors_count(st);
+    sdc_tensor **ts = calloc(n, sizeof *ts);
+    sdc_st_write_item *items = calloc(n, sizeof *items);
+    for (size_t i = 0; i < n; i++) {
+        const sdc_st_entry *e = sdc_safetensors_entry(st, i);
+        ts[i] = sdc_safetensors_load(st, e->name, SDC_F32, &err);
+        ck_assert_msg(ts[i], "%s", err.msg);
+        float *v = ts[i]->data;
+        if (!strcmp(e->name, "time_embedding.linear_1.weight")) {
+            ck_assert_int_eq(ts[i]->shape[1], 32);
+            for (int k = 0; k < 32; k++) v[k] = k == 28 ? 3e38f : 0.0f;
+        } else if (!strcmp(e->name, "time_embedding.linear_1.bias")) {
+            v[0] = -1.5e38f;
+        } else if (!strcmp(e->name, "time_embedding.linear_2.weight")) {
+            for (int64_t r = 0; r < ts[i]->shape[0]; r++) v[r * ts[i]->shape[1]] = 10.0f;
+        }
+        items[i] = (sdc_st_write_item){e->name, ts[i]};
+    }
+    snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", dst);
+    ck_assert_msg(sdc_safetensors_write(path, items, n, NULL, 0, &err) == SDC_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) sdc_tensor_free(ts[i]);
+    free(ts);
+    free(items);
+    sdc_safetensors_close(st);
+}
+
+/* A NaN loss after some good steps stops the run, says so, keeps the last
+ * good checkpoint as it was (and writes no embedding); a rerun stops at the
+ * same step. The first seed whose first step draws t below 660 is used. */
+START_TEST(train_nan_loss_keeps_the_last_good_checkpoint) {
+    const char *dir = test_tmpdir();
+    char model[800], out[800], ck[900];
+    snprintf(model, sizeof model, "%s/model", dir);
+    make_nan_above_660_model(model);
+    make_images(dir, 2);
+    int found = -1, at = 0;
+    for (int seed = 0; seed < 20 && found < 0; seed++) {
+        snprintf(out, sizeof out, "%s/out%d", dir, seed);
+        const char *fmt = "train-embedding --model %s --vocab " VOCAB " --images %s/imgs --token '<n>' --init cat "
+                          "--steps 30 --batch 1 --size 64 --checkpoint-every 1 --eval-samples 0 --seed %d -q -o %s";
+        const cli_result *r = cli_run(fmt, model, dir, seed, out);
+        ck_assert_msg(r->code == 1 && strstr(r->err, "the loss is NaN"), "seed %d: exit %d: %s", seed, r->code, r->err);
+        const char *kept = strstr(r->err, "the last good checkpoint (step ");
+        if (!kept) continue; /* NaN at step 1: nothing kept (the bad-input suite's case) */
+        at = atoi(kept + strlen("the last good checkpoint (step "));
+        found = seed;
+        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", out);
+        ck_assert_msg(strstr(r->err, ck), "the message does not name %s: %s", ck, r->err);
+        sdc_err err = {0};
+        sdc_safetensors *st = sdc_safetensors_open(ck, &err);
+        ck_assert_msg(st, "%s", err.msg);
+        ck_assert_int_eq(atoi(sdc_safetensors_meta(st, "step")), at);
+        sdc_safetensors_close(st);
+        char path[1000];
+        snprintf(path, sizeof path, "%s/learned_embeds.safetensors", out);
+        ck_assert_msg(access(path, F_OK) != 0, "an embedding was written after NaN");
+        snprintf(path, sizeof path, "%s/train.json", out);
+        ck_assert_msg(access(path, F_OK) != 0, "train.json was written after NaN");
+        r = cli_run(fmt, model, dir, seed, out); /* deterministic: the resume meets it again */
+        ck_assert_msg(r->code == 1 && strstr(r->err, "the loss is NaN") && strstr(r->err, ck), "%s", r->err);
+        printf("train: NaN loss at step %d (seed %d): stopped, checkpoint of step %d kept\n", at + 1, seed, at);
+    }
+    ck_assert_msg(found >= 0, "no seed in 0..19 reached a good step before NaN");
+}
+END_TEST
+
 Suite *suite_train(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("train");
@@ -340,6 +430,7 @@ Suite *suite_train(void) {
     tcase_add_test(tc, train_v_prediction_matches_torch);
     tcase_add_test(tc, adamw_retraces_torch_with_its_gradients);
     tcase_add_test(tc, train_kill_9_resumes_to_the_same_bytes);
+    tcase_add_test(tc, train_nan_loss_keeps_the_last_good_checkpoint);
     suite_add_tcase(s, tc);
     return s;
 }
