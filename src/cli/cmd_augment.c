@@ -1,6 +1,7 @@
 /* cmd_augment.c — sdc augment: grows an ImageFolder dataset with generated
  * images (boomerang img2img, prompt txt2img, textual-inversion), resumable
  * after a crash, shardable across a job array, one manifest line per image. */
+#include "augment_train.h"
 #include "cli.h"
 #include "progress.h"
 
@@ -32,6 +33,7 @@ static const char *usage =
     "  --templates simple|clip|clip7|FILE   prompt templates with {} (default simple)\n"
     "  --template-order roundrobin|random   (default roundrobin)\n"
     "  --embeddings DIR       textinv: DIR/<class folder>.safetensors per class\n"
+    AUG_TRAIN_USAGE
     "  --init real            textinv: img2img from the real images (boomerang-style)\n"
     "  --class-names FILE     one display name per class folder, in sorted folder order\n"
     "  --classes a,b,c        only these class folders\n"
@@ -55,19 +57,24 @@ typedef struct {
     long long per_image, per_class, limit, steps, seed, batch, shard_count;
     double cfg;
     bool dry, quiet, low_memory;
+    aug_train_opts train;
 } aug_args;
 
 static int parse(int argc, char **argv, aug_args *a) {
     *a = (aug_args){.strength = "0.3", .tmpl = "a photo of a {name}", .templates = "simple",
                     .order = "roundrobin", .negative = "", .sampler = "pndm", .size = "512",
                     .vocab = "weights/bpe_simple_vocab_16e6.txt.gz", .per_image = 1,
-                    .per_class = 1, .steps = 25, .batch = 1, .cfg = 7.5};
+                    .per_class = 1, .steps = 25, .batch = 1, .cfg = 7.5,
+                    .train = {.steps = 1000, .batch = 4, .accum = 1, .ckpt_every = 10,
+                              .eval_samples = 16, .num_vectors = 1, .lr = 5e-4}};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(f)) { printf(usage); return -1; }
         if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a->quiet = true; continue; }
         if (!strcmp(f, "--dry-run")) { a->dry = true; continue; }
         if (!strcmp(f, "--low-memory")) { a->low_memory = true; continue; }
+        if (!strcmp(f, "--train")) { a->train.on = true; continue; }
+        if (!strcmp(f, "--train-no-scale-lr")) { a->train.no_scale = true; continue; }
         if (f[0] != '-') {
             if (a->data) return cli_usage_error("augment", "unexpected argument '%s'", f);
             a->data = f;
@@ -81,13 +88,19 @@ static int parse(int argc, char **argv, aug_args *a) {
             : !strcmp(f, "--classes") ? &a->classes : !strcmp(f, "--negative") ? &a->negative
             : !strcmp(f, "--sampler") ? &a->sampler : !strcmp(f, "--size") ? &a->size
             : !strcmp(f, "--vocab") ? &a->vocab : !strcmp(f, "--shard") ? &a->shard
-            : !strcmp(f, "--preview") ? &a->preview : NULL;
+            : !strcmp(f, "--preview") ? &a->preview : !strcmp(f, "--train-init") ? &a->train.init_token
+            : NULL;
         struct { const char *name; long long *dst, lo, hi; } ints[] = {
             {"--per-image", &a->per_image, 1, 10000}, {"--per-class", &a->per_class, 1, 10000000},
             {"--limit", &a->limit, 1, INT32_MAX}, {"--steps", &a->steps, 1, 1000},
             {"--seed", &a->seed, 0, INT64_MAX}, {"--batch", &a->batch, 1, 64},
-            {"--shard-count", &a->shard_count, 1, 100000}};
-        bool known = str || !strcmp(f, "--cfg");
+            {"--shard-count", &a->shard_count, 1, 100000},
+            {"--train-steps", &a->train.steps, 1, 10000000}, {"--train-batch", &a->train.batch, 1, 64},
+            {"--train-accum", &a->train.accum, 1, 10000}, {"--train-size", &a->train.size, 64, 2048},
+            {"--train-checkpoint-every", &a->train.ckpt_every, 1, INT32_MAX},
+            {"--train-eval-samples", &a->train.eval_samples, 0, 4096},
+            {"--train-vectors", &a->train.num_vectors, 1, 75}};
+        bool known = str || !strcmp(f, "--cfg") || !strcmp(f, "--train-lr");
         for (size_t k = 0; !known && k < sizeof ints / sizeof *ints; k++) known = !strcmp(f, ints[k].name);
         if (!known) return cli_usage_error("augment", "unknown option '%s'", f);
         if (!v) return cli_usage_error("augment", "%s needs a value", f);
@@ -95,6 +108,11 @@ static int parse(int argc, char **argv, aug_args *a) {
         if (str) { *str = v; continue; }
         if (!strcmp(f, "--cfg")) {
             if (!cli_parse_float("augment", f, v, 0, 100, &a->cfg)) return EXIT_USAGE;
+            continue;
+        }
+        if (!strcmp(f, "--train-lr")) {
+            if (!cli_parse_float("augment", f, v, 0, 1e38, &a->train.lr)) return EXIT_USAGE;
+            if (a->train.lr <= 0) return cli_usage_error("augment", "--train-lr: '%s' is not a positive number", v);
             continue;
         }
         for (size_t k = 0; k < sizeof ints / sizeof *ints; k++)
@@ -106,8 +124,14 @@ static int parse(int argc, char **argv, aug_args *a) {
         return cli_usage_error("augment", "DATASET, --method, --out and --model are required");
     if (strcmp(a->method, "boomerang") && strcmp(a->method, "prompt") && strcmp(a->method, "textinv"))
         return cli_usage_error("augment", "--method must be boomerang, prompt, textinv or retrieve");
-    if (!strcmp(a->method, "textinv") && !a->emb)
-        return cli_usage_error("augment", "--method textinv needs --embeddings DIR");
+    if (a->train.on && strcmp(a->method, "textinv"))
+        return cli_usage_error("augment", "--train learns textual-inversion tokens: it needs --method textinv");
+    if (a->train.on && a->emb)
+        return cli_usage_error("augment", "--train and --embeddings exclude each other (--train learns the tokens)");
+    if (!strcmp(a->method, "textinv") && !a->emb && !a->train.on)
+        return cli_usage_error("augment", "--method textinv needs --embeddings DIR or --train");
+    if (a->train.size % 8)
+        return cli_usage_error("augment", "--train-size %lld is not a multiple of 8", a->train.size);
     if (a->init && strcmp(a->init, "real"))
         return cli_usage_error("augment", "--init must be 'real'");
     if (strcmp(a->order, "roundrobin") && strcmp(a->order, "random"))
@@ -236,7 +260,7 @@ static void undo_fresh(const char *out, const aug_dataset *d, const char *mpath,
 }
 
 int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
-                sdc_embedding_set **sets, long long sk, long long sn, int w, int h);
+                sdc_embedding_set **sets, cJSON *const *extra, long long sk, long long sn, int w, int h);
 
 int cmd_augment_retrieve(int argc, char **argv); /* cmd_augment_retrieve.c */
 
@@ -279,9 +303,16 @@ int cmd_augment(int argc, char **argv) {
     }
     const char **words = calloc((size_t)d.n_classes, sizeof *words);
     sdc_embedding_set **sets = calloc((size_t)d.n_classes, sizeof *sets);
-    if (!s && (!words || !sets)) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
+    cJSON **extra = calloc((size_t)d.n_classes, sizeof *extra);
+    char (*tokens)[512] = calloc((size_t)d.n_classes, sizeof *tokens);
+    if (!s && (!words || !sets || !extra || !tokens)) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
     for (int c = 0; !s && c < d.n_classes; c++) {
         words[c] = d.classes[c].name;
+        if (m == AUG_TEXTINV && a.train.on) { /* the token to learn is the prompt's word */
+            aug_train_token(d.classes[c].folder, tokens[c], sizeof tokens[c]);
+            words[c] = tokens[c];
+            continue;
+        }
         if (m != AUG_TEXTINV) continue;
         /* The class token becomes the embedding file's trigger word. */
         char path[4096];
@@ -307,14 +338,33 @@ int cmd_augment(int argc, char **argv) {
                             .n_templates = n_tmpl, .random_order = !strcmp(a.order, "random"),
                             .words = words, .limit = a.limit};
         s = aug_plan_build(&d, &po, &plan, &err);
+        plan.shard_by_class = a.train.on;
         if (!s && plan.n == 0) /* boomerang / --init real on folders without images */
             s = sdc_err_set(&err, SDC_ERR_ARG, "%s: no images in the class folders (.png, .jpg, "
                             ".jpeg) to start from", a.data);
     }
-    rc = s ? cli_error("augment", &err) : augment_run(&a, &d, &plan, sets, sk, sn, (int)w, (int)h);
+    if (!s && a.train.on && !a.dry) {
+        if (!a.train.size) a.train.size = w < h ? w : h;
+        struct stat sb;
+        bool fresh = stat(a.out, &sb) != 0;
+        if (mkdir(a.out, 0755) && errno != EEXIST)
+            s = sdc_err_set(&err, SDC_ERR_IO, "%s: cannot create: %s", a.out, strerror(errno));
+        if (!s) s = aug_train_classes(&a.train, a.data, a.out, a.model, a.vocab, (uint64_t)a.seed, &d, &plan,
+                                      sk, sn, a.quiet, sets, extra, &err);
+        for (int c = 0; s && fresh && c < d.n_classes; c++) { /* take back the empty skeleton */
+            char path[4200];
+            snprintf(path, sizeof path, "%s/%s", a.out, d.classes[c].folder);
+            rmdir(path);
+        }
+        if (s && fresh) rmdir(a.out);
+    }
+    rc = s ? cli_error("augment", &err) : augment_run(&a, &d, &plan, sets, extra, sk, sn, (int)w, (int)h);
     aug_plan_free(&plan);
     for (int c = 0; sets && c < d.n_classes; c++) sdc_embeddings_free(sets[c]);
+    for (int c = 0; extra && c < d.n_classes; c++) cJSON_Delete(extra[c]);
     free(sets);
+    free(extra);
+    free(tokens);
     free(words);
     for (int i = 0; i < n_tmpl; i++) free(tmpls[i]);
     free(tmpls);
@@ -327,7 +377,7 @@ int cmd_augment(int argc, char **argv) {
 /* The manifest line of one item (cJSON escapes everything: pandas reads it). */
 static char *manifest_line(const aug_args *a, const aug_dataset *d, const aug_item *it,
                            const char *model_name, const char *model_sha, int w, int h,
-                           const char *error) {
+                           const cJSON *extra, const char *error) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
     cJSON_AddNumberToObject(j, "index", it->index);
@@ -354,6 +404,8 @@ static char *manifest_line(const aug_args *a, const aug_dataset *d, const aug_it
     cJSON_AddStringToObject(j, "status", error ? "failed" : "ok");
     if (error) cJSON_AddStringToObject(j, "error", error);
     else cJSON_AddNullToObject(j, "error");
+    for (const cJSON *x = extra ? extra->child : NULL; x; x = x->next) /* --train: the token's record */
+        cJSON_AddItemToObject(j, x->string, cJSON_Duplicate(x, 1));
     char *s = cJSON_PrintUnformatted(j), *line = s ? malloc(strlen(s) + 2) : NULL;
     if (line) sprintf(line, "%s\n", s);
     free(s);
@@ -374,11 +426,11 @@ static void dry_run(const aug_args *a, const aug_dataset *d, const aug_plan *p, 
     for (int c = 0; c < d->n_classes; c++) {
         int n = 0;
         for (int i = 0; i < p->n; i++)
-            if (p->items[i].cls == c && i % sn == sk) n++;
+            if (p->items[i].cls == c && aug_plan_in_shard(p, i, sk, sn)) n++;
         printf("  %-24s %6d images\n", d->classes[c].folder, n);
     }
     for (int i = 0; i < p->n; i++)
-        if (i % sn == sk) { total++; evals += unet_evals(a, &p->items[i]); }
+        if (aug_plan_in_shard(p, i, sk, sn)) { total++; evals += unet_evals(a, &p->items[i]); }
     if (sn > 1) printf("shard %lld/%lld\n", sk, sn);
     printf("total: %lld images, %lld UNet evaluations\n", total, evals);
     if (!a->model || total == 0) return;
@@ -407,6 +459,7 @@ static char *plan_params(const aug_args *a) {
     cJSON *pj = cJSON_CreateObject();
     cJSON_AddStringToObject(pj, "method", a->method);
     cJSON_AddNumberToObject(pj, "seed", (double)a->seed);
+    if (a->train.on) cJSON_AddBoolToObject(pj, "train", true); /* other prompts, class shards */
     char *ps = cJSON_PrintUnformatted(pj);
     cJSON_Delete(pj);
     return ps;
@@ -420,13 +473,15 @@ typedef struct {
     const aug_args *a;
     const aug_dataset *d;
     const char *model_name, *model_sha;
+    cJSON *const *extra;
     int w, h, fd, done, failed;
     cli_progress pr;
     sdc_err *err;
 } recorder;
 
 static sdc_status record(recorder *r, const aug_item *it, const char *error) {
-    char *line = manifest_line(r->a, r->d, it, r->model_name, r->model_sha, r->w, r->h, error);
+    char *line = manifest_line(r->a, r->d, it, r->model_name, r->model_sha, r->w, r->h,
+                               r->extra ? r->extra[it->cls] : NULL, error);
     sdc_status s = line ? aug_manifest_append(r->fd, line, r->err)
                         : sdc_err_set(r->err, SDC_ERR_OOM, "out of memory");
     free(line);
@@ -445,7 +500,7 @@ static sdc_status record(recorder *r, const aug_item *it, const char *error) {
 }
 
 int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
-                sdc_embedding_set **sets, long long sk, long long sn, int w, int h) {
+                sdc_embedding_set **sets, cJSON *const *extra, long long sk, long long sn, int w, int h) {
     if (a->dry) { dry_run(a, d, plan, sk, sn, w, h); return EXIT_OK; }
     struct stat out_st;
     bool fresh = stat(a->out, &out_st) != 0;
@@ -482,7 +537,7 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
     if (!s && (fd = open(mpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
         s = sdc_err_set(&err, SDC_ERR_IO, "%s: %s", mpath, strerror(errno));
     for (int i = 0; !s && i < plan->n; i++)
-        if (i % sn == sk && !aug_manifest_has(&man, plan->items[i].output)) todo++;
+        if (aug_plan_in_shard(plan, i, sk, sn) && !aug_manifest_has(&man, plan->items[i].output)) todo++;
     char sha[65] = "", model_name[1024];
     const char *model_sha = NULL;
     snprintf(model_name, sizeof model_name, "%s", a->model);
@@ -506,8 +561,8 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
         s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
     char hash10[11] = ""; /* A1111's short hash: 10 hex digits */
     if (model_sha) memcpy(hash10, model_sha, 10);
-    recorder rec = {.a = a, .d = d, .model_name = base, .model_sha = model_sha, .w = w, .h = h,
-                    .fd = fd, .err = &err};
+    recorder rec = {.a = a, .d = d, .model_name = base, .model_sha = model_sha, .extra = extra, .w = w,
+                    .h = h, .fd = fd, .err = &err};
     if (!s && todo) cli_progress_start(&rec.pr, "augment", "img", todo, a->quiet);
     /* Batches are runs of consecutive pending items with one strength (rows
      * share the schedule), so the manifest keeps the plan's order. Every row
@@ -516,7 +571,7 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
         int g = 0;
         for (; !s && i < plan->n && g < B; i++) {
             const aug_item *it = &plan->items[i];
-            if (i % sn != sk || aug_manifest_has(&man, it->output)) continue;
+            if (!aug_plan_in_shard(plan, i, sk, sn) || aug_manifest_has(&man, it->output)) continue;
             if (g > 0 && it->strength != group[0]->strength) break;
             sdc_err ie = {0};
             float *img = init + (size_t)g * cap;
@@ -577,7 +632,7 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
     if (!s && a->preview && aug_preview(a->preview, a->data, a->out, d, plan, &err))
         s = err.code;
     int mine = 0;
-    for (int i = 0; i < plan->n; i++) mine += i % sn == sk;
+    for (int i = 0; i < plan->n; i++) mine += aug_plan_in_shard(plan, i, sk, sn);
     free(init);
     sdc_pipeline_free(p);
     sdc_backend_destroy(be);
