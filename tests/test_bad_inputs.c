@@ -259,7 +259,8 @@ static void mk_gzip(const char *dir, const char *arg) {
 
 /* An ImageFolder @D/data with classes a and b (one 64x48 PNG each); arg
  * "empty" (no class folders), "noimages" (class folders, no images),
- * "corrupt" (b/broken.png is not a PNG), "file" (and a file @D/plain.txt). */
+ * "corrupt" (b/broken.png is not a PNG), "allbroken" (b holds only that),
+ * "file" (and a file @D/plain.txt). */
 static void mk_data(const char *dir, const char *arg) {
     char path[1024];
     snprintf(path, sizeof path, "%s/data", dir);
@@ -277,15 +278,26 @@ static void mk_data(const char *dir, const char *arg) {
     }
     static const char broken[] = "\x89PNG\r\n\x1a\n garbage";
     if (!strcmp(arg, "corrupt")) put(dir, "data/b/broken.png", broken, sizeof broken - 1);
+    if (!strcmp(arg, "allbroken")) { /* class b: no usable image left */
+        snprintf(path, sizeof path, "%s/data/b/img0.png", dir);
+        ck_assert_int_eq(unlink(path), 0);
+        put(dir, "data/b/broken.png", broken, sizeof broken - 1);
+    }
     if (!strcmp(arg, "file")) put(dir, "plain.txt", "text", 4);
 }
 
 /* Training images @D/imgs for sdc train-embedding: "ok" (two patterned
  * 64x48 PNGs), "broken" (a cut PNG and text named .jpg: none usable),
  * "empty" (no files), "nan" (ok, and @D/ck.safetensors: the tiny checkpoint
- * with NaN in the UNet's last bias). */
+ * with NaN in the UNet's last bias), "nandata" (mk_data's "ok" and that
+ * checkpoint). */
 static void mk_train(const char *dir, const char *arg) {
     char path[1024];
+    if (!strcmp(arg, "nandata")) { /* for augment --train: @D/data and the NaN checkpoint */
+        mk_data(dir, "ok");
+        mk_ckpt(dir, "nan:model.diffusion_model.out.2.bias");
+        return;
+    }
     snprintf(path, sizeof path, "%s/imgs", dir);
     ck_assert_int_eq(mkdir(path, 0755), 0);
     if (!strcmp(arg, "empty")) return;
@@ -461,6 +473,20 @@ static const bad_case cases[] = {
     {"train", "train_init_empty", mk_train, "ok", TRAIN " --token '<x>' --init ''", 1, "initializer", "no tokens"},
     {"train", "train_nan_loss", mk_train, "nan", TRAIN_ARGS " --model @D/ck.safetensors -o @D/out/emb --token '<x>' --init cat", 1,
      "@D/out/emb", "the loss is NaN"},
+    {"train", "aug_train_class_without_usable_images", mk_data, "allbroken",
+     AUG_OUT " --method textinv --train --train-steps 1", 1, "@D/data/b", "no usable images"},
+    {"train", "aug_train_init_several_tokens", mk_data, "ok",
+     AUG_OUT " --method textinv --train --train-steps 1 --train-init 'golden retriever'", 1, "'golden retriever'",
+     "must be a single token"},
+    {"train", "aug_train_nan_loss", mk_train, "nandata",
+     "augment @D/data --vocab " VOCAB " --size 64 --steps 2 -q --model @D/ck.safetensors --out @D/out/aug "
+     "--method textinv --train --train-steps 2 --train-batch 1 --train-eval-samples 0", 1, "class", "the loss is NaN"},
+    {"arguments", "aug_train_with_embeddings", mk_data, "ok", AUG_OUT " --method textinv --train --embeddings @D",
+     2, "--embeddings", "exclude each other"},
+    {"arguments", "aug_train_not_textinv", mk_data, "ok", AUG_OUT " --method prompt --train", 2, "--train",
+     "needs --method textinv"},
+    {"arguments", "aug_train_lr_negative", mk_data, "ok", AUG_OUT " --method textinv --train --train-lr -1", 2,
+     "--train-lr", "'-1'"},
     {"arguments", "train_lr_zero", mk_train, "ok", TRAIN " --token '<x>' --init cat --lr 0", 2, "--lr",
      "not a positive number"},
     {"arguments", "train_lr_nan", mk_train, "ok", TRAIN " --token '<x>' --init cat --lr nan", 2, "--lr",

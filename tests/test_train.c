@@ -5,6 +5,7 @@
 #include "cli_run.h"
 #include "suites.h"
 
+#include "../src/core/sha256.h"
 #include "../src/image/image.h"
 #include "../src/train/adamw.h"
 #include "../src/train/textinv_train.h"
@@ -249,7 +250,7 @@ static uint8_t *slurp(const char *path, size_t *n) {
     return buf;
 }
 
-/* Every file under a (recursively, hidden ones skipped) is in b with the same
+/* Every file under a (recursively; lock files skipped) is in b with the same
  * bytes and vice versa; b holds no temp file. Returns the files compared. */
 static int same_tree(const char *a, const char *b) {
     int n = 0;
@@ -258,7 +259,10 @@ static int same_tree(const char *a, const char *b) {
         DIR *d = opendir(dirs[side]);
         ck_assert_msg(d != NULL, "%s missing", dirs[side]);
         for (struct dirent *e; (e = readdir(d));) {
-            if (e->d_name[0] == '.') continue;
+            size_t len = strlen(e->d_name);
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+                (len > 5 && !strcmp(e->d_name + len - 5, ".lock")))
+                continue;
             ck_assert_msg(!strstr(e->d_name, ".tmp."), "temp file %s/%s left", dirs[side], e->d_name);
             char pa[1400], pb[1400];
             snprintf(pa, sizeof pa, "%s/%s", dirs[side], e->d_name);
@@ -422,6 +426,129 @@ START_TEST(train_nan_loss_keeps_the_last_good_checkpoint) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- driver */
+
+/* An ImageFolder root/<c>/img<k>.png: classes "red square" (with a space)
+ * and "stripes", two images each. */
+static void make_folder(const char *root) {
+    const char *cls[] = {"red square", "stripes"};
+    char path[1200];
+    ck_assert_int_eq(mkdir(root, 0755), 0);
+    for (int c = 0; c < 2; c++) {
+        snprintf(path, sizeof path, "%s/%s", root, cls[c]);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+        for (int k = 0; k < 2; k++) {
+            uint8_t rgb[64 * 64 * 3];
+            for (int i = 0; i < 64 * 64; i++) {
+                int x = i % 64, y = i / 64;
+                bool on = c == 0 ? (x > 16 + 4 * k && x < 48 && y > 16 && y < 48) : ((y + 3 * k) / 4) % 2;
+                rgb[3 * i] = on && c == 0 ? 230 : 20;
+                rgb[3 * i + 1] = on && c == 1 ? 200 : 30;
+                rgb[3 * i + 2] = c == 0 ? 140 : 10;
+            }
+            snprintf(path, sizeof path, "%s/%s/img%d.png", root, cls[c], k);
+            sdc_err err = {0};
+            ck_assert_msg(sdc_image_save_png(path, rgb, 64, 64, NULL, &err) == SDC_OK, "%s", err.msg);
+        }
+    }
+}
+
+static cJSON *read_json(const char *path) {
+    size_t n;
+    char *b = (char *)slurp(path, &n);
+    ck_assert_msg(b, "%s missing", path);
+    cJSON *j = cJSON_Parse(b);
+    free(b);
+    ck_assert_msg(j, "%s: not JSON", path);
+    return j;
+}
+
+#define AUG_TRAIN "augment '%s' --model " FIX "tiny/diffusers --vocab " VOCAB " --method textinv --train " \
+                  "--train-steps 3 --train-batch 1 --train-eval-samples 2 --per-class 2 --size 64 --steps 2 -q " \
+                  "--out '%s'"
+
+/* augment --method textinv --train: each class's token is learned into
+ * OUT/<class>/.textinv/, every manifest line records its file, hash, steps
+ * and losses, a rerun changes nothing, and two class shards merged equal the
+ * whole run. */
+START_TEST(augment_train_learns_each_class_then_generates) {
+    const char *dir = test_tmpdir();
+    char data[800], whole[800], sh[800], path[1400];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(whole, sizeof whole, "%s/whole", dir);
+    snprintf(sh, sizeof sh, "%s/sharded", dir);
+    make_folder(data);
+    const cli_result *r = cli_run(AUG_TRAIN, data, whole);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    snprintf(path, sizeof path, "%s/manifest.jsonl", whole);
+    size_t n;
+    char *m = (char *)slurp(path, &n);
+    ck_assert(m != NULL);
+    int lines = 0;
+    for (char *line = m, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
+        *nl = '\0';
+        cJSON *j = cJSON_Parse(line);
+        ck_assert(j != NULL);
+        const char *cls = cJSON_GetObjectItem(j, "class")->valuestring;
+        const char *tok = cJSON_GetObjectItem(j, "token")->valuestring;
+        const char *prompt = cJSON_GetObjectItem(j, "prompt")->valuestring;
+        const char *file = cJSON_GetObjectItem(j, "token_file")->valuestring;
+        const char *sha = cJSON_GetObjectItem(j, "token_sha256")->valuestring;
+        ck_assert_msg(strstr(prompt, tok), "prompt '%s' lacks the token %s", prompt, tok);
+        ck_assert_str_eq(tok, !strcmp(cls, "red square") ? "<red-square>" : "<stripes>");
+        ck_assert_int_eq(cJSON_GetObjectItem(j, "token_steps")->valueint, 3);
+        ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(j, "token_loss")));
+        char fp[1600], have[65];
+        snprintf(fp, sizeof fp, "%s/%s", whole, file);
+        sdc_err err = {0};
+        ck_assert_msg(sdc_sha256_file(fp, have, &err) == SDC_OK, "%s", err.msg);
+        ck_assert_str_eq(have, sha);
+        snprintf(fp, sizeof fp, "%s/%s/.textinv/train.json", whole, cls);
+        cJSON *tj = read_json(fp);
+        ck_assert_str_eq(cJSON_GetObjectItem(tj, "learned_embeds_sha256")->valuestring, sha);
+        cJSON_Delete(tj);
+        cJSON_Delete(j);
+    }
+    free(m);
+    ck_assert_int_eq(lines, 4);
+    /* A rerun: nothing to train, nothing to generate. */
+    r = cli_run(AUG_TRAIN " --dry-run", data, whole);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("augment '%s' --model " FIX "tiny/diffusers --vocab " VOCAB " --method textinv --train "
+                "--train-steps 3 --train-batch 1 --train-eval-samples 2 --per-class 2 --size 64 --steps 2 --out '%s'",
+                data, whole);
+    ck_assert_msg(r->code == 0 && strstr(r->err, "0 generated, 4 already done") && !strstr(r->err, "training <"),
+                  "%s", r->err);
+    /* Class shards, then the merge: the whole run's files. */
+    for (int k = 0; k < 2; k++) {
+        r = cli_run(AUG_TRAIN " --shard %d/2", data, sh, k);
+        ck_assert_msg(r->code == 0, "shard %d: %s", k, r->err);
+        snprintf(path, sizeof path, "%s/%s/.textinv/train.json", sh, k == 0 ? "red square" : "stripes");
+        ck_assert_msg(access(path, F_OK) == 0, "shard %d did not train its class", k);
+        snprintf(path, sizeof path, "%s/%s/.textinv", sh, k == 0 ? "stripes" : "red square");
+        ck_assert_msg(k == 1 || access(path, F_OK) != 0, "shard 0 trained the other shard's class");
+    }
+    r = cli_run("manifest merge --out '%s'", sh);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    const char *sub[] = {"red square", "stripes"};
+    int files = 0;
+    for (int c = 0; c < 2; c++) {
+        char a[1400], b[1400];
+        snprintf(a, sizeof a, "%s/%s", whole, sub[c]);
+        snprintf(b, sizeof b, "%s/%s", sh, sub[c]);
+        files += same_tree(a, b);
+    }
+    size_t la, lb;
+    char pa[1400], pb[1400];
+    snprintf(pa, sizeof pa, "%s/manifest.jsonl", whole);
+    snprintf(pb, sizeof pb, "%s/manifest.jsonl", sh);
+    uint8_t *x = slurp(pa, &la), *y = slurp(pb, &lb);
+    ck_assert_msg(x && y && la == lb && !memcmp(x, y, la), "merged manifest differs from the whole run's");
+    free(x), free(y);
+    printf("train: augment --train: 2 classes, 4 images; class shards merged equal the whole run (%d files)\n", files);
+}
+END_TEST
+
 Suite *suite_train(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("train");
@@ -431,6 +558,7 @@ Suite *suite_train(void) {
     tcase_add_test(tc, adamw_retraces_torch_with_its_gradients);
     tcase_add_test(tc, train_kill_9_resumes_to_the_same_bytes);
     tcase_add_test(tc, train_nan_loss_keeps_the_last_good_checkpoint);
+    tcase_add_test(tc, augment_train_learns_each_class_then_generates);
     suite_add_tcase(s, tc);
     return s;
 }
