@@ -337,6 +337,52 @@ START_TEST(train_kill_9_resumes_to_the_same_bytes) {
 }
 END_TEST
 
+#define TRAIN_SHORT "train-embedding --model " FIX "tiny/diffusers --vocab " VOCAB " --images %s/imgs " \
+    "--token '<s>' --init cat --batch 1 --size 64 --checkpoint-every 2 --eval-samples 2 -q -o %s"
+
+/* A finished folder is left alone; other settings on it, a checkpoint of
+ * other settings, and a damaged checkpoint are refused, naming the cause. */
+START_TEST(train_folder_refuses_other_settings_and_damage) {
+    const char *dir = test_tmpdir();
+    make_images(dir, 2);
+    char a[800], b[800], ck[900], js[900];
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    const cli_result *r = cli_run(TRAIN_SHORT " --steps 4", dir, a);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    snprintf(js, sizeof js, "%s/train.json", a);
+    size_t n0, n1;
+    uint8_t *before = slurp(js, &n0);
+    r = cli_run(TRAIN_SHORT " --steps 4 --json", dir, a);
+    ck_assert_msg(r->code == 0 && strstr(r->out, "\"already_done\":\ttrue"), "%s %s", r->out, r->err);
+    uint8_t *after = slurp(js, &n1);
+    ck_assert_msg(n0 == n1 && !memcmp(before, after, n0), "a finished run was rewritten");
+    free(before), free(after);
+    r = cli_run(TRAIN_SHORT " --steps 5", dir, a);
+    ck_assert_msg(r->code == 1 && strstr(r->err, "holds a finished run with steps '4'; this run has '5'"), "%s", r->err);
+    /* An unfinished run (train.json gone) resumes only with its settings. */
+    ck_assert_int_eq(unlink(js), 0);
+    r = cli_run(TRAIN_SHORT " --steps 4 --seed 3", dir, a);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", a);
+    ck_assert_msg(r->code == 1 && strstr(r->err, ck) && strstr(r->err, "seed '0'; this run has '3'"), "%s", r->err);
+    r = cli_run(TRAIN_SHORT " --steps 4", dir, a); /* the same settings finish it again */
+    ck_assert_msg(r->code == 0 && access(js, F_OK) == 0, "%s", r->err);
+    /* A damaged checkpoint: named, not overwritten. */
+    r = cli_run(TRAIN_SHORT " --steps 4", dir, b);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    snprintf(js, sizeof js, "%s/train.json", b);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", b);
+    ck_assert_int_eq(unlink(js), 0);
+    struct stat sb;
+    ck_assert_int_eq(stat(ck, &sb), 0);
+    ck_assert_int_eq(truncate(ck, sb.st_size / 2), 0);
+    r = cli_run(TRAIN_SHORT " --steps 4", dir, b);
+    ck_assert_msg(r->code == 1 && strstr(r->err, ck), "%s", r->err);
+    ck_assert_int_eq(stat(ck, &sb), 0);
+    printf("train: finished folder kept; other settings and a cut checkpoint refused (%s)\n", r->err);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- NaN */
 
 /* dst: the tiny diffusers model (text encoder and VAE linked) with an F32
@@ -558,6 +604,7 @@ Suite *suite_train(void) {
     tcase_add_test(tc, adamw_retraces_torch_with_its_gradients);
     tcase_add_test(tc, train_kill_9_resumes_to_the_same_bytes);
     tcase_add_test(tc, train_nan_loss_keeps_the_last_good_checkpoint);
+    tcase_add_test(tc, train_folder_refuses_other_settings_and_damage);
     tcase_add_test(tc, augment_train_learns_each_class_then_generates);
     suite_add_tcase(s, tc);
     return s;

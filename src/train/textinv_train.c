@@ -410,8 +410,13 @@ sdc_status sdc_ti_trainer_load(sdc_ti_trainer *t, const char *path, sdc_err *err
     if (!s) s = meta_int(st, path, "step", 0, t->cfg.steps, &step, err);
     if (!s) s = meta_int(st, path, "order_pos", 0, t->data->n, &pos, err);
     if (!s) s = meta_int(st, path, "rng_next", 0, SDC_MT_N, &next, err);
-    if (!s) s = meta_int(st, path, "rng_left", 1, SDC_MT_N + 1, &left, err);
+    if (!s) s = meta_int(st, path, "rng_left", 1, SDC_MT_N, &left, err);
     if (!s) s = meta_int(st, path, "rng_has_normal", 0, 1, &hasn, err);
+    /* The generator's counters as rng.c leaves them: just seeded (left 1,
+     * next 0) or next + left == 625; anything else would index past state. */
+    if (!s && !(left == 1 && next == 0) && next + left != SDC_MT_N + 1)
+        s = sdc_err_set(err, SDC_ERR_FORMAT, "%s: generator counters next %ld / left %ld are inconsistent",
+                        path, next, left);
     const char *cn = sdc_safetensors_meta(st, "rng_cached_normal"), *ie = sdc_safetensors_meta(st, "init_eval");
     if (!s && (!cn || !ie))
         s = sdc_err_set(err, SDC_ERR_FORMAT, "%s: metadata 'rng_cached_normal' or 'init_eval' missing", path);
