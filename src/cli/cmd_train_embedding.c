@@ -187,8 +187,6 @@ int cmd_train_embedding(int argc, char **argv) {
             cJSON_Delete(j);
         }
     } else if (!a.quiet) {
-        char name[256];
-        snprintf(name, sizeof name, "%s", a.token);
         fprintf(stderr, "sdc train-embedding: %s: %s learned in %d steps%s", a.out, a.token, r.steps,
                 r.already_done ? " (already done)" : "");
         if (isfinite(r.init_loss) && isfinite(r.final_loss))

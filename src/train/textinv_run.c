@@ -259,8 +259,8 @@ static sdc_status validate(sdc_pipeline *p, const sdc_ti_run_opts *o, const sdc_
 
 /* The run's end: learned vectors' loss, both embedding files, the losses,
  * the final state, and train.json last. */
-static sdc_status finish(sdc_pipeline *p, const sdc_ti_run_opts *o, sdc_ti_trainer *t, sdc_ti_data *d,
-                         sdc_ti_run_result *r, sdc_err *err) {
+static sdc_status finish(const sdc_ti_run_opts *o, sdc_ti_trainer *t, sdc_ti_data *d, sdc_ti_run_result *r,
+                         sdc_err *err) {
     sdc_status s = SDC_OK;
     r->init_loss = t->init_eval;
     if (o->eval_samples) s = sdc_ti_trainer_eval(t, t->emb, o->eval_samples, &r->final_loss, err);
@@ -272,7 +272,6 @@ static sdc_status finish(sdc_pipeline *p, const sdc_ti_run_opts *o, sdc_ti_train
     path_in(path, o->out, "train.json");
     if (!s) s = sdc_write_file_atomic(path, r->json, strlen(r->json), err);
     r->steps = t->step;
-    (void)p;
     return s;
 }
 
@@ -338,7 +337,7 @@ sdc_status sdc_ti_run(sdc_pipeline *p, const sdc_ti_run_opts *o, sdc_ti_run_resu
         else sdc_err_set(err, s, "%s; training stopped before its first checkpoint, nothing was kept in %s",
                          why, o->out);
     }
-    if (!s && !done) s = finish(p, o, t, &d, r, err);
+    if (!s && !done) s = finish(o, t, &d, r, err);
     if (s && fresh && !wrote && lock >= 0) undo_fresh(o->out); /* still holding the lock */
     if (lock >= 0) close(lock);
     sdc_ti_trainer_free(t);
