@@ -334,7 +334,7 @@ sdc_status sdc_ti_run(sdc_pipeline *p, const sdc_ti_run_opts *o, sdc_ti_run_resu
         snprintf(why, sizeof why, "%s", err->msg);
         if (last_ckpt) sdc_err_set(err, s, "%s; training stopped, the last good checkpoint (step %d) is kept "
                                    "in %s", why, last_ckpt, ck);
-        else sdc_err_set(err, s, "%s; training stopped before its first checkpoint, nothing was kept in %s",
+        else sdc_err_set(err, s, "%s; training stopped before its first checkpoint (none to resume from in %s)",
                          why, o->out);
     }
     if (!s && !done) s = finish(o, t, &d, r, err);
