@@ -3,7 +3,7 @@
 model, the way diffusers' examples/textual_inversion/textual_inversion.py
 takes them, for tests/test_train.c (pinned in tests/requirements.txt).
 
-    /work/venv/bin/python tests/make_train_fixtures.py   # or build/venv/bin/python
+    build/venv/bin/python tests/make_train_fixtures.py
 
 Writes tests/fixtures/train_io.safetensors. The script makes every draw
 itself (template, timestep, noise, latents) and stores them, so the C

@@ -27,7 +27,7 @@
 #define FIX "tests/fixtures/"
 #define VOCAB "weights/bpe_simple_vocab_16e6.txt.gz"
 #define TRAIN_FIX FIX "train_io.safetensors"
-#define REGEN "(regenerate: /work/venv/bin/python tests/make_train_fixtures.py)"
+#define REGEN "(regenerate: build/venv/bin/python tests/make_train_fixtures.py)"
 
 static sdc_safetensors *train_fixture(void) {
     sdc_err err = {0};
