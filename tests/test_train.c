@@ -1,7 +1,10 @@
-/* test_train.c — textual-inversion training (src/train/) on the tiny model:
- * ten updates fed the draws of tests/make_train_fixtures.py against the
- * embedding torch/diffusers reaches, the template prompts' token ids, AdamW
- * against torch's formula, the checkpoint round trip. */
+/* test_train.c — textual-inversion training (src/train/, sdc train-embedding,
+ * augment --train) on the tiny model: ten updates fed the draws of
+ * tests/make_train_fixtures.py against the embedding torch/diffusers reaches
+ * (and the template prompts' ids, AdamW alone on torch's gradients); kill -9
+ * and resume to the same bytes; NaN after good steps; a folder's other
+ * settings and damage refused; the driver with class shards; a planted
+ * concept (tcase "planted"). */
 #include "cli_run.h"
 #include "suites.h"
 
