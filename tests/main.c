@@ -78,6 +78,7 @@ int main(void) {
     srunner_add_suite(sr, suite_eval());
     srunner_add_suite(sr, suite_report());
     srunner_add_suite(sr, suite_filter());
+    srunner_add_suite(sr, suite_train());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

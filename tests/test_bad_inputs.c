@@ -35,6 +35,9 @@
 #define GEN_M GEN " --model " TINY "original.safetensors"
 #define GEN_OUT GEN_M " -o @D/out/x.png"
 #define AUG "augment @D/data --vocab " VOCAB " --size 64 --steps 2 -q"
+#define TRAIN_ARGS "train-embedding --vocab " VOCAB " --size 64 --steps 2 --batch 1 --eval-samples 0 -q " \
+                   "--images @D/imgs"
+#define TRAIN TRAIN_ARGS " --model " TINY "diffusers -o @D/out/emb"
 #define AUG_OUT AUG " --model " TINY "diffusers --out @D/out/aug"
 #define PROBE "probe @D/data --aug @D/aug --clip " TINY "clip --cache @D/cache -q"
 #define REPORT "report @D/data @D/aug --clip " TINY "clip --cache @D/cache -q --vocab " VOCAB
@@ -259,7 +262,8 @@ static void mk_gzip(const char *dir, const char *arg) {
 
 /* An ImageFolder @D/data with classes a and b (one 64x48 PNG each); arg
  * "empty" (no class folders), "noimages" (class folders, no images),
- * "corrupt" (b/broken.png is not a PNG), "file" (and a file @D/plain.txt). */
+ * "corrupt" (b/broken.png is not a PNG), "allbroken" (b holds only that),
+ * "file" (and a file @D/plain.txt). */
 static void mk_data(const char *dir, const char *arg) {
     char path[1024];
     snprintf(path, sizeof path, "%s/data", dir);
@@ -277,6 +281,11 @@ static void mk_data(const char *dir, const char *arg) {
     }
     static const char broken[] = "\x89PNG\r\n\x1a\n garbage";
     if (!strcmp(arg, "corrupt")) put(dir, "data/b/broken.png", broken, sizeof broken - 1);
+    if (!strcmp(arg, "allbroken")) { /* class b: no usable image left */
+        snprintf(path, sizeof path, "%s/data/b/img0.png", dir);
+        ck_assert_int_eq(unlink(path), 0);
+        put(dir, "data/b/broken.png", broken, sizeof broken - 1);
+    }
     if (!strcmp(arg, "file")) put(dir, "plain.txt", "text", 4);
 }
 
@@ -350,6 +359,36 @@ static void mk_eval(const char *dir, const char *arg) {
         (void)r;
         snprintf(made, sizeof made, "%s/clip2", dir);
     }
+}
+
+/* Training images @D/imgs for sdc train-embedding: "ok" (two patterned
+ * 64x48 PNGs), "broken" (a cut PNG and text named .jpg: none usable),
+ * "empty" (no files), "nan" (ok, and @D/ck.safetensors: the tiny checkpoint
+ * with NaN in the UNet's last bias), "nandata" (mk_data's "ok" and that
+ * checkpoint). */
+static void mk_train(const char *dir, const char *arg) {
+    char path[1024];
+    if (!strcmp(arg, "nandata")) { /* for augment --train: @D/data and the NaN checkpoint */
+        mk_data(dir, "ok");
+        mk_ckpt(dir, "nan:model.diffusion_model.out.2.bias");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/imgs", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    if (!strcmp(arg, "empty")) return;
+    if (!strcmp(arg, "broken")) {
+        mk_png(path, "cut.png:cut");
+        put(path, "notes.jpg", "hello", 5);
+        return;
+    }
+    for (int k = 0; k < 2; k++) {
+        uint8_t rgb[64 * 48 * 3];
+        for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (uint8_t)(i * 3 + k * 70);
+        snprintf(path, sizeof path, "%s/imgs/i%d.png", dir, k);
+        sdc_err err = {0};
+        ck_assert_msg(sdc_image_save_png(path, rgb, 64, 48, NULL, &err) == SDC_OK, "%s", err.msg);
+    }
+    if (!strcmp(arg, "nan")) mk_ckpt(dir, "nan:model.diffusion_model.out.2.bias");
 }
 
 /* ---------------------------------------------------------------- the table */
@@ -557,7 +596,56 @@ static const bad_case cases[] = {
      AUG_OUT " --method prompt --filter clip --filter-clip " TINY "original.safetensors", 1, TINY "original.safetensors",
      "Stable Diffusion"},
 
+    /* textual-inversion training: refused before anything is written */
+    {"train", "train_no_usable_images", mk_train, "broken", TRAIN " --token '<x>' --init cat", 1, "@D/imgs",
+     "no usable images"},
+    {"train", "train_empty_folder", mk_train, "empty", TRAIN " --token '<x>' --init cat", 1, "@D/imgs",
+     "no usable images"},
+    {"train", "train_missing_folder", NULL, NULL, TRAIN " --token '<x>' --init cat", 1, "@D/imgs", "No such file"},
+    {"train", "train_token_in_vocabulary", mk_train, "ok", TRAIN " --token cat --init dog", 1, "'cat'",
+     "already in CLIP's vocabulary"},
+    {"train", "train_token_cased_word", mk_train, "ok", TRAIN " --token Dog --init cat", 1, "'Dog'",
+     "already in CLIP's vocabulary"},
+    {"train", "train_token_with_space", mk_train, "ok", TRAIN " --token 'a b' --init cat", 1, "'a b'",
+     "no whitespace"},
+    {"train", "train_init_several_tokens", mk_train, "ok", TRAIN " --token '<x>' --init 'golden retriever'", 1,
+     "'golden retriever'", "must be a single token"},
+    {"train", "train_init_empty", mk_train, "ok", TRAIN " --token '<x>' --init ''", 1, "initializer", "no tokens"},
+    {"train", "train_nan_loss", mk_train, "nan", TRAIN_ARGS " --model @D/ck.safetensors -o @D/out/emb --token '<x>' --init cat", 1,
+     "@D/out/emb", "the loss is NaN"},
+    {"train", "aug_train_class_without_usable_images", mk_data, "allbroken",
+     AUG_OUT " --method textinv --train --train-steps 1", 1, "@D/data/b", "no usable images"},
+    {"train", "aug_train_init_several_tokens", mk_data, "ok",
+     AUG_OUT " --method textinv --train --train-steps 1 --train-init 'golden retriever'", 1, "'golden retriever'",
+     "must be a single token"},
+    {"train", "aug_train_nan_loss", mk_train, "nandata",
+     "augment @D/data --vocab " VOCAB " --size 64 --steps 2 -q --model @D/ck.safetensors --out @D/out/aug "
+     "--method textinv --train --train-steps 2 --train-batch 1 --train-eval-samples 0", 1, "class", "the loss is NaN"},
+    {"arguments", "aug_train_with_embeddings", mk_data, "ok", AUG_OUT " --method textinv --train --embeddings @D",
+     2, "--embeddings", "exclude each other"},
+    {"arguments", "aug_train_not_textinv", mk_data, "ok", AUG_OUT " --method prompt --train", 2, "--train",
+     "needs --method textinv"},
+    {"arguments", "aug_train_lr_negative", mk_data, "ok", AUG_OUT " --method textinv --train --train-lr -1", 2,
+     "--train-lr", "'-1'"},
+    {"arguments", "train_lr_zero", mk_train, "ok", TRAIN " --token '<x>' --init cat --lr 0", 2, "--lr",
+     "'0' is not a number in [1e-30"},
+    {"arguments", "train_lr_nan", mk_train, "ok", TRAIN " --token '<x>' --init cat --lr nan", 2, "--lr",
+     "'nan' is not a number"},
+    {"arguments", "train_size_not_multiple_of_8", mk_train, "ok", TRAIN " --token '<x>' --init cat --size 100", 2,
+     "--size", "not a multiple of 8"},
+    {"arguments", "train_steps_zero", mk_train, "ok", TRAIN " --token '<x>' --init cat --steps 0", 2, "--steps", "'0'"},
+    {"arguments", "train_vectors_76", mk_train, "ok", TRAIN " --token '<x>' --init cat --num-vectors 76", 2,
+     "--num-vectors", "'76'"},
+    {"arguments", "train_missing_init", mk_train, "ok", TRAIN " --token '<x>'", 2, "--init", "required"},
+    {"arguments", "train_bad_prediction", mk_train, "ok", TRAIN " --token '<x>' --init cat --prediction x0", 2,
+     "--prediction", "one of epsilon|v (got 'x0')"},
+
     /* output paths */
+    {"output", "train_out_inside_images", mk_train, "ok",
+     "train-embedding --model " TINY "diffusers --vocab " VOCAB " --images @D/imgs --token '<x>' --init cat "
+     "-o @D/imgs/emb", 2, "-o", "inside the image folder"},
+    {"output", "train_out_missing_parent", mk_train, "ok", TRAIN_ARGS " --model " TINY "diffusers -o @D/out/emb/deeper --token '<x>' --init cat",
+     1, "@D/out/emb/deeper", "No such file"},
     {"output", "out_missing_folder", NULL, NULL, GEN_M " -o @D/out/none/x.png", 1, "@D/out/none/x.png",
      "No such file"},
     {"output", "out_not_png", NULL, NULL, GEN_M " -o @D/out/x.jpg", 2, "@D/out/x.jpg", "must name a .png"},

@@ -63,7 +63,14 @@ typedef struct aug_item {
 typedef struct aug_plan {
     aug_item *items;
     int n;
+    /* Shards split whole classes (class % N == K) instead of items (index %
+     * N == K): textinv --train, where a class's token and its images stay in
+     * the shard that learns it. */
+    bool shard_by_class;
 } aug_plan;
+
+/* Whether item i belongs to shard k of n. */
+bool aug_plan_in_shard(const aug_plan *p, int i, long long k, long long n);
 
 const char *aug_method_name(aug_method m);
 /* First 4 bytes (big endian) of SHA-256("sdc-augment-v1\0base\0method\0class\0source\0k"). */

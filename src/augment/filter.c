@@ -246,7 +246,7 @@ sdc_status aug_filter_resume(aug_filter *f, const aug_plan *p, const aug_manifes
         struct stat sb;
         snprintf(path, sizeof path, "%s/%s", f->out_dir, p->items[i].output);
         /* Done items with a file are kept outputs ("rejected" lines have none). */
-        if (i % n_shards == shard && aug_manifest_has(m, p->items[i].output) && stat(path, &sb) == 0)
+        if (aug_plan_in_shard(p, i, shard, n_shards) && aug_manifest_has(m, p->items[i].output) && stat(path, &sb) == 0)
             paths[n] = p->items[i].output, idx[n++] = i;
     }
     sdc_status s = SDC_OK;

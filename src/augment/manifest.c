@@ -191,7 +191,7 @@ void aug_remove_temps(const char *out, const aug_plan *p, int shard, int n_shard
     globfree(&tg);
     /* Only our own items' temp names: another shard may be writing beside us. */
     for (int i = 0; i < p->n; i++) {
-        if (i % n_shards != shard) continue;
+        if (!aug_plan_in_shard(p, i, shard, n_shards)) continue;
         char pat[4200];
         glob_t g;
         snprintf(pat, sizeof pat, "%s/%s.tmp.*", out, p->items[i].output);

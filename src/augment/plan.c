@@ -113,6 +113,10 @@ sdc_status aug_plan_build(const aug_dataset *d, const aug_plan_opts *o, aug_plan
     return s;
 }
 
+bool aug_plan_in_shard(const aug_plan *p, int i, long long k, long long n) {
+    return (p->shard_by_class ? p->items[i].cls : i) % n == k;
+}
+
 void aug_plan_free(aug_plan *p) {
     for (int i = 0; i < p->n; i++) {
         free(p->items[i].prompt);

@@ -5,6 +5,7 @@
 #define SDC_CLI_AUGMENT_H
 
 #include "augment_filter.h"
+#include "augment_train.h"
 #include "cli.h"
 
 #include "../augment/augment.h"
@@ -20,6 +21,7 @@ typedef struct aug_args {
     double cfg, dedup;
     bool dry, quiet, json, low_memory, link, force_new_plan;
     augment_filter_cli filter;       /* --filter clip and its options (cmd_augment_filter.c) */
+    aug_train_opts train;            /* textinv --train and its options (cmd_augment_train.c) */
     /* resolved by cmd_augment.c */
     char vocab_buf[4096];
     const char *vocab_path;          /* NULL: the model folder's own tokenizer */
@@ -29,8 +31,10 @@ typedef struct aug_args {
 } aug_args;
 
 /* The generation methods (boomerang, prompt, textinv) once the plan is made. */
+/* extra[c] (may be NULL): fields every manifest line of class c carries
+ * (--train: the learned token's record). */
 int augment_run(aug_args *a, const aug_dataset *d, const aug_plan *plan, sdc_embedding_set **sets,
-                long long sk, long long sn, int w, int h);
+                cJSON *const *extra, long long sk, long long sn, int w, int h);
 /* --method retrieve. */
 int augment_retrieve(const aug_args *a);
 

@@ -174,6 +174,7 @@ static char *plan_params(const aug_args *a, const char *model_abs, const aug_fil
     if (a->classes) cJSON_AddStringToObject(j, "--classes", a->classes);
     if (a->names) cJSON_AddStringToObject(j, "--class-names", a->names);
     if (a->limit) cJSON_AddNumberToObject(j, "--limit", (double)a->limit);
+    if (a->train.on) cJSON_AddBoolToObject(j, "--train", true); /* other prompts, class shards */
     if (flt) augment_filter_plan_params(&a->filter, flt, j);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -185,7 +186,8 @@ static char *plan_params(const aug_args *a, const char *model_abs, const aug_fil
 /* The manifest line of one item (cJSON escapes everything: pandas reads it). */
 static char *manifest_line(const aug_args *a, const aug_dataset *d, const aug_item *it,
                            const char *model_name, const char *model_sha, int w, int h,
-                           const char *error, const aug_filter *flt, const aug_filter_result *fr) {
+                           const cJSON *extra, const char *error, const aug_filter *flt,
+                           const aug_filter_result *fr) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
     cJSON_AddNumberToObject(j, "index", it->index);
@@ -213,6 +215,8 @@ static char *manifest_line(const aug_args *a, const aug_dataset *d, const aug_it
     if (error) cJSON_AddStringToObject(j, "error", error);
     else cJSON_AddNullToObject(j, "error");
     if (!error && fr) aug_filter_manifest_fields(flt, fr, j);
+    for (const cJSON *x = extra ? extra->child : NULL; x; x = x->next) /* --train: the token's record */
+        cJSON_AddItemToObject(j, x->string, cJSON_Duplicate(x, 1));
     char *s = cJSON_PrintUnformatted(j), *line = s ? malloc(strlen(s) + 2) : NULL;
     if (line) sprintf(line, "%s\n", s);
     free(s);
@@ -229,6 +233,7 @@ typedef struct {
     const aug_dataset *d;
     const aug_filter *flt;
     const char *model_name, *model_sha;
+    cJSON *const *extra;
     int w, h, fd, done, failed;
     cli_progress pr;
     sdc_err *err;
@@ -236,8 +241,8 @@ typedef struct {
 
 static sdc_status record(recorder *r, const aug_item *it, const char *error,
                          const aug_filter_result *fr) {
-    char *line = manifest_line(r->a, r->d, it, r->model_name, r->model_sha, r->w, r->h, error,
-                               r->flt, fr);
+    char *line = manifest_line(r->a, r->d, it, r->model_name, r->model_sha, r->w, r->h,
+                               r->extra ? r->extra[it->cls] : NULL, error, r->flt, fr);
     sdc_status s = line ? aug_manifest_append(r->fd, line, r->err)
                         : sdc_err_set(r->err, SDC_ERR_OOM, "out of memory");
     free(line);
@@ -274,7 +279,7 @@ static void dry_run(const aug_args *a, const aug_dataset *d, const aug_plan *p, 
                  a->steps, sampler, a->cfg);
     for (int c = 0; c < d->n_classes; c++) {
         int n = 0;
-        for (int i = 0; i < p->n; i++) n += p->items[i].cls == c && i % sn == sk;
+        for (int i = 0; i < p->n; i++) n += p->items[i].cls == c && aug_plan_in_shard(p, i, sk, sn);
         if (a->json) {
             fprintf(f, "%s", c ? ", " : "");
             cli_json_string(f, d->classes[c].folder);
@@ -284,11 +289,11 @@ static void dry_run(const aug_args *a, const aug_dataset *d, const aug_plan *p, 
         }
     }
     for (int i = 0; i < p->n; i++)
-        if (i % sn == sk) total++, evals += unet_evals(a, &p->items[i]);
+        if (aug_plan_in_shard(p, i, sk, sn)) total++, evals += unet_evals(a, &p->items[i]);
     if (a->json) fprintf(f, "}, \"samples\": [");
     else fprintf(f, "samples:\n");
     for (int i = 0, shown = 0; i < p->n && shown < 4; i++) {
-        if (i % sn != sk) continue;
+        if (!aug_plan_in_shard(p, i, sk, sn)) continue;
         const aug_item *it = &p->items[i];
         if (a->json) {
             fprintf(f, "%s{\"output\": ", shown ? ", " : "");
@@ -383,7 +388,7 @@ static sdc_status model_identity(const char *model, char *name, size_t cap, char
 }
 
 int augment_run(aug_args *a, const aug_dataset *d, const aug_plan *plan, sdc_embedding_set **sets,
-                long long sk, long long sn, int w, int h) {
+                cJSON *const *extra, long long sk, long long sn, int w, int h) {
     if (a->dry) {
         dry_run(a, d, plan, sk, sn, w, h);
         return EXIT_OK;
@@ -433,7 +438,7 @@ int augment_run(aug_args *a, const aug_dataset *d, const aug_plan *plan, sdc_emb
     if (!s && (fd = open(mpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
         s = sdc_err_set(&err, SDC_ERR_IO, "%s: %s", mpath, strerror(errno));
     for (int i = 0; !s && i < plan->n; i++)
-        if (i % sn == sk && !aug_manifest_has(&man, plan->items[i].output)) todo++;
+        if (aug_plan_in_shard(plan, i, sk, sn) && !aug_manifest_has(&man, plan->items[i].output)) todo++;
     if (!s && todo) s = model_identity(a->model, model_name, sizeof model_name, model_abs, sha, true,
                                        &model_sha, &err);
     if (!s && todo && !(be = cli_backend_create("augment", a->backend, a->quiet, &err))) s = err.code;
@@ -450,7 +455,7 @@ int augment_run(aug_args *a, const aug_dataset *d, const aug_plan *plan, sdc_emb
     if (model_sha) memcpy(hash10, model_sha, 10);
     const char *schedule = NULL;
     const char *a1111 = sdc_sampler_a1111(a->sampler_opts.kind, &a->sched_resolved, &schedule);
-    recorder rec = {.a = a, .d = d, .flt = flt, .model_name = model_name, .model_sha = model_sha, .w = w,
+    recorder rec = {.a = a, .d = d, .flt = flt, .extra = extra, .model_name = model_name, .model_sha = model_sha, .w = w,
                     .h = h, .fd = fd, .err = &err};
     if (!s && todo) cli_progress_start(&rec.pr, "augment", "img", todo, a->quiet || a->json);
     /* Batches are runs of consecutive pending items with one strength (rows
@@ -460,7 +465,7 @@ int augment_run(aug_args *a, const aug_dataset *d, const aug_plan *plan, sdc_emb
         int g = 0;
         for (; !s && i < plan->n && g < B; i++) {
             const aug_item *it = &plan->items[i];
-            if (i % sn != sk || aug_manifest_has(&man, it->output)) continue;
+            if (!aug_plan_in_shard(plan, i, sk, sn) || aug_manifest_has(&man, it->output)) continue;
             if (g > 0 && it->strength != group[0]->strength) break;
             sdc_err ie = {0};
             float *img = init + (size_t)g * cap;
@@ -537,7 +542,7 @@ int augment_run(aug_args *a, const aug_dataset *d, const aug_plan *plan, sdc_emb
     aug_filter_close(flt);
     if (!s && a->preview && aug_preview(a->preview, a->data, a->out, d, plan, &err)) s = err.code;
     int mine = 0;
-    for (int i = 0; i < plan->n; i++) mine += i % sn == sk;
+    for (int i = 0; i < plan->n; i++) mine += aug_plan_in_shard(plan, i, sk, sn);
     free(init);
     sdc_pipeline_free(p);
     sdc_backend_destroy(be);

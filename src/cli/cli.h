@@ -66,5 +66,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_textinv_init(int argc, char **argv);
 int cmd_augment(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
+int cmd_train_embedding(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const cli_spec spec = {
     "augment", "DATASET --method boomerang|prompt|textinv|retrieve --out DIR [options]",
@@ -18,8 +19,9 @@ static const cli_spec spec = {
     "plus manifest.jsonl and plan.json; rerunning the same command resumes.\n"
     "  boomerang  img2img of every real image (--strength, --per-image, --prompt-template)\n"
     "  prompt     txt2img from CLIP templates (--per-class, --templates, --template-order)\n"
-    "  textinv    like prompt with a learned embedding per class (--embeddings DIR;\n"
-    "             --init real: img2img from the real images, with --per-image/--strength)\n"
+    "  textinv    like prompt with a learned embedding per class (--embeddings DIR, or\n"
+    "             --train: learn each class's token from its images first; --init real:\n"
+    "             img2img from the real images, with --per-image/--strength)\n"
     "  retrieve   the nearest pool images in CLIP space (--pool CACHE from sdc embed,\n"
     "             --per-class K, --query, --dedup, --link; --model is the CLIP model)\n"
     "Templates use {} for the class name.",
@@ -57,6 +59,12 @@ static const struct {
     {"shard", GEN, "sharding the generating methods"}, {"shard-count", GEN, "sharding"},
     {"limit", GEN, "cutting the plan"}, {"clip-heads", GEN, "the SD text encoder"},
     {"filter", GEN, "judging generated images"},
+    {"train", T, "learning textinv's tokens"}, {"train-steps", T, "textinv --train"},
+    {"train-batch", T, "textinv --train"}, {"train-accum", T, "textinv --train"},
+    {"train-lr", T, "textinv --train"}, {"train-no-scale-lr", T, "textinv --train"},
+    {"train-size", T, "textinv --train"}, {"train-init", T, "textinv --train"},
+    {"train-vectors", T, "textinv --train"}, {"train-checkpoint-every", T, "textinv --train"},
+    {"train-eval-samples", T, "textinv --train"},
 };
 
 static unsigned method_bit(const char *m) {
@@ -68,6 +76,8 @@ static unsigned method_bit(const char *m) {
  * need --init real, its per-class one must not have it. */
 static int check_applies(const aug_args *a, const cli_opt *opts) {
     unsigned m = method_bit(a->method);
+    if (a->train.on && m != T)
+        return cli_usage_error("augment", "--train learns textual-inversion tokens: it needs --method textinv");
     for (size_t i = 0; i < sizeof APPLIES / sizeof APPLIES[0]; i++)
         if (!(APPLIES[i].methods & m) && cli_given(opts, APPLIES[i].name))
             return cli_usage_error("augment", "--%s does not apply to --method %s (it sets %s)",
@@ -94,8 +104,21 @@ static int check_args(aug_args *a, const cli_opt *opts) {
     if (method_bit(a->method) & GEN) {
         if (!a->model && !a->dry)
             return cli_usage_error("augment", "--model is required (except with --dry-run)");
-        if (!strcmp(a->method, "textinv") && !a->emb)
-            return cli_usage_error("augment", "--method textinv needs --embeddings DIR");
+        if (a->train.on && a->emb)
+            return cli_usage_error("augment", "--train and --embeddings exclude each other (--train "
+                                   "learns the tokens)");
+        if (!strcmp(a->method, "textinv") && !a->emb && !a->train.on)
+            return cli_usage_error("augment", "--method textinv needs --embeddings DIR or --train");
+        if (a->train.size % 8)
+            return cli_usage_error("augment", "--train-size %lld is not a multiple of 8", a->train.size);
+        if (!a->train.on) {
+            static const char *const train_opts[] = {"train-steps", "train-batch", "train-accum",
+                "train-lr", "train-no-scale-lr", "train-size", "train-init", "train-vectors",
+                "train-checkpoint-every", "train-eval-samples"};
+            for (size_t i = 0; i < sizeof train_opts / sizeof *train_opts; i++)
+                if (cli_given(opts, train_opts[i]))
+                    return cli_usage_error("augment", "--%s goes with --train", train_opts[i]);
+        }
         if (a->init && strcmp(a->init, "real"))
             return cli_usage_error("augment", "--init must be 'real' (got '%s')", a->init);
         if (a->size) {
@@ -312,9 +335,17 @@ static int generate_methods(aug_args *a) {
     }
     const char **words = calloc((size_t)d.n_classes + 1, sizeof *words);
     sdc_embedding_set **sets = calloc((size_t)d.n_classes + 1, sizeof *sets);
-    if (!s && (!words || !sets)) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
-    for (int c = 0; !s && c < d.n_classes; c++) words[c] = d.classes[c].name;
-    if (!s && m == AUG_TEXTINV) s = load_embeddings(a, &d, words, sets, &err);
+    cJSON **extra = calloc((size_t)d.n_classes + 1, sizeof *extra);
+    char (*tokens)[512] = calloc((size_t)d.n_classes + 1, sizeof *tokens);
+    if (!s && (!words || !sets || !extra || !tokens)) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
+    for (int c = 0; !s && c < d.n_classes; c++) {
+        words[c] = d.classes[c].name;
+        if (m == AUG_TEXTINV && a->train.on) { /* the token to learn is the prompt's word */
+            aug_train_token(d.classes[c].folder, tokens[c], sizeof tokens[c]);
+            words[c] = tokens[c];
+        }
+    }
+    if (!s && m == AUG_TEXTINV && !a->train.on) s = load_embeddings(a, &d, words, sets, &err);
     aug_plan plan = {0};
     if (!s) {
         aug_plan_opts po = {.method = m, .from_real = m == AUG_BOOMERANG || a->init,
@@ -324,14 +355,33 @@ static int generate_methods(aug_args *a) {
                             .n_templates = n_tmpl, .random_order = !strcmp(a->order, "random"),
                             .words = words, .limit = a->limit};
         s = aug_plan_build(&d, &po, &plan, &err);
+        plan.shard_by_class = a->train.on; /* a class's token is learned in one shard */
         if (!s && plan.n == 0) /* boomerang / --init real on folders without images */
             s = sdc_err_set(&err, SDC_ERR_ARG, "%s: no images in the class folders (.png, .jpg, "
                             ".jpeg) to start from", a->data);
     }
+    if (!s && a->train.on && !a->dry) {
+        if (!a->train.size) a->train.size = a->width < a->height ? a->width : a->height;
+        struct stat sb;
+        bool fresh = stat(a->out, &sb) != 0;
+        if (mkdir(a->out, 0755) && errno != EEXIST)
+            s = sdc_err_set(&err, SDC_ERR_IO, "%s: cannot create: %s", a->out, strerror(errno));
+        if (!s) s = aug_train_classes(&a->train, a->data, a->out, a->model, a->vocab_path,
+                                      (uint64_t)a->seed, &d, &plan, sk, sn, a->quiet, sets, extra, &err);
+        for (int c = 0; s && fresh && c < d.n_classes; c++) { /* take back the empty skeleton */
+            char path[4200];
+            snprintf(path, sizeof path, "%s/%s", a->out, d.classes[c].folder);
+            rmdir(path);
+        }
+        if (s && fresh) rmdir(a->out);
+    }
     rc = s ? cli_error("augment", &err)
-           : augment_run(a, &d, &plan, sets, sk, sn, (int)a->width, (int)a->height);
+           : augment_run(a, &d, &plan, sets, extra, sk, sn, (int)a->width, (int)a->height);
     aug_plan_free(&plan);
     for (int c = 0; sets && c < d.n_classes; c++) sdc_embeddings_free(sets[c]);
+    for (int c = 0; extra && c < d.n_classes; c++) cJSON_Delete(extra[c]);
+    free(extra);
+    free(tokens);
     free(sets);
     free(words);
     for (int i = 0; i < n_tmpl; i++) free(tmpls[i]);
@@ -344,7 +394,9 @@ int cmd_augment(int argc, char **argv) {
     aug_args a = {.strength = "0.3", .tmpl = "a photo of a {}", .templates = "simple",
                   .order = "roundrobin", .negative = "", .query = "text", .per_image = 1,
                   .per_class = 1, .steps = 25, .batch = 1, .cfg = 7.5, .dedup = 0.94,
-                  .width = 512, .height = 512, .filter = AUGMENT_FILTER_DEFAULTS};
+                  .width = 512, .height = 512, .filter = AUGMENT_FILTER_DEFAULTS,
+                  .train = {.steps = 1000, .batch = 4, .accum = 1, .ckpt_every = 10,
+                            .eval_samples = 16, .num_vectors = 1, .lr = 5e-4}};
     cli_opt opts[] = {
         {"method", 0, CLI_CHOICE, &a.method, CLI_REQUIRED, .choices = "boomerang|prompt|textinv|retrieve",
          .help = "how to grow the dataset"},
@@ -366,6 +418,30 @@ int cmd_augment(int argc, char **argv) {
          .help = "textinv: DIR/<class folder>.safetensors per class"},
         {"init", 0, CLI_STRING, &a.init, .metavar = "real",
          .help = "textinv: img2img from the real images (boomerang-style)"},
+        {"train", 0, CLI_FLAG, &a.train.on,
+         .help = "textinv: learn each class's token <class folder> from its images first\n"
+                 "(OUT/<class>/.textinv/), then generate with it; shards split whole classes"},
+        {"train-steps", 0, CLI_INT, &a.train.steps, .lo = 1, .hi = 10000000, .metavar = "N",
+         .help = "--train: optimizer steps per class (default 1000)"},
+        {"train-batch", 0, CLI_INT, &a.train.batch, .lo = 1, .hi = 64, .metavar = "N",
+         .help = "--train: images per step (default 4)"},
+        {"train-accum", 0, CLI_INT, &a.train.accum, .lo = 1, .hi = 10000, .metavar = "N",
+         .help = "--train: gradient accumulation (default 1)"},
+        {"train-lr", 0, CLI_FLOAT, &a.train.lr, .lo = 1e-30, .hi = 1e38, .metavar = "X",
+         .help = "--train: learning rate (default 5e-4, times batch x accum)"},
+        {"train-no-scale-lr", 0, CLI_FLAG, &a.train.no_scale,
+         .help = "--train: take --train-lr as it is"},
+        {"train-size", 0, CLI_INT, &a.train.size, .lo = 64, .hi = 2048, .metavar = "N",
+         .help = "--train: training image side (default: the smaller side of --size)"},
+        {"train-init", 0, CLI_STRING, &a.train.init_token, .metavar = "WORD",
+         .help = "--train: one-token initializer for every class (default: each class\n"
+                 "name's tokens, one vector per token, as DA-Fusion)"},
+        {"train-vectors", 0, CLI_INT, &a.train.num_vectors, .lo = 1, .hi = 75, .metavar = "N",
+         .help = "--train: vectors per token with --train-init (default 1)"},
+        {"train-checkpoint-every", 0, CLI_INT, &a.train.ckpt_every, .lo = 1, .hi = INT32_MAX,
+         .metavar = "N", .help = "--train: steps between checkpoints (default 10)"},
+        {"train-eval-samples", 0, CLI_INT, &a.train.eval_samples, .lo = 0, .hi = 4096,
+         .metavar = "N", .help = "--train: fixed draws for the reported loss (default 16)"},
         {"pool", 0, CLI_STRING, &a.pool, .metavar = "CACHE", .help = "retrieve: an sdc embed cache"},
         {"query", 0, CLI_CHOICE, &a.query, .choices = "text|image|both",
          .help = "retrieve: the class query (default text)"},

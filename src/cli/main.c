@@ -25,6 +25,7 @@ static const sdc_command commands[] = {
     {"compare", "max-abs and relative-L2 error between two tensor files", cmd_compare},
     {"make-random", "write a random-weight SD 1.5 checkpoint (either layout)", cmd_make_random},
     {"textinv-init", "a textual-inversion file initialized from a word's token embeddings", cmd_textinv_init},
+    {"train-embedding", "learn a textual-inversion token from a folder of images (resumable)", cmd_train_embedding},
     {"tokenize", "the CLIP token ids of a prompt (SD 1.x, 77 ids)", cmd_tokenize},
     {"embed", "CLIP image embeddings of a folder into a resumable pool cache (retrieval)", cmd_embed},
     {"report", "per-class quality of augmentation outputs: CLIP score, zero-shot, FID/KID, diversity", cmd_report},
@@ -40,7 +41,7 @@ static void print_help(FILE *f) {
             "       sdc --version\n\ncommands:\n",
             SDC_VERSION);
     for (size_t i = 0; i < n_commands; i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nOptions take --opt value, --opt=value or a short -o value; every command's\n"
                "--help lists its own. Common ones: -m/--model, -p/--prompt, -n/--negative-prompt,\n"
                "-o/--out, -s/--seed, -W/--width, -H/--height, -b/--batch, -t/--threads, -q, --json,\n"

@@ -1,6 +1,7 @@
 /* progress.c — see progress.h. */
 #include "progress.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,20 +39,27 @@ void cli_progress_update(cli_progress *p, int done) {
         for (int i = 0; i < W; i++) bar[i] = i < fill ? '#' : '-';
         bar[W] = '\0';
         /* it/s for fast work, s/it for slow (CPU diffusion steps). */
-        if (rate >= 1) fprintf(stderr, "\r%s [%s] %d/%d %.2f %s/s ETA %s ", p->label, bar, done,
-                               p->total, rate, p->unit, eta);
-        else fprintf(stderr, "\r%s [%s] %d/%d %.1f s/%s ETA %s ", p->label, bar, done, p->total,
-                     rate > 0 ? 1 / rate : 0.0, p->unit, eta);
+        if (rate >= 1) fprintf(stderr, "\r%s [%s] %d/%d %.2f %s/s ETA %s %s ", p->label, bar, done,
+                               p->total, rate, p->unit, eta, p->note);
+        else fprintf(stderr, "\r%s [%s] %d/%d %.1f s/%s ETA %s %s ", p->label, bar, done, p->total,
+                     rate > 0 ? 1 / rate : 0.0, p->unit, eta, p->note);
         fflush(stderr);
         return;
     }
     int decile = (int)(10LL * done / p->total);
     if (decile != p->last_decile || t - p->last_print >= 30 || done == p->total) {
-        fprintf(stderr, "%s: %d/%d (%.0f%%), %.2f %s/s, ETA %s\n", p->label, done, p->total,
-                100.0 * done / p->total, rate, p->unit, eta);
+        fprintf(stderr, "%s: %d/%d (%.0f%%), %.2f %s/s, ETA %s%s%s\n", p->label, done, p->total,
+                100.0 * done / p->total, rate, p->unit, eta, p->note[0] ? ", " : "", p->note);
         p->last_decile = decile;
         p->last_print = t;
     }
+}
+
+void cli_progress_note(cli_progress *p, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->note, sizeof p->note, fmt, ap);
+    va_end(ap);
 }
 
 void cli_progress_end(cli_progress *p) {

@@ -235,6 +235,42 @@ sdc_status sdc_embeddings_load(sdc_embedding_set **set, const char *path, int di
     return SDC_OK;
 }
 
+sdc_status sdc_embeddings_from_memory(sdc_embedding_set **set, const char *word,
+                                      const float *vectors, int n_vectors, int dim, sdc_err *err) {
+    if (!set) return sdc_err_set(err, SDC_ERR_ARG, "embeddings: set is NULL");
+    *set = NULL;
+    size_t wlen = word ? strlen(word) : 0, nu;
+    if (wlen == 0) return sdc_err_set(err, SDC_ERR_ARG, "embeddings: empty trigger word");
+    if (sdc_utf8_decode(word, wlen, "trigger word", NULL, &nu, err)) return err ? err->code : SDC_ERR_ARG;
+    if (dim < 1 || dim > 65536 || n_vectors < 1 || n_vectors > SDC_EMB_MAX_VECTORS || !vectors)
+        return sdc_err_set(err, SDC_ERR_ARG, "embeddings: '%s' has %d vectors of %d values; 1 to %d "
+                           "vectors are supported", word, n_vectors, dim, SDC_EMB_MAX_VECTORS);
+    size_t total = (size_t)n_vectors * (size_t)dim;
+    for (size_t i = 0; i < total; i++)
+        if (!isfinite(vectors[i]))
+            return sdc_err_set(err, SDC_ERR_NUMERIC, "embeddings: '%s' holds %s at vector %zu", word,
+                               isnan(vectors[i]) ? "NaN" : "Inf", i / (size_t)dim);
+    sdc_embedding_set *s = calloc(1, sizeof *s);
+    if (s) {
+        s->dim = dim;
+        s->e = calloc(1, sizeof *s->e);
+        s->table = malloc(total * sizeof *s->table);
+    }
+    if (!s || !s->e || !s->table || !(s->e[0].word = dup_str(word, wlen)) ||
+        !(s->e[0].file = dup_str("(memory)", 8))) {
+        if (s && s->e) free(s->e[0].word);
+        if (s) free(s->e), free(s->table);
+        free(s);
+        return sdc_err_set(err, SDC_ERR_OOM, "embeddings: out of memory");
+    }
+    memcpy(s->table, vectors, total * sizeof *s->table);
+    s->e[0].n_vectors = n_vectors;
+    s->n = s->cap = 1;
+    s->n_rows = s->rows_cap = (size_t)n_vectors;
+    *set = s;
+    return SDC_OK;
+}
+
 void sdc_embeddings_free(sdc_embedding_set *s) {
     if (!s) return;
     for (size_t i = 0; i < s->n; i++) free(s->e[i].word), free(s->e[i].file);

@@ -30,6 +30,12 @@ typedef struct sdc_embedding_set sdc_embedding_set;
  * NULL and err names the file and the reason. */
 sdc_status sdc_embeddings_load(sdc_embedding_set **set, const char *path, int dim, sdc_err *err);
 void sdc_embeddings_free(sdc_embedding_set *s);
+/* A set of one trigger word whose vectors [n_vectors, dim] are copied from
+ * memory (a textual-inversion run's current embedding, for its prompts and
+ * validation images). Same checks as a file's: word non-empty UTF-8, 1 to
+ * SDC_EMB_MAX_VECTORS vectors, finite values. */
+sdc_status sdc_embeddings_from_memory(sdc_embedding_set **set, const char *word,
+                                      const float *vectors, int n_vectors, int dim, sdc_err *err);
 
 /* Number of trigger words (0 for NULL). */
 size_t sdc_embeddings_count(const sdc_embedding_set *s);

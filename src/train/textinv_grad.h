@@ -24,13 +24,14 @@
 #include "../models/clip_text.h"
 #include "../models/unet.h"
 
-typedef enum sdc_prediction {
+typedef enum sdc_ti_prediction {
     SDC_PREDICT_EPSILON = 0,
     SDC_PREDICT_V,
-} sdc_prediction;
+} sdc_ti_prediction;
 
 typedef struct sdc_ti_batch {
     int batch;                /* B */
+    int h, w;                 /* latent height and width (the image's / 8) */
     const int32_t *ids;       /* [B, 77]; ids >= vocab index rows of extra */
     const float *latents;     /* [B, 4, h, w] clean latents x0 (posterior sample x 0.18215) */
     const float *noise;       /* [B, 4, h, w] eps */
@@ -41,7 +42,7 @@ typedef struct sdc_ti_model {
     const sdc_clip_text *clip;
     const sdc_unet *unet;
     const float *alphas_cumprod; /* [1000], sdc_schedule_alphas_cumprod */
-    sdc_prediction prediction;
+    sdc_ti_prediction prediction;
     int clip_skip;               /* 0 = the last layer, as diffusers' training */
 } sdc_ti_model;
 
