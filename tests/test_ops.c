@@ -4,6 +4,7 @@
 #include "suites.h"
 
 #include "op_cases.h"
+#include "op_fd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,47 @@ START_TEST(op_row) {
                   "mismatches; worst at %zu: got %.9g, want %.9g (seed %llu)",
                   c->name, shape, e.max_abs, t.max_abs, e.rel_l2, t.rel_l2, e.nonfinite, e.worst,
                   e.worst_got, e.worst_ref, (unsigned long long)seed);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- finite differences */
+
+/* The backward references against central differences of the forward
+ * references, on the _edge_ rows of every backward kind (small, so every
+ * element, or 96 per output, is probed). Both sides are double: the
+ * differences carry O(h²) truncation (h = 1e-5·(1+|x|)) and rounding of
+ * ~1e-16·|L|/h. Measured worst over 9 seeds: rel-L2 [todo], max-abs [todo]. */
+#define FD_TOL_REL 1e-7
+#define FD_TOL_ABS 1e-7
+
+START_TEST(fd_row) {
+    const op_case *c = &op_cases[_i];
+    sdc_err err = {0};
+    op_error e;
+    bool ok = op_fd_check(c, seed, 96, &e, &err);
+    printf("ops-fd: %-34s max_abs %.3g (tol %.3g)  rel_l2 %.3g (tol %.3g)%s\n", c->name,
+           e.max_abs, FD_TOL_ABS, e.rel_l2, FD_TOL_REL,
+           ok && e.max_abs <= FD_TOL_ABS && e.rel_l2 <= FD_TOL_REL ? "" : "  FAIL");
+    fflush(stdout);
+    ck_assert_msg(ok, "%s: %s", c->name, err.msg);
+    ck_assert_msg(e.max_abs <= FD_TOL_ABS && e.rel_l2 <= FD_TOL_REL,
+                  "%s: backward reference vs central differences: max_abs %.3g, rel_l2 %.3g; "
+                  "worst: output %d element %zu analytic %.12g, differences %.12g (seed %llu)",
+                  c->name, e.max_abs, e.rel_l2, e.worst_out, e.worst, e.worst_got, e.worst_ref,
+                  (unsigned long long)seed);
+}
+END_TEST
+
+/* Every backward kind with a forward has an _edge_ row for fd_row. */
+START_TEST(fd_covers_every_backward_kind) {
+    for (int k = 0; k < SDC_OP_COUNT; k++) {
+        if (!op_fd_applies((sdc_op_kind)k)) continue;
+        bool found = false;
+        for (size_t i = 0; i < op_case_count && !found; i++)
+            found = op_cases[i].op.kind == (sdc_op_kind)k && strstr(op_cases[i].name, "_edge_");
+        ck_assert_msg(found, "%s has no _edge_ row to check by finite differences",
+                      sdc_op_name((sdc_op_kind)k));
+    }
 }
 END_TEST
 
@@ -267,6 +309,13 @@ Suite *suite_ops(void) {
         tcase_add_loop_test(tc_of[k], op_row, (int)i, (int)j);
         i = j;
     }
+    TCase *fd = tcase_create("fd");
+    tcase_set_timeout(fd, 300);
+    for (size_t i = 0; i < op_case_count; i++)
+        if (op_fd_applies(op_cases[i].op.kind) && strstr(op_cases[i].name, "_edge_"))
+            tcase_add_loop_test(fd, fd_row, (int)i, (int)i + 1);
+    tcase_add_test(fd, fd_covers_every_backward_kind);
+    suite_add_tcase(s, fd);
     TCase *v = tcase_create("validation");
     tcase_add_test(v, reject_wrong_dst_shape);
     tcase_add_test(v, reject_channel_mismatch);
