@@ -74,6 +74,7 @@ int main(void) {
     srunner_add_suite(sr, suite_retrieve());
     srunner_add_suite(sr, suite_bad_inputs());
     srunner_add_suite(sr, suite_faults());
+    srunner_add_suite(sr, suite_grad());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

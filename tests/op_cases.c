@@ -59,16 +59,18 @@ static const op_tol default_tol[SDC_OP_COUNT] = {
     [SDC_OP_EMBEDDING] = {0, 0},
     [SDC_OP_CONVERT] = {0, 0},
     [SDC_OP_TRANSPOSE] = {0, 0},
-    [SDC_OP_CONV2D_BACKWARD] = {1e-5, 1e-4},
-    [SDC_OP_LINEAR_BACKWARD] = {1e-5, 1e-4},
-    [SDC_OP_GROUP_NORM_BACKWARD] = {1e-5, 1e-4},
-    [SDC_OP_LAYER_NORM_BACKWARD] = {1e-5, 1e-4},
-    [SDC_OP_ATTENTION_BACKWARD] = {1e-5, 1e-4},
-    [SDC_OP_GELU_BACKWARD] = {1e-5, 1e-5},
-    [SDC_OP_QUICK_GELU_BACKWARD] = {1e-5, 1e-5},
-    [SDC_OP_SILU_BACKWARD] = {1e-5, 1e-5},
-    [SDC_OP_GEGLU_BACKWARD] = {1e-5, 1e-4},
-    [SDC_OP_UPSAMPLE2X_BACKWARD] = {1e-6, 4e-6},
+    /* Backward ops, inputs as the forward rows' and dy ~ N(0, 1); dx is O(1). */
+    [SDC_OP_CONV2D_BACKWARD] = {1e-5, 1e-4},     /* [2.3e-6, 3.9e-5]: Winograd as the forward */
+    [SDC_OP_LINEAR_BACKWARD] = {1e-5, 1e-4},     /* [3.3e-7, 4.6e-6] */
+    [SDC_OP_GROUP_NORM_BACKWARD] = {1e-5, 1e-5}, /* [1.1e-7, 2.0e-6] */
+    [SDC_OP_LAYER_NORM_BACKWARD] = {1e-5, 1e-5}, /* [1.4e-7, 1.4e-6] */
+    [SDC_OP_ATTENTION_BACKWARD] = {1e-5, 1e-4},  /* [7.6e-7, 3.1e-6] */
+    [SDC_OP_GELU_BACKWARD] = {1e-5, 1e-5},       /* [6.1e-8, 6.1e-7] */
+    [SDC_OP_QUICK_GELU_BACKWARD] = {1e-5, 1e-5}, /* [3.3e-7, 2.1e-6] */
+    [SDC_OP_SILU_BACKWARD] = {1e-5, 1e-5},       /* [4.7e-7, 1.8e-6] */
+    [SDC_OP_GEGLU_BACKWARD] = {1e-5, 1e-4},      /* [3.4e-7, 5.4e-6]: products up to ~30 */
+    /* Sums of up to 4 dy values: a few roundings of |dx| up to ~8. */
+    [SDC_OP_UPSAMPLE2X_BACKWARD] = {1e-6, 4e-6}, /* [4.3e-8, 8.3e-7] */
     [SDC_OP_SLICE] = {0, 0},
 };
 
@@ -300,131 +302,133 @@ const op_case op_cases[] = {
      * runs as a forward conv (Winograd where the forward would), stride 2
      * and pads >= the kernel as GEMM + col2im. */
     {"convb3x3_320_64x64", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 320, 64, 64), .n = 320, .kh = 3,
-     .kw = 3, .san_shape = {1, 320, 32, 32}},
+     .kw = 3, .san_shape = {1, 320, 32, 32}}, /* 2.3e-6 3.2e-5 */
     {"convb3x3_960_320_64x64_bf16w", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 320, 64, 64), .n = 960,
-     .kh = 3, .kw = 3, .wtype = SDC_BF16, .san_shape = {1, 320, 16, 16}},
+     .kh = 3, .kw = 3, .wtype = SDC_BF16, .san_shape = {1, 320, 16, 16}}, /* 2.3e-6 3.9e-5 */
     {"convb3x3_1280_16x16_f16w", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 1280, 16, 16), .n = 1280,
-     .kh = 3, .kw = 3, .wtype = SDC_F16, .san_shape = {1, 1280, 8, 8}},
+     .kh = 3, .kw = 3, .wtype = SDC_F16, .san_shape = {1, 1280, 8, 8}}, /* 5.6e-7 3.2e-6 */
     {"convb3x3_2560_1280_8x8_f16w", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 1280, 8, 8), .n = 2560,
-     .kh = 3, .kw = 3, .wtype = SDC_F16, .san_shape = {1, 1280, 4, 4}},
+     .kh = 3, .kw = 3, .wtype = SDC_F16, .san_shape = {1, 1280, 4, 4}}, /* 3.2e-7 2.0e-6 */
     {"convb3x3_s2_640_32x32_b2", CONVB(2, 1, 1, 1, 1, 32, 32), S4(2, 640, 16, 16), .n = 640,
-     .kh = 3, .kw = 3, .san_shape = {1, 640, 16, 16}},
+     .kh = 3, .kw = 3, .san_shape = {1, 640, 16, 16}}, /* 3.2e-7 1.7e-6 */
     {"convb1x1_640_1280_16x16_f16w", CONVB(1, 0, 0, 0, 0, 0, 0), S4(1, 1280, 16, 16), .n = 640,
-     .kh = 1, .kw = 1, .wtype = SDC_F16},
+     .kh = 1, .kw = 1, .wtype = SDC_F16}, /* 3.2e-7 2.3e-6 */
     {"convb_out_320_4_64x64", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 4, 64, 64), .n = 320, .kh = 3,
-     .kw = 3},
+     .kw = 3}, /* 1.1e-7 1.5e-6 */
     {"convb_edge_1x1_image", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 5, 1, 1), .n = 3, .kh = 3,
-     .kw = 3},
+     .kw = 3}, /* 1.5e-7 5.8e-8 */
     {"convb_edge_7x5_c13", CONVB(1, 1, 1, 1, 1, 0, 0), S4(2, 11, 7, 5), .n = 13, .kh = 3,
-     .kw = 3},
-    {"convb_edge_s2_odd", CONVB(2, 1, 1, 1, 1, 7, 5), S4(1, 3, 4, 3), .n = 6, .kh = 3, .kw = 3},
+     .kw = 3}, /* 1.6e-7 1.3e-6 */
+    {"convb_edge_s2_odd", CONVB(2, 1, 1, 1, 1, 7, 5), S4(1, 3, 4, 3), .n = 6, .kh = 3, .kw = 3}, /* 4.6e-8 1.5e-7 */
     {"convb_edge_s2_default_size", CONVB(2, 1, 1, 1, 1, 0, 0), S4(1, 4, 3, 5), .n = 5, .kh = 3,
-     .kw = 3},
+     .kw = 3}, /* 5.7e-8 1.5e-7 */
     {"convb_edge_asym_odd", CONVB(2, 0, 1, 0, 1, 9, 7), S4(1, 7, 4, 3), .n = 5, .kh = 3,
-     .kw = 3},
-    {"convb_edge_k1x3", CONVB(1, 0, 0, 1, 1, 0, 0), S4(1, 2, 5, 6), .n = 4, .kh = 1, .kw = 3},
+     .kw = 3}, /* 6.3e-8 2.4e-7 */
+    {"convb_edge_k1x3", CONVB(1, 0, 0, 1, 1, 0, 0), S4(1, 2, 5, 6), .n = 4, .kh = 1, .kw = 3}, /* 5.1e-8 2.2e-7 */
     {"convb_edge_k5p2_c3", CONVB(1, 2, 2, 2, 2, 0, 0), S4(3, 8, 9, 9), .n = 3, .kh = 5,
-     .kw = 5},
+     .kw = 5}, /* 2.5e-7 1.8e-6 */
     {"convb_edge_pad_ge_kernel", CONVB(1, 3, 0, 2, 0, 0, 0), S4(1, 2, 5, 5), .n = 3, .kh = 3,
-     .kw = 3},
+     .kw = 3}, /* 1.0e-7 5.7e-7 */
     {"convb_edge_wino2_19x17_c40", CONVB(1, 1, 1, 1, 1, 0, 0), S4(2, 40, 19, 17), .n = 24,
-     .kh = 3, .kw = 3, .wtype = SDC_F16},
+     .kh = 3, .kw = 3, .wtype = SDC_F16}, /* 2.2e-7 1.2e-6 */
     {"convb_edge_wino4_37x35_c37", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 37, 37, 35), .n = 19,
-     .kh = 3, .kw = 3},
+     .kh = 3, .kw = 3}, /* 9.1e-7 8.9e-6 */
 
     /* linear_backward: the first source is dy [..., N]; .n is dx's K. */
-    {"linearb_320_320_4096", OP(LINEAR_BACKWARD), S3(1, 4096, 320), .n = 320},
+    {"linearb_320_320_4096", OP(LINEAR_BACKWARD), S3(1, 4096, 320), .n = 320}, /* 3.2e-7 4.2e-6 */
     {"linearb_ff2_1280_4096_f16w", OP(LINEAR_BACKWARD), S3(1, 4096, 320), .n = 1280,
-     .wtype = SDC_F16, .san_shape = {1, 1024, 320}},
+     .wtype = SDC_F16, .san_shape = {1, 1024, 320}}, /* 3.2e-7 4.6e-6 */
     {"linearb_ff1_2560_320_4096_f16w", OP(LINEAR_BACKWARD), S3(1, 4096, 2560), .n = 320,
-     .wtype = SDC_F16, .san_shape = {1, 512, 2560}},
+     .wtype = SDC_F16, .san_shape = {1, 512, 2560}}, /* 3.3e-7 2.5e-6 */
     /* 10240 x 1280 F16 is widened in blocks of its rows, summed in order. */
     {"linearb_ff1_10240_1280_f16w", OP(LINEAR_BACKWARD), S3(1, 256, 10240), .n = 1280,
-     .wtype = SDC_F16, .san_shape = {1, 16, 10240}},
+     .wtype = SDC_F16, .san_shape = {1, 16, 10240}}, /* 3.3e-7 2.1e-6 */
     {"linearb_cross_kv_320_768_f16w", OP(LINEAR_BACKWARD), S3(1, 77, 320), .n = 768,
-     .wtype = SDC_F16},
-    {"linearb_clip_fc1_3072_768", OP(LINEAR_BACKWARD), S3(1, 77, 3072), .n = 768},
+     .wtype = SDC_F16}, /* 3.2e-7 3.3e-6 */
+    {"linearb_clip_fc1_3072_768", OP(LINEAR_BACKWARD), S3(1, 77, 3072), .n = 768}, /* 3.2e-7 1.8e-6 */
     {"linearb_clip_fc2_768_3072_b2_bf16w", OP(LINEAR_BACKWARD), S3(2, 77, 768), .n = 3072,
-     .wtype = SDC_BF16},
-    {"linearb_edge_k1", OP(LINEAR_BACKWARD), S2(3, 5), .n = 1},
-    {"linearb_edge_rank1", OP(LINEAR_BACKWARD), S1(3), .n = 7},
-    {"linearb_edge_odd", OP(LINEAR_BACKWARD), S3(2, 5, 11), .n = 13},
-    {"linearb_edge_n1", OP(LINEAR_BACKWARD), S3(4, 9, 1), .n = 17},
+     .wtype = SDC_BF16}, /* 2.7e-7 3.2e-6 */
+    {"linearb_edge_k1", OP(LINEAR_BACKWARD), S2(3, 5), .n = 1}, /* 7.5e-8 1.5e-7 */
+    {"linearb_edge_rank1", OP(LINEAR_BACKWARD), S1(3), .n = 7}, /* 6.3e-8 2.1e-7 */
+    {"linearb_edge_odd", OP(LINEAR_BACKWARD), S3(2, 5, 11), .n = 13}, /* 8.2e-8 3.6e-7 */
+    {"linearb_edge_n1", OP(LINEAR_BACKWARD), S3(4, 9, 1), .n = 17}, /* 2.8e-8 2.3e-7 */
 
     /* group_norm_backward: the resnets' (+SiLU) and the transformers' norms. */
-    {"gnb32_320_64x64_silu", GNB(32, 1e-5f, true), S4(1, 320, 64, 64)},
+    {"gnb32_320_64x64_silu", GNB(32, 1e-5f, true), S4(1, 320, 64, 64)}, /* 8.5e-8 1.9e-6 */
     {"gnb32_960_64x64_silu", GNB(32, 1e-5f, true), S4(1, 960, 64, 64),
-     .san_shape = {1, 960, 16, 16}},
-    {"gnb32_640_32x32_f16w", GNB(32, 1e-6f, false), S4(1, 640, 32, 32), .wtype = SDC_F16},
-    {"gnb32_1280_8x8_b2_silu", GNB(32, 1e-5f, true), S4(2, 1280, 8, 8)},
-    {"gnb_edge_1elem_per_group", GNB(8, 1e-5f, false), S4(1, 8, 1, 1)},
-    {"gnb_edge_odd_silu", GNB(3, 1e-5f, true), S4(3, 6, 7, 5)},
-    {"gnb_edge_g1", GNB(1, 1e-5f, false), S4(2, 12, 5, 3)},
-    {"gnb_edge_rank2", GNB(4, 1e-5f, false), S2(3, 20)},
-    {"gnb_edge_offset_mean8", GNB(32, 1e-5f, true), S4(1, 64, 8, 8), .xmean = 8, .xscale = 1},
+     .san_shape = {1, 960, 16, 16}}, /* 8.4e-8 2.0e-6 */
+    {"gnb32_640_32x32_f16w", GNB(32, 1e-6f, false), S4(1, 640, 32, 32), .wtype = SDC_F16}, /* 6.1e-8 1.2e-6 */
+    {"gnb32_1280_8x8_b2_silu", GNB(32, 1e-5f, true), S4(2, 1280, 8, 8)}, /* 8.5e-8 1.6e-6 */
+    {"gnb_edge_1elem_per_group", GNB(8, 1e-5f, false), S4(1, 8, 1, 1)}, /* 0 0 */
+    {"gnb_edge_odd_silu", GNB(3, 1e-5f, true), S4(3, 6, 7, 5)}, /* 9.1e-8 6.7e-7 */
+    {"gnb_edge_g1", GNB(1, 1e-5f, false), S4(2, 12, 5, 3)}, /* 6.8e-8 5.3e-7 */
+    {"gnb_edge_rank2", GNB(4, 1e-5f, false), S2(3, 20)}, /* 1.1e-7 1.2e-6 */
+    {"gnb_edge_offset_mean8", GNB(32, 1e-5f, true), S4(1, 64, 8, 8), .xmean = 8, .xscale = 1}, /* 8.3e-8 1.2e-6 */
 
     /* layer_norm_backward: transformer blocks, CLIP (F16 gamma). */
-    {"lnb_4096x320", LNB(1e-5f), S3(1, 4096, 320)},
-    {"lnb_clip_77x768_f16w", LNB(1e-5f), S3(1, 77, 768), .wtype = SDC_F16},
-    {"lnb_edge_c1", LNB(1e-5f), S2(3, 1)},
-    {"lnb_edge_odd", LNB(1e-5f), S3(5, 7, 13)},
-    {"lnb_edge_rank1", LNB(1e-5f), S1(9)},
+    {"lnb_4096x320", LNB(1e-5f), S3(1, 4096, 320)}, /* 5.9e-8 1.4e-6 */
+    {"lnb_clip_77x768_f16w", LNB(1e-5f), S3(1, 77, 768), .wtype = SDC_F16}, /* 6.0e-8 1.1e-6 */
+    {"lnb_edge_c1", LNB(1e-5f), S2(3, 1)}, /* 0 0 */
+    {"lnb_edge_odd", LNB(1e-5f), S3(5, 7, 13)}, /* 7.2e-8 8.8e-7 */
+    {"lnb_edge_rank1", LNB(1e-5f), S1(9)}, /* 1.4e-7 3.7e-7 */
 
     /* attention_backward: UNet self/cross attention per level, CLIP (causal);
      * more than 1024 keys splits dq into per-chunk partial sums. */
     /* Level 0's 4096 tokens and D = 40, as 2 of its 8 heads: the double
      * reference of all 8 takes half a minute. */
     {"attnb_self_4096_2x40", ATTNB(2, false, 0), S3(1, 4096, 80),
-     .san_shape = {1, 512, 80}},
+     .san_shape = {1, 512, 80}}, /* 5.3e-7 4.8e-7 */
     {"attnb_self_1024_8x80", ATTNB(8, false, 0), S3(1, 1024, 640),
-     .san_shape = {1, 256, 640}},
+     .san_shape = {1, 256, 640}}, /* 5.2e-7 9.6e-7 */
     {"attnb_self_256_8x160_b2", ATTNB(8, false, 0), S3(2, 256, 1280),
-     .san_shape = {1, 256, 1280}},
+     .san_shape = {1, 256, 1280}}, /* 5.7e-7 1.3e-6 */
     {"attnb_cross_4096x77_8x40", ATTNB(8, false, 0), S3(1, 4096, 320), .n = 77,
-     .san_shape = {1, 1024, 320}},
-    {"attnb_cross_1024x77_8x80", ATTNB(8, false, 0), S3(1, 1024, 640), .n = 77},
-    {"attnb_clip_causal_77_12x64", ATTNB(12, true, 0), S3(1, 77, 768)},
+     .san_shape = {1, 1024, 320}}, /* 3.4e-7 3.1e-6 */
+    {"attnb_cross_1024x77_8x80", ATTNB(8, false, 0), S3(1, 1024, 640), .n = 77}, /* 3.9e-7 1.9e-6 */
+    {"attnb_clip_causal_77_12x64", ATTNB(12, true, 0), S3(1, 77, 768)}, /* 3.4e-7 2.3e-6 */
     {"attnb_causal_chunks_2100_2x32", ATTNB(2, true, 0), S3(1, 2100, 64),
-     .san_shape = {1, 1100, 64}},
-    {"attnb_chunks_300x2500_2x16", ATTNB(2, false, 0), S3(1, 300, 32), .n = 2500},
-    {"attnb_edge_d3", ATTNB(2, false, 0), S3(2, 5, 6), .n = 7},
-    {"attnb_edge_nq1", ATTNB(2, false, 0), S3(1, 1, 16), .n = 9},
-    {"attnb_edge_nk1", ATTNB(1, false, 0), S3(2, 6, 8), .n = 1},
-    {"attnb_edge_causal_n1", ATTNB(2, true, 0), S3(1, 1, 8)},
-    {"attnb_edge_causal_odd", ATTNB(3, true, 0), S3(2, 13, 15)},
-    {"attnb_edge_causal_blocks", ATTNB(2, true, 0), S3(1, 150, 16)},
-    {"attnb_edge_scale", ATTNB(4, false, 0.3f), S3(1, 19, 36), .n = 33},
-    {"attnb_edge_peaky", ATTNB(2, false, 0), S3(1, 17, 32), .n = 23, .xscale = 7},
+     .san_shape = {1, 1100, 64}}, /* 3.8e-7 1.6e-6 */
+    {"attnb_chunks_300x2500_2x16", ATTNB(2, false, 0), S3(1, 300, 32), .n = 2500}, /* 5.3e-7 2.8e-7 */
+    {"attnb_edge_d3", ATTNB(2, false, 0), S3(2, 5, 6), .n = 7}, /* 2.8e-7 4.5e-7 */
+    {"attnb_edge_nq1", ATTNB(2, false, 0), S3(1, 1, 16), .n = 9}, /* 2.5e-7 2.7e-7 */
+    {"attnb_edge_nk1", ATTNB(1, false, 0), S3(2, 6, 8), .n = 1}, /* 7.6e-7 4.8e-7 */
+    {"attnb_edge_causal_n1", ATTNB(2, true, 0), S3(1, 1, 8)}, /* 3.1e-7 2.6e-7 */
+    {"attnb_edge_causal_odd", ATTNB(3, true, 0), S3(2, 13, 15)}, /* 1.9e-7 6.1e-7 */
+    {"attnb_edge_causal_blocks", ATTNB(2, true, 0), S3(1, 150, 16)}, /* 2.7e-7 1.1e-6 */
+    {"attnb_edge_scale", ATTNB(4, false, 0.3f), S3(1, 19, 36), .n = 33}, /* 2.4e-7 4.1e-7 */
+    /* 7x q, k, v: peaky scores and gradients ~50x larger, so is max-abs. */
+    {"attnb_edge_peaky", ATTNB(2, false, 0), S3(1, 17, 32), .n = 23, .xscale = 7,
+     .tol = {2e-5, 1e-3}}, /* 7.7e-6 3.1e-4 */
 
     /* activation backward: x ~ 2·N(0, 1) as the forward rows, dy ~ N(0, 1) */
-    {"gelub_4096x1280", OP(GELU_BACKWARD), S3(1, 4096, 1280)},
-    {"gelub_edge_odd", OP(GELU_BACKWARD), S2(7, 5), .xscale = 6},
-    {"quick_gelub_77x3072", OP(QUICK_GELU_BACKWARD), S3(1, 77, 3072)},
-    {"quick_gelub_edge_1", OP(QUICK_GELU_BACKWARD), S1(1)},
-    {"quick_gelub_edge_wide", OP(QUICK_GELU_BACKWARD), S2(7, 5), .xscale = 30},
-    {"silub_1280x32x32", OP(SILU_BACKWARD), S4(1, 1280, 32, 32)},
-    {"silub_edge_rank0", OP(SILU_BACKWARD), .ndim = 0},
-    {"silub_edge_wide", OP(SILU_BACKWARD), S2(7, 5), .xscale = 30},
-    {"geglub_4096x2560", OP(GEGLU_BACKWARD), S3(1, 4096, 2560)},
-    {"geglub_edge_2", OP(GEGLU_BACKWARD), S1(2)},
-    {"geglub_edge_odd", OP(GEGLU_BACKWARD), S3(3, 5, 14)},
+    {"gelub_4096x1280", OP(GELU_BACKWARD), S3(1, 4096, 1280)}, /* 5.2e-8 6.1e-7 */
+    {"gelub_edge_odd", OP(GELU_BACKWARD), S2(7, 5), .xscale = 6}, /* 6.1e-8 2.0e-7 */
+    {"quick_gelub_77x3072", OP(QUICK_GELU_BACKWARD), S3(1, 77, 3072)}, /* 1.1e-7 2.1e-6 */
+    {"quick_gelub_edge_1", OP(QUICK_GELU_BACKWARD), S1(1)}, /* 3.3e-7 2.6e-8 */
+    {"quick_gelub_edge_wide", OP(QUICK_GELU_BACKWARD), S2(7, 5), .xscale = 30}, /* 2.2e-7 5.9e-7 */
+    {"silub_1280x32x32", OP(SILU_BACKWARD), S4(1, 1280, 32, 32)}, /* 6.8e-8 1.8e-6 */
+    {"silub_edge_rank0", OP(SILU_BACKWARD), .ndim = 0}, /* 4.7e-7 4.8e-8 */
+    {"silub_edge_wide", OP(SILU_BACKWARD), S2(7, 5), .xscale = 30}, /* 2.8e-7 9.8e-7 */
+    {"geglub_4096x2560", OP(GEGLU_BACKWARD), S3(1, 4096, 2560)}, /* 5.0e-8 5.4e-6 */
+    {"geglub_edge_2", OP(GEGLU_BACKWARD), S1(2)}, /* 3.4e-7 5.5e-8 */
+    {"geglub_edge_odd", OP(GEGLU_BACKWARD), S3(3, 5, 14)}, /* 8.5e-8 1.8e-6 */
 
     /* upsample2x_backward: the first source is dy, odd sizes from the 2H-1 case */
-    {"upsampleb_1280x16x16", OP(UPSAMPLE2X_BACKWARD), S4(1, 1280, 16, 16)},
-    {"upsampleb_640x64x64", OP(UPSAMPLE2X_BACKWARD), S4(1, 640, 64, 64)},
-    {"upsampleb_edge_1x1", OP(UPSAMPLE2X_BACKWARD), S4(1, 1, 1, 1)},
-    {"upsampleb_edge_odd_rows", OP(UPSAMPLE2X_BACKWARD), S4(2, 5, 9, 14)},
-    {"upsampleb_edge_odd_both", OP(UPSAMPLE2X_BACKWARD), S4(1, 16, 17, 25)},
-    {"upsampleb_edge_even", OP(UPSAMPLE2X_BACKWARD), S4(1, 3, 10, 14)},
+    {"upsampleb_1280x16x16", OP(UPSAMPLE2X_BACKWARD), S4(1, 1280, 16, 16)}, /* 3.9e-8 8.3e-7 */
+    {"upsampleb_640x64x64", OP(UPSAMPLE2X_BACKWARD), S4(1, 640, 64, 64)}, /* 3.9e-8 8.3e-7 */
+    {"upsampleb_edge_1x1", OP(UPSAMPLE2X_BACKWARD), S4(1, 1, 1, 1)}, /* 0 0 */
+    {"upsampleb_edge_odd_rows", OP(UPSAMPLE2X_BACKWARD), S4(2, 5, 9, 14)}, /* 4.0e-8 4.7e-7 */
+    {"upsampleb_edge_odd_both", OP(UPSAMPLE2X_BACKWARD), S4(1, 16, 17, 25)}, /* 4.1e-8 5.4e-7 */
+    {"upsampleb_edge_even", OP(UPSAMPLE2X_BACKWARD), S4(1, 3, 10, 14)}, /* 4.3e-8 4.0e-7 */
 
     /* slice: the two halves of the up blocks' concat(h, skip) */
-    {"slice_head_640of960_64x64", SLICE(0, 640), S4(1, 960, 64, 64)},
-    {"slice_tail_320of960_64x64", SLICE(640, 320), S4(1, 960, 64, 64)},
-    {"slice_tail_1280of2560_8x8_b2", SLICE(1280, 1280), S4(2, 2560, 8, 8)},
-    {"slice_edge_rank1", SLICE(2, 3), S1(5)},
-    {"slice_edge_rank2", SLICE(1, 5), S2(3, 9)},
-    {"slice_edge_whole", SLICE(0, 7), S3(2, 7, 5)},
-    {"slice_edge_empty", SLICE(4, 0), S3(2, 4, 3)},
+    {"slice_head_640of960_64x64", SLICE(0, 640), S4(1, 960, 64, 64)}, /* 0 0 */
+    {"slice_tail_320of960_64x64", SLICE(640, 320), S4(1, 960, 64, 64)}, /* 0 0 */
+    {"slice_tail_1280of2560_8x8_b2", SLICE(1280, 1280), S4(2, 2560, 8, 8)}, /* 0 0 */
+    {"slice_edge_rank1", SLICE(2, 3), S1(5)}, /* 0 0 */
+    {"slice_edge_rank2", SLICE(1, 5), S2(3, 9)}, /* 0 0 */
+    {"slice_edge_whole", SLICE(0, 7), S3(2, 7, 5)}, /* 0 0 */
+    {"slice_edge_empty", SLICE(4, 0), S3(2, 4, 3)}, /* 0 0 */
 };
 const size_t op_case_count = sizeof op_cases / sizeof op_cases[0];
 

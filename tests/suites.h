@@ -27,6 +27,7 @@ Suite *suite_clip(void);
 Suite *suite_retrieve(void);
 Suite *suite_bad_inputs(void);
 Suite *suite_faults(void);
+Suite *suite_grad(void);
 
 /* Path of the sdc binary under test ($SDC_BIN, default build/sdc). */
 const char *test_sdc_bin(void);

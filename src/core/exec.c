@@ -301,6 +301,24 @@ sdc_tensor sdc_x_slice(sdc_exec *ex, sdc_tensor x, int64_t start, int64_t len) {
     return run(ex, &op, ex->act);
 }
 
+sdc_tensor sdc_x_copy(sdc_exec *ex, sdc_tensor x) {
+    if (!ex->status && x.ndim < 1) {
+        ex->status = sdc_err_set(ex->err, SDC_ERR_SHAPE, "copy: rank-0 tensor");
+        return empty();
+    }
+    return sdc_x_slice(ex, x, 0, x.ndim > 1 ? x.shape[1] : x.shape[0]);
+}
+
+void sdc_x_accumulate(sdc_exec *ex, sdc_tensor *acc, sdc_tensor *t) {
+    if (!acc->data && !ex->status) {
+        *acc = *t;
+        *t = empty();
+        return;
+    }
+    sdc_x_add_inplace(ex, *acc, *t);
+    sdc_x_free(ex, t);
+}
+
 sdc_tensor sdc_x_from_host(sdc_exec *ex, const float *host, sdc_dtype dt, int ndim,
                            const int64_t *shape) {
     sdc_tensor f = sdc_x_new(ex, SDC_F32, ndim, shape);

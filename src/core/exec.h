@@ -102,6 +102,11 @@ sdc_tensor sdc_x_act_backward(sdc_exec *ex, sdc_op_kind kind, sdc_tensor x, sdc_
 sdc_tensor sdc_x_upsample2x_backward(sdc_exec *ex, sdc_tensor dy);
 /* Channels [start, start + len) along dim 1 (concat's adjoint). */
 sdc_tensor sdc_x_slice(sdc_exec *ex, sdc_tensor x, int64_t start, int64_t len);
+/* A new copy of x (rank >= 1). */
+sdc_tensor sdc_x_copy(sdc_exec *ex, sdc_tensor x);
+/* Gradient accumulation: *acc += *t and *t is freed, or *acc takes *t
+ * when *acc is empty; *t is cleared either way. */
+void sdc_x_accumulate(sdc_exec *ex, sdc_tensor *acc, sdc_tensor *t);
 
 #define sdc_x_silu(ex, x) sdc_x_unary((ex), SDC_OP_SILU, (x))
 #define sdc_x_gelu(ex, x) sdc_x_unary((ex), SDC_OP_GELU, (x))

@@ -114,8 +114,8 @@ void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, f
     sdc_x_free(ex, &o);
 }
 
-sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids,
-                                 int batch, int skip, const float *extra, int n_extra) {
+sdc_tensor sdc_clip_text_embed(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids,
+                               int batch, int skip, const float *extra, int n_extra) {
     const sdc_clip_text_config *c = &m->cfg;
     sdc_tensor none = {0};
     if (ex->status) return none;
@@ -158,6 +158,13 @@ sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int
     sdc_x_free(ex, &pos);
     sdc_x_add_inplace(ex, x, p);
     sdc_x_free(ex, &p);
+    return x;
+}
+
+sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids,
+                                 int batch, int skip, const float *extra, int n_extra) {
+    const sdc_clip_text_config *c = &m->cfg;
+    sdc_tensor x = sdc_clip_text_embed(ex, m, ids, batch, skip, extra, n_extra);
     for (int i = 0; i < c->layers - skip; i++)
         sdc_clip_layer_forward(ex, &m->layer[i], c->heads, c->eps, true, x);
     sdc_tensor y = sdc_x_layer_norm(ex, x, &m->final_ln_w, &m->final_ln_b, c->eps);

@@ -31,6 +31,7 @@ typedef enum sdc_prediction {
 
 typedef struct sdc_ti_batch {
     int batch;                /* B */
+    int h, w;                 /* latent height and width (the image's / 8) */
     const int32_t *ids;       /* [B, 77]; ids >= vocab index rows of extra */
     const float *latents;     /* [B, 4, h, w] clean latents x0 (posterior sample x 0.18215) */
     const float *noise;       /* [B, 4, h, w] eps */
