@@ -23,7 +23,9 @@ __global__ void act_back_kernel(act_kind k, const T *x, const T *dy, T *dx, int6
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x) {
         float v = cu_ld(x, i);
-        float g = k == ACT_GELU ? gelu_grad_f(v) : sig_grad_f(v, k == ACT_QUICK_GELU ? 1.702f : 1.0f);
+        float g = k == ACT_GELU         ? gelu_grad_f(v)
+                  : k == ACT_QUICK_GELU ? sig_grad_f(v, 1.702f)
+                                        : sig_grad_f(v, 1.0f);
         cu_st(dx, i, cu_ld(dy, i) * g);
     }
 }

@@ -31,7 +31,8 @@ __device__ __forceinline__ void load_row(float *r, const T *row, const ab_geom &
 
 /* Σ_e a[e]·row[e] over the warp (a in registers as load_row leaves it). */
 template <typename T>
-__device__ __forceinline__ float warp_dot(const float *a, const T *row, const ab_geom &g, int lane) {
+__device__ __forceinline__ float warp_dot(const float *a, const T *row, const ab_geom &g,
+                                          int lane) {
     float s = 0.0f;
     for (int t = 0; t < g.np; t++) {
         int e = lane + 32 * t;
@@ -175,7 +176,8 @@ sdc_status sdc_cuda_attention_backward(sdc_backend *be, const sdc_op *op, sdc_er
                 const T *kd = (const T *)k->data;
                 const T *vd = (const T *)v->data;
                 const T *yd = (const T *)dy->data;
-                ab_stats_kernel<T><<<qgrid, 32 * AB_WARPS>>>(qd, kd, vd, yd, stats, stats + rows, g);
+                ab_stats_kernel<T><<<qgrid, 32 * AB_WARPS>>>(qd, kd, vd, yd, stats, stats + rows,
+                                                             g);
                 if ((s = cu_check_launch(err, "attention_backward (statistics)"))) return s;
                 ab_dq_kernel<T><<<qgrid, 32 * AB_WARPS>>>(qd, kd, vd, yd, stats, stats + rows,
                                                           (T *)op->dst->data, g);

@@ -119,8 +119,8 @@ sdc_status sdc_cuda_group_norm_backward(sdc_backend *be, const sdc_op *op, sdc_e
     if (ng * chunks > INT32_MAX)
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "group_norm_backward: tensor too large");
     a.chunks = (int)chunks;
-    float2 *part = (float2 *)cu_scratch(be, CU_SLOT_STATS, (size_t)(2 * ng * chunks) * sizeof(float2),
-                                        err);
+    size_t bytes = (size_t)(2 * ng * chunks) * sizeof(float2);
+    float2 *part = (float2 *)cu_scratch(be, CU_SLOT_STATS, bytes, err);
     if (!part) return sdc_err_wrap(err, "group_norm_backward");
     float2 *part2 = part + ng * chunks;
     unsigned grid = (unsigned)(ng * chunks);

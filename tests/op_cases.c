@@ -319,12 +319,14 @@ const op_case op_cases[] = {
      .kw = 3}, /* 1.5e-7 5.8e-8 */
     {"convb_edge_7x5_c13", CONVB(1, 1, 1, 1, 1, 0, 0), S4(2, 11, 7, 5), .n = 13, .kh = 3,
      .kw = 3}, /* 1.6e-7 1.3e-6 */
-    {"convb_edge_s2_odd", CONVB(2, 1, 1, 1, 1, 7, 5), S4(1, 3, 4, 3), .n = 6, .kh = 3, .kw = 3}, /* 4.6e-8 1.5e-7 */
+    {"convb_edge_s2_odd", CONVB(2, 1, 1, 1, 1, 7, 5), S4(1, 3, 4, 3), .n = 6, .kh = 3,
+     .kw = 3}, /* 4.6e-8 1.5e-7 */
     {"convb_edge_s2_default_size", CONVB(2, 1, 1, 1, 1, 0, 0), S4(1, 4, 3, 5), .n = 5, .kh = 3,
      .kw = 3}, /* 5.7e-8 1.5e-7 */
     {"convb_edge_asym_odd", CONVB(2, 0, 1, 0, 1, 9, 7), S4(1, 7, 4, 3), .n = 5, .kh = 3,
      .kw = 3}, /* 6.3e-8 2.4e-7 */
-    {"convb_edge_k1x3", CONVB(1, 0, 0, 1, 1, 0, 0), S4(1, 2, 5, 6), .n = 4, .kh = 1, .kw = 3}, /* 5.1e-8 2.2e-7 */
+    {"convb_edge_k1x3", CONVB(1, 0, 0, 1, 1, 0, 0), S4(1, 2, 5, 6), .n = 4, .kh = 1,
+     .kw = 3}, /* 5.1e-8 2.2e-7 */
     {"convb_edge_k5p2_c3", CONVB(1, 2, 2, 2, 2, 0, 0), S4(3, 8, 9, 9), .n = 3, .kh = 5,
      .kw = 5}, /* 2.5e-7 1.8e-6 */
     {"convb_edge_pad_ge_kernel", CONVB(1, 3, 0, 2, 0, 0, 0), S4(1, 2, 5, 5), .n = 3, .kh = 3,
@@ -345,7 +347,8 @@ const op_case op_cases[] = {
      .wtype = SDC_F16, .san_shape = {1, 16, 10240}}, /* 3.3e-7 2.1e-6 */
     {"linearb_cross_kv_320_768_f16w", OP(LINEAR_BACKWARD), S3(1, 77, 320), .n = 768,
      .wtype = SDC_F16}, /* 3.2e-7 3.3e-6 */
-    {"linearb_clip_fc1_3072_768", OP(LINEAR_BACKWARD), S3(1, 77, 3072), .n = 768}, /* 3.2e-7 1.8e-6 */
+    {"linearb_clip_fc1_3072_768", OP(LINEAR_BACKWARD), S3(1, 77, 3072),
+     .n = 768}, /* 3.2e-7 1.8e-6 */
     {"linearb_clip_fc2_768_3072_b2_bf16w", OP(LINEAR_BACKWARD), S3(2, 77, 768), .n = 3072,
      .wtype = SDC_BF16}, /* 2.7e-7 3.2e-6 */
     {"linearb_edge_k1", OP(LINEAR_BACKWARD), S2(3, 5), .n = 1}, /* 7.5e-8 1.5e-7 */
@@ -357,13 +360,15 @@ const op_case op_cases[] = {
     {"gnb32_320_64x64_silu", GNB(32, 1e-5f, true), S4(1, 320, 64, 64)}, /* 8.5e-8 1.9e-6 */
     {"gnb32_960_64x64_silu", GNB(32, 1e-5f, true), S4(1, 960, 64, 64),
      .san_shape = {1, 960, 16, 16}}, /* 8.4e-8 2.0e-6 */
-    {"gnb32_640_32x32_f16w", GNB(32, 1e-6f, false), S4(1, 640, 32, 32), .wtype = SDC_F16}, /* 6.1e-8 1.2e-6 */
+    {"gnb32_640_32x32_f16w", GNB(32, 1e-6f, false), S4(1, 640, 32, 32),
+     .wtype = SDC_F16}, /* 6.1e-8 1.2e-6 */
     {"gnb32_1280_8x8_b2_silu", GNB(32, 1e-5f, true), S4(2, 1280, 8, 8)}, /* 8.5e-8 1.6e-6 */
     {"gnb_edge_1elem_per_group", GNB(8, 1e-5f, false), S4(1, 8, 1, 1)}, /* 0 0 */
     {"gnb_edge_odd_silu", GNB(3, 1e-5f, true), S4(3, 6, 7, 5)}, /* 9.1e-8 6.7e-7 */
     {"gnb_edge_g1", GNB(1, 1e-5f, false), S4(2, 12, 5, 3)}, /* 6.8e-8 5.3e-7 */
     {"gnb_edge_rank2", GNB(4, 1e-5f, false), S2(3, 20)}, /* 1.1e-7 1.2e-6 */
-    {"gnb_edge_offset_mean8", GNB(32, 1e-5f, true), S4(1, 64, 8, 8), .xmean = 8, .xscale = 1}, /* 8.3e-8 1.2e-6 */
+    {"gnb_edge_offset_mean8", GNB(32, 1e-5f, true), S4(1, 64, 8, 8), .xmean = 8,
+     .xscale = 1}, /* 8.3e-8 1.2e-6 */
 
     /* layer_norm_backward: transformer blocks, CLIP (F16 gamma). */
     {"lnb_4096x320", LNB(1e-5f), S3(1, 4096, 320)}, /* 5.9e-8 1.4e-6 */
@@ -388,7 +393,8 @@ const op_case op_cases[] = {
     {"attnb_clip_causal_77_12x64", ATTNB(12, true, 0), S3(1, 77, 768)}, /* 3.4e-7 2.3e-6 */
     {"attnb_causal_chunks_2100_2x32", ATTNB(2, true, 0), S3(1, 2100, 64),
      .san_shape = {1, 1100, 64}}, /* 3.8e-7 1.6e-6 */
-    {"attnb_chunks_300x2500_2x16", ATTNB(2, false, 0), S3(1, 300, 32), .n = 2500}, /* 5.3e-7 2.8e-7 */
+    {"attnb_chunks_300x2500_2x16", ATTNB(2, false, 0), S3(1, 300, 32),
+     .n = 2500}, /* 5.3e-7 2.8e-7 */
     {"attnb_edge_d3", ATTNB(2, false, 0), S3(2, 5, 6), .n = 7}, /* 2.8e-7 4.5e-7 */
     {"attnb_edge_nq1", ATTNB(2, false, 0), S3(1, 1, 16), .n = 9}, /* 2.5e-7 2.7e-7 */
     {"attnb_edge_nk1", ATTNB(1, false, 0), S3(2, 6, 8), .n = 1}, /* 7.6e-7 4.8e-7 */

@@ -427,7 +427,8 @@ static bool ref_conv2d_backward(const sdc_op *op, const sdc_tensor *out, double 
                             for (int64_t i = rng[2 * u]; i < rng[2 * u + 1]; i++) {
                                 double *xr = y + ((n * C + c) * H + i * s + u - pt) * W;
                                 const double *dr = dy + ((n * OC + o) * OH + i) * OW;
-                                for (int64_t j = jlo; j < jhi; j++) xr[j * s + v - pl] += wv * dr[j];
+                                for (int64_t j = jlo; j < jhi; j++)
+                                    xr[j * s + v - pl] += wv * dr[j];
                             }
                         }
     }
@@ -539,7 +540,8 @@ static bool ref_attention_backward(const sdc_op *op, const sdc_tensor *out, doub
                 }
             for (int64_t i = 0; i < NQ; i++) {
                 int64_t nk = op->p.attention.causal ? i + 1 : NK;
-                const double *qi = q + (b * NQ + i) * HD + h * D, *yi = dy + (b * NQ + i) * HD + h * D;
+                const double *qi = q + (b * NQ + i) * HD + h * D;
+                const double *yi = dy + (b * NQ + i) * HD + h * D;
                 double mx = -INFINITY, sum = 0, delta = 0;
                 for (int64_t j = 0; j < nk; j++) p[j] = dp[j] = 0;
                 for (int64_t d = 0; d < D; d++)
@@ -560,7 +562,8 @@ static bool ref_attention_backward(const sdc_op *op, const sdc_tensor *out, doub
                 for (int64_t j = 0; j < nk; j++) {
                     double ds = scale * p[j] * (dp[j] - delta), pj = p[j];
                     const double *kj = k + (b * NK + j) * HD + h * D;
-                    double *dkj = dk + (b * NK + j) * HD + h * D, *dvj = dv + (b * NK + j) * HD + h * D;
+                    double *dkj = dk + (b * NK + j) * HD + h * D;
+                    double *dvj = dv + (b * NK + j) * HD + h * D;
                     for (int64_t d = 0; d < D; d++) {
                         dqi[d] += ds * kj[d];
                         dkj[d] += ds * qi[d];
@@ -580,7 +583,9 @@ static bool ref_attention_backward(const sdc_op *op, const sdc_tensor *out, doub
     return ok;
 }
 
-static double gelu_grad(double x) { return 0.5 * (1 + erf(x * M_SQRT1_2)) + x * exp(-0.5 * x * x) / sqrt(2 * M_PI); }
+static double gelu_grad(double x) {
+    return 0.5 * (1 + erf(x * M_SQRT1_2)) + x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
+}
 
 /* d/dx of x·sigmoid(a·x) */
 static double sig_grad(double x, double a) {

@@ -18,6 +18,8 @@
 
 #include "../kernels/sdc_cuda.h"
 #include "../src/pipeline/pipeline.h"
+#include "../src/pipeline/schedule.h"
+#include "../src/train/textinv_grad.h"
 #include "op_cases.h"
 
 #include <math.h>
@@ -587,6 +589,57 @@ START_TEST(vae_vs_cpu) {
 }
 END_TEST
 
+/* The textual-inversion loss and gradient (sdc_ti_loss_grad: the text
+ * encoder's and the UNet's backward ops end to end) on CUDA with F32
+ * activations, against the CPU and torch autograd
+ * (tests/fixtures/grad_io.safetensors, eps prediction). The requirement is
+ * rel-L2 1e-4 against autograd, as tests/test_grad.c holds the CPU to (CPU:
+ * 1.5e-6); F32 on both sides, so CUDA vs CPU differs by summation order only.
+ * Not yet run on a GPU (emulator: see kernels/README.md). */
+START_TEST(textinv_grad_vs_cpu) {
+    side cpu = side_open(false), gpu = side_open(true);
+    sdc_err err = {0};
+    sdc_clip_text cc, cg;
+    sdc_unet uc, ug;
+    ck_assert_msg(sdc_clip_text_load(&cc, cpu.ck, cpu.be, &err) == SDC_OK, "%s", err.msg);
+    ck_assert_msg(sdc_clip_text_load(&cg, gpu.ck, gpu.be, &err) == SDC_OK, "%s", err.msg);
+    ck_assert_msg(sdc_unet_load(&uc, cpu.ck, cpu.be, &err) == SDC_OK, "%s", err.msg);
+    ck_assert_msg(sdc_unet_load(&ug, gpu.ck, gpu.be, &err) == SDC_OK, "%s", err.msg);
+    const char *io = FIXTURES "grad_io.safetensors";
+    sdc_tensor *ids = fixture(io, "e2e.ids", SDC_I32), *extra = fixture(io, "e2e.extra", SDC_F32);
+    sdc_tensor *lat = fixture(io, "e2e.latents", SDC_F32), *noise = fixture(io, "e2e.noise", SDC_F32);
+    sdc_tensor *ts = fixture(io, "e2e.timesteps", SDC_I32), *want = fixture(io, "e2e.eps.grad", SDC_F32);
+    float ac[SDC_TRAIN_STEPS];
+    sdc_schedule_alphas_cumprod(ac);
+    sdc_ti_batch b = {.batch = (int)ids->shape[0], .h = (int)lat->shape[2], .w = (int)lat->shape[3],
+                      .ids = ids->data, .latents = lat->data, .noise = noise->data,
+                      .timesteps = ts->data};
+    int n_extra = (int)extra->shape[0];
+    sdc_tensor *gc = sdc_tensor_new(SDC_F32, 2, want->shape, &err);
+    sdc_tensor *gg = sdc_tensor_new(SDC_F32, 2, want->shape, &err);
+    float lc = 0, lg = 0;
+    sdc_ti_model mc = {.clip = &cc, .unet = &uc, .alphas_cumprod = ac};
+    sdc_ti_model mg = {.clip = &cg, .unet = &ug, .alphas_cumprod = ac};
+    sdc_exec ec = sdc_exec_begin(cpu.be, cpu.arena, &err);
+    ck_assert_msg(sdc_ti_loss_grad(&ec, &mc, extra->data, n_extra, &b, &lc, gc->data) == SDC_OK,
+                  "cpu: %s", err.msg);
+    sdc_exec eg = sdc_exec_begin(gpu.be, gpu.arena, &err);
+    ck_assert_msg(sdc_ti_loss_grad(&eg, &mg, extra->data, n_extra, &b, &lg, gg->data) == SDC_OK,
+                  "cuda: %s", err.msg);
+    printf("cuda: textinv loss %.9g, cpu %.9g\n", lg, lc);
+    ck_assert_msg(fabs(lg - lc) <= 1e-5 * fabs(lc), "loss %.9g vs cpu %.9g", lg, lc);
+    expect_close("textinv d/d extra", SDC_F32, gg, gc, 1e-4);
+    expect_close("textinv d/d extra vs torch", SDC_F32, gg, want, 1e-4);
+    sdc_tensor_free(gc), sdc_tensor_free(gg), sdc_tensor_free(want);
+    sdc_tensor_free(ids), sdc_tensor_free(extra), sdc_tensor_free(lat), sdc_tensor_free(noise);
+    sdc_tensor_free(ts);
+    sdc_clip_text_free(&cc), sdc_clip_text_free(&cg);
+    sdc_unet_free(&uc), sdc_unet_free(&ug);
+    side_close(&cpu);
+    side_close(&gpu);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- pipeline */
 
 /* The pipeline keeps F32 activations on every backend (see kernels/README.md
@@ -676,6 +729,7 @@ Suite *suite_cuda(void) {
     tcase_add_loop_test(models, clip_text_vs_cpu, 0, 2);
     tcase_add_loop_test(models, unet_vs_cpu, 0, 2);
     tcase_add_loop_test(models, vae_vs_cpu, 0, 2);
+    tcase_add_test(models, textinv_grad_vs_cpu);
     suite_add_tcase(s, models);
     TCase *pipe = tcase_create("pipeline");
     tcase_set_timeout(pipe, 600);

@@ -94,9 +94,9 @@ static void col2im_range(void *arg, int64_t begin, int64_t end) {
         for (int64_t u = 0; u < g->kh; u++)
             for (int64_t v = 0; v < g->kw; v++) {
                 const float *row = k->col + ((c * g->kh + u) * g->kw + v) * k->t - k->p0;
-                for (int64_t p = k->p0; p < k->p0 + k->t;) {
+                for (int64_t p = k->p0, pend = k->p0 + k->t; p < pend;) {
                     int64_t oy = p / g->ow, ox0 = p % g->ow;
-                    int64_t ox1 = g->ow < ox0 + (k->p0 + k->t - p) ? g->ow : ox0 + (k->p0 + k->t - p);
+                    int64_t ox1 = g->ow < ox0 + (pend - p) ? g->ow : ox0 + (pend - p);
                     int64_t iy = oy * g->s + u - g->pt;
                     if (iy >= 0 && iy < g->h) {
                         float *dst = plane + iy * g->w;

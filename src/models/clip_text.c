@@ -148,11 +148,21 @@ sdc_tensor sdc_clip_text_embed(sdc_exec *ex, const sdc_clip_text *m, const int32
     free(host);
 
     sdc_tensor x = sdc_x_embedding(ex, tok, &m->token_emb);  /* [B, T, D] */
-    size_t row = (size_t)c->width * sizeof(float);
-    for (int i = 0; i < n && !ex->status; i++)
-        if (ids[i] >= c->vocab)
+    /* Extra rows go in in the activation dtype (converted on the host). */
+    size_t row = (size_t)c->width * sdc_dtype_size(x.dtype);
+    void *conv = x.dtype != SDC_F32 && !ex->status ? malloc(row) : NULL;
+    if (x.dtype != SDC_F32 && !conv && !ex->status)
+        ex->status = sdc_err_set(ex->err, SDC_ERR_OOM, "clip text: oom");
+    for (int i = 0; i < n && !ex->status; i++) {
+        if (ids[i] < c->vocab) continue;
+        const float *src = extra + (size_t)(ids[i] - c->vocab) * c->width;
+        if (conv)
+            ex->status = sdc_convert(conv, x.dtype, src, SDC_F32, (size_t)c->width, ex->err);
+        if (!ex->status)
             ex->status = ex->be->upload(ex->be, (char *)x.data + (size_t)i * row,
-                                        extra + (size_t)(ids[i] - c->vocab) * c->width, row, ex->err);
+                                        conv ? conv : (const void *)src, row, ex->err);
+    }
+    free(conv);
     sdc_tensor p = sdc_x_embedding(ex, pos, &m->pos_emb);    /* [T, D] */
     sdc_x_free(ex, &tok);
     sdc_x_free(ex, &pos);

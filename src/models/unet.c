@@ -274,7 +274,8 @@ sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_t
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < L; j++) {
             h = sdc_unet_resnet_forward(ex, &m->down[i].res[j], c, h, e);
-            if (c->attn[i]) STEP(h, sdc_unet_transformer_forward(ex, &m->down[i].attn[j], c, h, ctx));
+            if (c->attn[i])
+                STEP(h, sdc_unet_transformer_forward(ex, &m->down[i].attn[j], c, h, ctx));
             skips[ns++] = h;
         }
         if (i < n - 1) {
@@ -296,7 +297,8 @@ sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_t
             STEP(h, sdc_x_concat(ex, h, s));
             sdc_x_free(ex, &s);
             STEP(h, sdc_unet_resnet_forward(ex, &m->up[i].res[j], c, h, e));
-            if (c->attn[lvl]) STEP(h, sdc_unet_transformer_forward(ex, &m->up[i].attn[j], c, h, ctx));
+            if (c->attn[lvl])
+                STEP(h, sdc_unet_transformer_forward(ex, &m->up[i].attn[j], c, h, ctx));
         }
         if (i < n - 1) {
             /* To the next skip's size: an odd size came from a stride-2
