@@ -285,6 +285,98 @@ START_TEST(conv2d_same_bits_any_batch_or_threads) {
 }
 END_TEST
 
+/* The backward ops, too: every output the same bits at 1-3 threads, and each
+ * sample's alone as in a batch of 3. Rows of the table, rebuilt at batch 3:
+ * conv (Winograd and col2im paths), linear, group norm, attention (causal,
+ * and over 1024 keys, where dq is summed from per-chunk partials). */
+static const char *const invariant_rows[] = {
+    "convb_edge_wino2_19x17_c40", "convb_edge_s2_odd", "linearb_edge_odd",
+    "gnb32_1280_8x8_b2_silu", "attnb_edge_causal_blocks", "attnb_chunks_300x2500_2x16"};
+
+static const op_case *row_named(const char *name) {
+    for (size_t i = 0; i < op_case_count; i++)
+        if (!strcmp(op_cases[i].name, name)) return &op_cases[i];
+    ck_abort_msg("no op row %s", name);
+    return NULL;
+}
+
+/* Runs op (CPU tensors) at `threads`; copies every output into out[i]. */
+static void run_copy(sdc_backend *be, const sdc_op *op, int threads, void *out[]) {
+    sdc_err err = {0};
+    sdc_set_threads(threads);
+    ck_assert_msg(sdc_op_run(be, op, &err) == SDC_OK, "%s: %s", sdc_op_name(op->kind), err.msg);
+    for (int i = 0; i < sdc_op_dst_count(op->kind); i++) {
+        const sdc_tensor *d = i ? op->dst_more[i - 1] : op->dst;
+        memcpy(out[i], d->data, sdc_tensor_nbytes(d));
+    }
+}
+
+/* Whether source i of kind has the batch as its dim 0 (the others are weights). */
+static bool batched_src(sdc_op_kind k, int i) {
+    if (k == SDC_OP_ATTENTION_BACKWARD) return true;          /* q, k, v, dy */
+    if (k == SDC_OP_GROUP_NORM_BACKWARD) return i == 0 || i == 3; /* x, dy */
+    return i == 0;                                           /* dy */
+}
+
+/* Sample b of a batched tensor, as a batch of one (a view). */
+static sdc_tensor sample_of(const sdc_tensor *t, int64_t b) {
+    sdc_tensor v = *t;
+    v.shape[0] = 1;
+    v.data = (char *)t->data + (size_t)b * sdc_tensor_nbytes(t) / (size_t)t->shape[0];
+    return v;
+}
+
+START_TEST(backward_same_bits_any_batch_or_threads) {
+    const op_case *c = row_named(invariant_rows[_i]);
+    sdc_err err = {0};
+    sdc_backend *be = sdc_cpu_backend_create(&err);
+    ck_assert_ptr_nonnull(be);
+    op_opts o = {.seed = seed, .act = SDC_F32, .ndim = c->ndim};
+    memcpy(o.shape, c->shape, sizeof o.shape);
+    o.shape[0] = 3;
+    op_inst in;
+    ck_assert_msg(op_inst_build(&in, c, &o, be, &err) == SDC_OK, "%s", err.msg);
+    void *ref[SDC_OP_MAX_DST], *other[SDC_OP_MAX_DST];
+    for (int i = 0; i < in.ndst; i++) {
+        ref[i] = malloc(sdc_tensor_nbytes(&in.hdst[i]));
+        other[i] = malloc(sdc_tensor_nbytes(&in.hdst[i]));
+        ck_assert(ref[i] && other[i]);
+    }
+    int saved = sdc_get_threads();
+    run_copy(be, &in.op, 2, ref);
+    for (int t = 1; t <= 3; t++) {
+        run_copy(be, &in.op, t, other);
+        for (int i = 0; i < in.ndst; i++)
+            ck_assert_msg(!memcmp(ref[i], other[i], sdc_tensor_nbytes(&in.hdst[i])),
+                          "%s: output %d differs at %d threads", c->name, i, t);
+    }
+    for (int64_t b = 0; b < 3; b++) {
+        sdc_op one = in.op;
+        sdc_tensor src[SDC_OP_MAX_SRC], dst[SDC_OP_MAX_DST];
+        for (int i = 0; i < in.nsrc; i++) {
+            src[i] = batched_src(c->op.kind, i) ? sample_of(in.op.src[i], b) : *in.op.src[i];
+            one.src[i] = &src[i];
+        }
+        for (int i = 0; i < in.ndst; i++) {
+            dst[i] = sample_of(i ? in.op.dst_more[i - 1] : in.op.dst, b);
+            if (i) one.dst_more[i - 1] = &dst[i];
+            else one.dst = &dst[0];
+        }
+        sdc_set_threads(2);
+        ck_assert_msg(sdc_op_run(be, &one, &err) == SDC_OK, "%s", err.msg);
+        for (int i = 0; i < in.ndst; i++)
+            ck_assert_msg(!memcmp((char *)ref[i] + (size_t)b * sdc_tensor_nbytes(&dst[i]),
+                                  dst[i].data, sdc_tensor_nbytes(&dst[i])),
+                          "%s: sample %lld alone differs from its batch (output %d)", c->name,
+                          (long long)b, i);
+    }
+    sdc_set_threads(saved);
+    for (int i = 0; i < in.ndst; i++) free(ref[i]), free(other[i]);
+    op_inst_free(&in);
+    sdc_backend_destroy(be);
+}
+END_TEST
+
 Suite *suite_ops(void) {
     Suite *s = suite_create("ops");
     seed = op_seed();
@@ -328,6 +420,8 @@ Suite *suite_ops(void) {
     TCase *inv = tcase_create("invariance");
     tcase_add_test(inv, linear_same_bits_any_batch_or_threads);
     tcase_add_test(inv, conv2d_same_bits_any_batch_or_threads);
+    tcase_add_loop_test(inv, backward_same_bits_any_batch_or_threads, 0,
+                        (int)(sizeof invariant_rows / sizeof invariant_rows[0]));
     suite_add_tcase(s, inv);
     return s;
 }
