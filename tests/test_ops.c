@@ -176,6 +176,48 @@ START_TEST(reject_dtypes) {
 }
 END_TEST
 
+START_TEST(reject_backward_args) {
+    /* conv2d_backward: a given input size must give dy's size. */
+    sdc_tensor dy = tens(SDC_F32, 4, 1, 6, 4, 4), w = tens(SDC_F32, 4, 6, 3, 3, 3);
+    sdc_tensor dx = tens(SDC_F32, 4, 1, 3, 9, 8);
+    sdc_op conv = {.kind = SDC_OP_CONV2D_BACKWARD, .src = {&dy, &w}, .dst = &dx,
+                   .p.conv2d = {2, 1, 1, 1, 1, 8, 5}};
+    expect(&conv, SDC_ERR_SHAPE, "no input width of 5 gives an output of 4");
+    conv.p.conv2d.in_w = 8;
+    conv.p.conv2d.in_h = 9; /* 9 -> 5 with stride 2, pad 1 */
+    expect(&conv, SDC_ERR_SHAPE, "no input height of 9 gives an output of 4");
+    conv.p.conv2d.in_h = 8;
+    expect(&conv, SDC_ERR_SHAPE, "expected F32 [1, 3, 8, 8]");
+    sdc_tensor bias = tens(SDC_F32, 1, 6, 1, 1, 1);
+    conv.src[2] = &bias;
+    expect(&conv, SDC_ERR_SHAPE, "takes only dy and w");
+    /* attention_backward: three outputs, each shaped like its input. */
+    sdc_tensor q = tens(SDC_F32, 3, 1, 4, 8, 1), k = tens(SDC_F32, 3, 1, 5, 8, 1);
+    sdc_tensor dq = q, dk = k, dv = k, bad = q;
+    sdc_op attn = {.kind = SDC_OP_ATTENTION_BACKWARD, .src = {&q, &k, &k, &q}, .dst = &dq,
+                   .dst_more = {&dk, NULL}, .p.attention = {2, false, 0}};
+    expect(&attn, SDC_ERR_ARG, "output 2 is NULL");
+    attn.dst_more[1] = &bad;
+    expect(&attn, SDC_ERR_SHAPE, "dst_more[1] is F32 [1, 4, 8], expected F32 [1, 5, 8]");
+    attn.dst_more[1] = &dv;
+    attn.src[3] = &k;
+    expect(&attn, SDC_ERR_SHAPE, "dy is [1, 5, 8], expected [1, 4, 8]");
+    /* geglu_backward: dy is x's shape with the last dim halved. */
+    sdc_tensor x = tens(SDC_F32, 2, 3, 8, 1, 1), dyg = tens(SDC_F32, 2, 3, 8, 1, 1);
+    sdc_op geglu = {.kind = SDC_OP_GEGLU_BACKWARD, .src = {&x, &dyg}, .dst = &x};
+    expect(&geglu, SDC_ERR_SHAPE, "last dim halved");
+    /* group_norm_backward needs beta (SiLU's input is recomputed). */
+    sdc_tensor xg = tens(SDC_F32, 4, 1, 8, 2, 2), g8 = tens(SDC_F32, 1, 8, 1, 1, 1);
+    sdc_op gn = {.kind = SDC_OP_GROUP_NORM_BACKWARD, .src = {&xg, &g8, NULL, &xg}, .dst = &xg,
+                 .p.group_norm = {4, 1e-5f, true}};
+    expect(&gn, SDC_ERR_SHAPE, "missing beta");
+    /* slice: the range must lie inside dim 1. */
+    sdc_tensor xs = tens(SDC_F32, 3, 2, 5, 3, 1), ys = tens(SDC_F32, 3, 2, 3, 3, 1);
+    sdc_op sl = {.kind = SDC_OP_SLICE, .src = {&xs}, .dst = &ys, .p.slice = {3, 3}};
+    expect(&sl, SDC_ERR_SHAPE, "outside dim 1 of size 5");
+}
+END_TEST
+
 /* An id outside [0, V) is only visible in the data: the backend's check. */
 START_TEST(reject_embedding_id_out_of_range) {
     static const int32_t bad[][3] = {{0, 10, 1}, {2, -1, 3}};
@@ -416,6 +458,7 @@ Suite *suite_ops(void) {
     tcase_add_test(v, reject_bad_params);
     tcase_add_test(v, reject_dtypes);
     tcase_add_test(v, reject_embedding_id_out_of_range);
+    tcase_add_test(v, reject_backward_args);
     suite_add_tcase(s, v);
     TCase *inv = tcase_create("invariance");
     tcase_add_test(inv, linear_same_bits_any_batch_or_threads);
