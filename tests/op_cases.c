@@ -14,7 +14,7 @@
 #define S3(a, b, c) .ndim = 3, .shape = {a, b, c}
 #define S4(a, b, c, d) .ndim = 4, .shape = {a, b, c, d}
 #define OP(k) .op = {.kind = SDC_OP_##k}
-#define CONV(s, t, b, l, r) .op = {.kind = SDC_OP_CONV2D, .p.conv2d = {s, t, b, l, r}}
+#define CONV(s, t, b, l, r) .op = {.kind = SDC_OP_CONV2D, .p.conv2d = {s, t, b, l, r, 0, 0}}
 #define GN(g, e, si) .op = {.kind = SDC_OP_GROUP_NORM, .p.group_norm = {g, e, si}}
 #define LN(e) .op = {.kind = SDC_OP_LAYER_NORM, .p.layer_norm = {e}}
 #define ATTN(h, ca, sc) .op = {.kind = SDC_OP_ATTENTION, .p.attention = {h, ca, sc}}

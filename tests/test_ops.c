@@ -115,7 +115,8 @@ static void expect(sdc_op *op, sdc_status want, const char *needle) {
 START_TEST(reject_wrong_dst_shape) {
     sdc_tensor x = tens(SDC_F32, 4, 1, 4, 5, 5), w = tens(SDC_F32, 4, 6, 4, 3, 3);
     sdc_tensor y = tens(SDC_F32, 4, 1, 6, 4, 5);
-    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, &w}, .dst = &y, .p.conv2d = {1, 1, 1, 1, 1}};
+    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, &w}, .dst = &y,
+                 .p.conv2d = {1, 1, 1, 1, 1, 0, 0}};
     expect(&op, SDC_ERR_SHAPE, "expected F32 [1, 6, 5, 5]");
 }
 END_TEST
@@ -123,7 +124,8 @@ END_TEST
 START_TEST(reject_channel_mismatch) {
     sdc_tensor x = tens(SDC_F32, 4, 1, 4, 5, 5), w = tens(SDC_F32, 4, 6, 3, 3, 3);
     sdc_tensor y = tens(SDC_F32, 4, 1, 6, 5, 5);
-    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, &w}, .dst = &y, .p.conv2d = {1, 1, 1, 1, 1}};
+    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, &w}, .dst = &y,
+                 .p.conv2d = {1, 1, 1, 1, 1, 0, 0}};
     expect(&op, SDC_ERR_SHAPE, "w has 3 input channels, x has 4");
     sdc_tensor a = tens(SDC_F32, 3, 2, 7, 16, 1), wl = tens(SDC_F32, 2, 8, 15, 1, 1);
     sdc_tensor yl = tens(SDC_F32, 3, 2, 7, 8, 1);
