@@ -239,10 +239,13 @@ END_TEST
 /* Checkpointing bounds the backward's activation memory: on the tiny model
  * at a 64x64 latent (a 512² image; 32x32 under the sanitizers, which make
  * it minutes), the arena peak of a whole loss-and-gradient call against that
- * of one plain loss (text encoder + UNet forward): the checkpoints, one
- * layer's rebuilt activations and the gradients. Measured 2.73x at 64x64
- * (8.46 -> 23.1 MB), 2.74x at 32x32 (2.12 -> 5.80 MB). */
-#define PEAK_RATIO_MAX 3.5
+ * of one plain loss (text encoder + UNet forward): the checkpoints, the last
+ * up level's kept activations (unet_backward.h), one layer's rebuilt ones and
+ * the gradients. Measured 4.78x at 64x64 (8.46 -> 40.4 MB), 4.80x at 32x32
+ * (2.12 -> 10.2 MB); rerunning every layer it was 2.73x. Keeping every
+ * activation would take about 9x (an estimate from the tensor sizes: the
+ * tiny model's 16 transformers alone hold ~60 MB at 64x64). */
+#define PEAK_RATIO_MAX 5.5
 #define PEAK_LATENT (OP_SANITIZED ? 32 : 64)
 
 START_TEST(backward_memory_is_bounded) {
@@ -278,6 +281,7 @@ START_TEST(backward_memory_is_bounded) {
     sdc_arena_destroy(ba);
     printf("grad: arena peak at %dx%d: forward %.2f MB, loss+gradient %.2f MB (%.2fx, max %.1fx)\n",
            h, w, fwd / 1e6, bwd / 1e6, (double)bwd / (double)fwd, PEAK_RATIO_MAX);
+    fflush(stdout);
     ck_assert_msg((double)bwd <= PEAK_RATIO_MAX * (double)fwd, "backward peak %zu vs forward %zu",
                   bwd, fwd);
     free(lat), free(noise);

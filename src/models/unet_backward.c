@@ -44,18 +44,25 @@ sdc_tensor sdc_unet_forward_tape(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, 
     h = tp->mid_attn = sdc_unet_transformer_forward(ex, &m->mid_attn, c, h, ctx);
     h = sdc_unet_resnet_forward(ex, &m->mid_res[1], c, h, e);
 
-    /* Up: the concats are rebuilt in the backward, the upsamplers' outputs too. */
+    /* Up: the concats are rebuilt in the backward, the upsamplers' outputs
+     * too; the last level keeps its layers' activations. */
     int k = tp->nskip;
     for (int i = 0; i < n; i++) {
         int lvl = n - 1 - i;
+        bool keep = i == n - 1;
         for (int j = 0; j <= L; j++) {
             tp->up_h[i][j] = h;
             sdc_tensor cat = sdc_x_concat(ex, h, tp->skip[--k]);
-            h = sdc_unet_resnet_forward(ex, &m->up[i].res[j], c, cat, e);
+            const unet_resnet *r = &m->up[i].res[j];
+            h = keep ? sdc_unet_resnet_forward_acts(ex, r, c, cat, e, true, &tp->last_res[j])
+                     : sdc_unet_resnet_forward(ex, r, c, cat, e);
             sdc_x_free(ex, &cat);
             if (c->attn[lvl]) {
+                const unet_transformer *tr = &m->up[i].attn[j];
                 tp->up_res[i][j] = h;
-                h = sdc_unet_transformer_forward(ex, &m->up[i].attn[j], c, h, ctx);
+                h = keep ? sdc_unet_transformer_forward_acts(ex, tr, c, h, ctx, true, true,
+                                                             &tp->last_attn[j])
+                         : sdc_unet_transformer_forward(ex, tr, c, h, ctx);
             }
         }
         if (i < n - 1) {
@@ -89,6 +96,10 @@ void sdc_unet_tape_free(sdc_exec *ex, sdc_unet_tape *tp) {
     sdc_x_free(ex, &tp->mid_res0);
     sdc_x_free(ex, &tp->mid_attn);
     sdc_x_free(ex, &tp->out_in);
+    for (int j = 0; j <= UNET_MAX_LAYERS; j++) {
+        sdc_unet_resnet_acts_free(ex, &tp->last_res[j]);
+        sdc_unet_transformer_acts_free(ex, &tp->last_attn[j]);
+    }
     tp->nskip = 0;
 }
 
@@ -125,17 +136,20 @@ sdc_tensor sdc_unet_backward(sdc_exec *ex, const sdc_unet *m, sdc_unet_tape *tp,
             BACK(g, sdc_x_upsample2x_backward(ex, g)); /* to up_sample[i]'s size */
             sdc_x_free(ex, &tp->up_sample[i]);
         }
+        bool kept = i == n - 1; /* the forward kept this level's activations */
         for (int j = L; j >= 0; j--) {
             if (c->attn[lvl]) {
                 BACK(g, sdc_unet_transformer_backward(ex, &m->up[i].attn[j], c, tp->up_res[i][j],
-                                                      ctx, g, &dctx, true));
+                                                      ctx, g, &dctx, true,
+                                                      kept ? &tp->last_attn[j] : NULL));
                 sdc_x_free(ex, &tp->up_res[i][j]);
             }
             /* resnet(concat(h, skip)): the concat rebuilt, its adjoint two slices */
             int k = tp->nskip - 1 - (i * (L + 1) + j);
             sdc_tensor *hin = &tp->up_h[i][j];
             sdc_tensor cat = sdc_x_concat(ex, *hin, tp->skip[k]);
-            sdc_tensor gc = sdc_unet_resnet_backward(ex, &m->up[i].res[j], c, cat, e, g);
+            sdc_tensor gc = sdc_unet_resnet_backward(ex, &m->up[i].res[j], c, cat, e, g,
+                                                     kept ? &tp->last_res[j] : NULL);
             sdc_x_free(ex, &cat);
             sdc_x_free(ex, &g);
             int64_t ch = hin->shape[1];
@@ -150,10 +164,11 @@ sdc_tensor sdc_unet_backward(sdc_exec *ex, const sdc_unet *m, sdc_unet_tape *tp,
     }
 
     /* Mid block, then the down path from its last skip. */
-    BACK(g, sdc_unet_resnet_backward(ex, &m->mid_res[1], c, tp->mid_attn, e, g));
-    BACK(g, sdc_unet_transformer_backward(ex, &m->mid_attn, c, tp->mid_res0, ctx, g, &dctx, true));
+    BACK(g, sdc_unet_resnet_backward(ex, &m->mid_res[1], c, tp->mid_attn, e, g, NULL));
+    BACK(g, sdc_unet_transformer_backward(ex, &m->mid_attn, c, tp->mid_res0, ctx, g, &dctx, true,
+                                          NULL));
     int k = tp->nskip - 1;
-    BACK(g, sdc_unet_resnet_backward(ex, &m->mid_res[0], c, tp->skip[k], e, g));
+    BACK(g, sdc_unet_resnet_backward(ex, &m->mid_res[0], c, tp->skip[k], e, g, NULL));
     sdc_x_accumulate(ex, &g, &gskip[k]);
     /* Step k made skip[k] from skip[k-1]; stop where skip[k-1] no longer
      * depends on the context (nothing before it can). */
@@ -170,9 +185,11 @@ sdc_tensor sdc_unet_backward(sdc_exec *ex, const sdc_unet *m, sdc_unet_tape *tp,
             more = tp->skip_dep[k - 1];
             if (c->attn[i])
                 BACK(g, sdc_unet_transformer_backward(ex, &m->down[i].attn[j], c,
-                                                      tp->down_res[i][j], ctx, g, &dctx, more));
+                                                      tp->down_res[i][j], ctx, g, &dctx, more,
+                                                      NULL));
             if (!more) break;
-            BACK(g, sdc_unet_resnet_backward(ex, &m->down[i].res[j], c, tp->skip[k - 1], e, g));
+            BACK(g, sdc_unet_resnet_backward(ex, &m->down[i].res[j], c, tp->skip[k - 1], e, g,
+                                             NULL));
             sdc_x_accumulate(ex, &g, &gskip[--k]);
         }
     }

@@ -12,12 +12,15 @@
  * transformer, the up path's pre-concat inputs, the upsamplers' inputs), and
  * the backward reruns one resnet or transformer at a time from its input to
  * get the activations its adjoint needs, so memory beyond the checkpoints is
- * one layer's. Layers before the first transformer (conv_in, the first
- * resnets) never see the conditioning, so the backward stops there. */
+ * one layer's. The exception is the last up level, which the backward meets
+ * first: its layers keep their activations from the forward instead of
+ * rerunning (at 512², ~3 s of a ~49 s step for ~0.3 GB; see bench/RESULTS.md).
+ * Layers before the first transformer (conv_in, the first resnets) never see
+ * the conditioning, so the backward stops there. */
 #ifndef SDC_UNET_BACKWARD_H
 #define SDC_UNET_BACKWARD_H
 
-#include "unet.h"
+#include "unet_blocks.h"
 
 #define UNET_MAX_SKIPS (1 + UNET_MAX_LEVELS * (UNET_MAX_LAYERS + 1))
 
@@ -34,6 +37,9 @@ typedef struct sdc_unet_tape {
     sdc_tensor up_res[UNET_MAX_LEVELS][UNET_MAX_LAYERS + 1];
     sdc_tensor up_sample[UNET_MAX_LEVELS];      /* upsampler inputs */
     sdc_tensor out_in;                          /* conv_norm_out's input */
+    /* The last up level's layers, as their forward left them. */
+    unet_resnet_acts last_res[UNET_MAX_LAYERS + 1];
+    unet_transformer_acts last_attn[UNET_MAX_LAYERS + 1];
 } sdc_unet_tape;
 
 /* sdc_unet_forward (the same result, bit for bit) that fills *tape. ctx must
