@@ -73,6 +73,7 @@ BENCH_OPS_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/ops.c tests/op_cases.c tests/
 BENCH_MODELS_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/models.c $(BENCH_UTIL))
 BENCH_CLIP_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/clip.c $(BENCH_UTIL))
 BENCH_PROBE_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/probe.c $(BENCH_UTIL))
+BENCH_TRAIN_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/train.c $(BENCH_UTIL))
 
 SETUP_STAMP := weights/.setup-done
 
@@ -123,6 +124,9 @@ $(BUILD)/bench_clip: $(BENCH_CLIP_OBJ) $(BUILD)/libsdc.a
 $(BUILD)/bench_probe: $(BENCH_PROBE_OBJ) $(BUILD)/libsdc.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/bench_train: $(BENCH_TRAIN_OBJ) $(BUILD)/libsdc.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 # The faults suite preloads this into the CLI (found beside $SDC_BIN); never
 # sanitized itself, never linked into anything.
 $(BUILD)/libsdc_fault.so: tests/fault_shim.c
@@ -139,7 +143,8 @@ valgrind: $(SETUP_STAMP)
 test: $(SETUP_STAMP) $(BUILD)/sdc $(BUILD)/run_tests $(BUILD)/libsdc_fault.so
 	SDC_BIN=$(BUILD)/sdc CK_DEFAULT_TIMEOUT=1200 $(BUILD)/run_tests
 
-bench: $(BUILD)/bench_ops $(BUILD)/bench_models $(BUILD)/bench_clip $(BUILD)/bench_probe $(BUILD)/sdc $(BENCH_CUDA)
+bench: $(BUILD)/bench_ops $(BUILD)/bench_models $(BUILD)/bench_clip $(BUILD)/bench_probe \
+       $(BUILD)/bench_train $(BUILD)/sdc $(BENCH_CUDA)
 
 # CUDA bench (built with CUDA on): per-op timings on the op table, models.
 ifeq ($(CUDA),1)

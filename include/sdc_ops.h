@@ -92,22 +92,80 @@ typedef enum sdc_op_kind {
     SDC_OP_CONVERT,
     /* transpose: src = { x [B, M, N] }; dst [B, N, M]. (NCHW <-> NHWC as [N, C, HW]) */
     SDC_OP_TRANSPOSE,
+
+    /* ---- Reverse mode: data gradients only (sdc never computes a weight
+     * gradient). Each op below is the adjoint of a forward op: given dy,
+     * the gradient of a scalar L with respect to that op's output, dst is
+     * dL/dx = J(x)ᵀ·dy. Weights are constants. The same dtype rules as the
+     * forward ops apply (activations and gradients share dst's dtype). */
+
+    /* conv2d_backward: src = { dy [N, OC, OH, OW], w [OC, C, KH, KW] }; dst dx [N, C, H, W]
+     *   with p.conv2d as the forward's (stride, pads) and H = p.conv2d.in_h,
+     *   W = p.conv2d.in_w: the forward input's size. 0 means the largest size
+     *   that gives OH, OH·stride + KH - 1 - pad_top - pad_bottom (for stride 1
+     *   the only one; for SD's stride-2 pad-1 downsamplers of an even size,
+     *   2·OH; an odd forward input must be given). A given size must give OH.
+     *   dx[n,c,h,v'] = sum over (o,i,j,u,v) with i·stride+u-pad_top = h and
+     *   j·stride+v-pad_left = v' of w[o,c,u,v]·dy[n,o,i,j] (input pixels no
+     *   tap reads get 0). */
+    SDC_OP_CONV2D_BACKWARD,
+    /* linear_backward: src = { dy [..., N], w [N, K] }; dst dx [..., K] = dy·w */
+    SDC_OP_LINEAR_BACKWARD,
+    /* group_norm_backward: src = { x [N, C, ...], gamma [C], beta [C], dy like x };
+     *   dst dx like x, for the forward group_norm(x, gamma, beta) with the
+     *   same p.group_norm (groups, eps, silu; beta matters only with silu,
+     *   whose input y is recomputed). With x̂ = (x-mean)·rstd per group and
+     *   g = dy·gamma (times silu'(y) with silu):
+     *   dx = rstd·(g - mean(g) - x̂·mean(g·x̂)), means over the group. */
+    SDC_OP_GROUP_NORM_BACKWARD,
+    /* layer_norm_backward: src = { x [..., C], gamma [C], dy like x }; dst dx like x,
+     *   for layer_norm(x, gamma, ·) with p.layer_norm; the formula above over
+     *   each row of C. */
+    SDC_OP_LAYER_NORM_BACKWARD,
+    /* attention_backward: src = { q [B, Nq, H·D], k [B, Nk, H·D], v [B, Nk, H·D],
+     *   dy [B, Nq, H·D] }; three outputs: dst = dq like q, dst_more[0] = dk
+     *   like k, dst_more[1] = dv like v, for attention(q, k, v) with the same
+     *   p.attention (heads, causal, scale). With P = softmax(scale·q·kᵀ + mask)
+     *   per head: dv = Pᵀ·dy, dS = P∘(dy·vᵀ - rowsum(dy∘out)),
+     *   dq = scale·dS·k, dk = scale·dSᵀ·q. Memory O(N·D): the score blocks
+     *   are recomputed, the Nq×Nk matrix never exists. */
+    SDC_OP_ATTENTION_BACKWARD,
+    /* gelu/quick_gelu/silu_backward: src = { x, dy like x }; dst dx = dy·f'(x). */
+    SDC_OP_GELU_BACKWARD,
+    SDC_OP_QUICK_GELU_BACKWARD,
+    SDC_OP_SILU_BACKWARD,
+    /* geglu_backward: src = { x [..., 2F], dy [..., F] }; dst dx [..., 2F]:
+     *   dx[..., :F] = dy·gelu(x[..., F:]), dx[..., F:] = dy·x[..., :F]·gelu'(x[..., F:]). */
+    SDC_OP_GEGLU_BACKWARD,
+    /* upsample2x_backward: src = { dy [N, C, OH, OW] }; dst dx [N, C, (OH+1)/2, (OW+1)/2]:
+     *   dx[n,c,i,j] = the sum of dy over the (up to 2x2) pixels that
+     *   upsample2x copied from (i, j); OH may be odd (the 2H-1 case). */
+    SDC_OP_UPSAMPLE2X_BACKWARD,
+    /* slice: src = { x [N, C, ...] }; dst [N, len, ...] = channels
+     *   [start, start + len) of x along dim 1 (a rank-1 x: along dim 0), with
+     *   p.slice. concat's adjoint is two slices. */
+    SDC_OP_SLICE,
     SDC_OP_COUNT
 } sdc_op_kind;
 
-#define SDC_OP_MAX_SRC 3
+#define SDC_OP_MAX_SRC 4
+/* Most outputs of one op: attention_backward's dq, dk, dv. */
+#define SDC_OP_MAX_DST 3
 
 typedef struct sdc_op {
     sdc_op_kind kind;
     const sdc_tensor *src[SDC_OP_MAX_SRC];
-    sdc_tensor *dst;
+    sdc_tensor *dst;                          /* the output (the first one) */
+    sdc_tensor *dst_more[SDC_OP_MAX_DST - 1]; /* outputs 1.. of a multi-output op */
     union {
-        struct { int stride, pad_top, pad_bottom, pad_left, pad_right; } conv2d;
+        /* in_h, in_w: conv2d_backward only (the forward ignores them). */
+        struct { int stride, pad_top, pad_bottom, pad_left, pad_right; int64_t in_h, in_w; } conv2d;
         struct { int groups; float eps; bool silu; } group_norm;
         struct { float eps; } layer_norm;
         struct { int heads; bool causal; float scale; } attention;
         struct { int dim; bool flip_sin_to_cos; float freq_shift; float max_period; } timestep;
         struct { int64_t out_h, out_w; } upsample;
+        struct { int64_t start, len; } slice;
     } p;
 } sdc_op;
 
@@ -141,7 +199,12 @@ const char *sdc_op_name(sdc_op_kind k);
  * (act_dtype is the activation dtype the caller wants; CONVERT ignores it and
  * keeps out->dtype). Fills *out's metadata only. */
 sdc_status sdc_op_infer(const sdc_op *op, sdc_dtype act_dtype, sdc_tensor *out, sdc_err *err);
-/* Validates op (including dst's shape) and runs it on be. */
+/* How many outputs kind has (3 for attention_backward, else 1), and the
+ * shape of output i (0 = dst, i >= 1 = dst_more[i-1]) as sdc_op_infer. */
+int sdc_op_dst_count(sdc_op_kind k);
+sdc_status sdc_op_infer_dst(const sdc_op *op, sdc_dtype act_dtype, int i, sdc_tensor *out,
+                            sdc_err *err);
+/* Validates op (including every dst's shape) and runs it on be. */
 sdc_status sdc_op_run(sdc_backend *be, const sdc_op *op, sdc_err *err);
 bool sdc_backend_supports(const sdc_backend *be, sdc_op_kind kind, sdc_dtype t);
 

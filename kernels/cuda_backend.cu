@@ -257,6 +257,17 @@ extern "C" sdc_backend *sdc_cuda_backend_create(int device_index, sdc_err *err) 
     be->op[SDC_OP_EMBEDDING] = sdc_cuda_embedding;
     be->op[SDC_OP_CONVERT] = sdc_cuda_convert;
     be->op[SDC_OP_TRANSPOSE] = sdc_cuda_transpose;
+    be->op[SDC_OP_CONV2D_BACKWARD] = sdc_cuda_conv2d_backward;
+    be->op[SDC_OP_LINEAR_BACKWARD] = sdc_cuda_linear_backward;
+    be->op[SDC_OP_GROUP_NORM_BACKWARD] = sdc_cuda_group_norm_backward;
+    be->op[SDC_OP_LAYER_NORM_BACKWARD] = sdc_cuda_layer_norm_backward;
+    be->op[SDC_OP_ATTENTION_BACKWARD] = sdc_cuda_attention_backward;
+    be->op[SDC_OP_GELU_BACKWARD] = sdc_cuda_gelu_backward;
+    be->op[SDC_OP_QUICK_GELU_BACKWARD] = sdc_cuda_quick_gelu_backward;
+    be->op[SDC_OP_SILU_BACKWARD] = sdc_cuda_silu_backward;
+    be->op[SDC_OP_GEGLU_BACKWARD] = sdc_cuda_geglu_backward;
+    be->op[SDC_OP_UPSAMPLE2X_BACKWARD] = sdc_cuda_upsample2x_backward;
+    be->op[SDC_OP_SLICE] = sdc_cuda_slice;
     be->alloc = cu_alloc_fn;
     be->free = cu_free_fn;
     be->upload = cu_upload_fn;

@@ -18,8 +18,9 @@
 #include <stdint.h>
 
 /* Scratch slots: converted weights (one per GEMM operand kind), im2col
- * columns, group-norm partial sums. */
-enum { CU_SLOT_WEIGHT = 0, CU_SLOT_COL, CU_SLOT_STATS, CU_NSLOTS };
+ * columns, group-norm partial sums (also attention_backward's row
+ * statistics), conv2d_backward's flipped kernel. */
+enum { CU_SLOT_WEIGHT = 0, CU_SLOT_COL, CU_SLOT_STATS, CU_SLOT_FLIP, CU_NSLOTS };
 
 typedef struct cu_alloc {
     void *ptr;
@@ -166,7 +167,10 @@ __device__ __forceinline__ float cu_block_max(float v, float *red) {
 #define SDC_CUDA_OPS(X)                                                                  \
     X(conv2d) X(linear) X(group_norm) X(layer_norm) X(attention) X(softmax) X(gelu)     \
     X(quick_gelu) X(geglu) X(silu) X(add) X(mul) X(upsample2x) X(concat)                 \
-    X(timestep_embedding) X(embedding) X(convert) X(transpose)
+    X(timestep_embedding) X(embedding) X(convert) X(transpose)                           \
+    X(conv2d_backward) X(linear_backward) X(group_norm_backward) X(layer_norm_backward)  \
+    X(attention_backward) X(gelu_backward) X(quick_gelu_backward) X(silu_backward)       \
+    X(geglu_backward) X(upsample2x_backward) X(slice)
 
 #define SDC_DECLARE_CUDA_OP(name) \
     sdc_status sdc_cuda_##name(sdc_backend *be, const sdc_op *op, sdc_err *err);

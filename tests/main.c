@@ -79,6 +79,7 @@ int main(void) {
     srunner_add_suite(sr, suite_report());
     srunner_add_suite(sr, suite_filter());
     srunner_add_suite(sr, suite_train());
+    srunner_add_suite(sr, suite_grad());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -14,12 +14,19 @@
 #define S3(a, b, c) .ndim = 3, .shape = {a, b, c}
 #define S4(a, b, c, d) .ndim = 4, .shape = {a, b, c, d}
 #define OP(k) .op = {.kind = SDC_OP_##k}
-#define CONV(s, t, b, l, r) .op = {.kind = SDC_OP_CONV2D, .p.conv2d = {s, t, b, l, r}}
+#define CONV(s, t, b, l, r) .op = {.kind = SDC_OP_CONV2D, .p.conv2d = {s, t, b, l, r, 0, 0}}
 #define GN(g, e, si) .op = {.kind = SDC_OP_GROUP_NORM, .p.group_norm = {g, e, si}}
 #define LN(e) .op = {.kind = SDC_OP_LAYER_NORM, .p.layer_norm = {e}}
 #define ATTN(h, ca, sc) .op = {.kind = SDC_OP_ATTENTION, .p.attention = {h, ca, sc}}
 #define TEMB(d, fl, sh) .op = {.kind = SDC_OP_TIMESTEP_EMBED, .p.timestep = {d, fl, sh, 10000}}
 #define CVT(a, b) .op = {.kind = SDC_OP_CONVERT}, .from = SDC_##a, .to = SDC_##b
+/* Backward rows: the first source is dy (attention_backward: q). */
+#define CONVB(s, t, b, l, r, ih, iw) \
+    .op = {.kind = SDC_OP_CONV2D_BACKWARD, .p.conv2d = {s, t, b, l, r, ih, iw}}
+#define GNB(g, e, si) .op = {.kind = SDC_OP_GROUP_NORM_BACKWARD, .p.group_norm = {g, e, si}}
+#define LNB(e) .op = {.kind = SDC_OP_LAYER_NORM_BACKWARD, .p.layer_norm = {e}}
+#define ATTNB(h, ca, sc) .op = {.kind = SDC_OP_ATTENTION_BACKWARD, .p.attention = {h, ca, sc}}
+#define SLICE(st, len) .op = {.kind = SDC_OP_SLICE, .p.slice = {st, len}}
 
 /* Tolerances per op for F32 activations, {rel-L2, max-abs}. Inputs and
  * weights are scaled so outputs are O(1) (weights ~ 1/sqrt(fan-in)), so one
@@ -52,6 +59,19 @@ static const op_tol default_tol[SDC_OP_COUNT] = {
     [SDC_OP_EMBEDDING] = {0, 0},
     [SDC_OP_CONVERT] = {0, 0},
     [SDC_OP_TRANSPOSE] = {0, 0},
+    /* Backward ops, inputs as the forward rows' and dy ~ N(0, 1); dx is O(1). */
+    [SDC_OP_CONV2D_BACKWARD] = {1e-5, 1e-4},     /* [2.3e-6, 3.9e-5]: Winograd as the forward */
+    [SDC_OP_LINEAR_BACKWARD] = {1e-5, 1e-4},     /* [3.3e-7, 4.6e-6] */
+    [SDC_OP_GROUP_NORM_BACKWARD] = {1e-5, 1e-5}, /* [1.1e-7, 2.0e-6] */
+    [SDC_OP_LAYER_NORM_BACKWARD] = {1e-5, 1e-5}, /* [1.4e-7, 1.4e-6] */
+    [SDC_OP_ATTENTION_BACKWARD] = {1e-5, 1e-4},  /* [7.6e-7, 3.1e-6] */
+    [SDC_OP_GELU_BACKWARD] = {1e-5, 1e-5},       /* [6.1e-8, 6.1e-7] */
+    [SDC_OP_QUICK_GELU_BACKWARD] = {1e-5, 1e-5}, /* [3.3e-7, 2.1e-6] */
+    [SDC_OP_SILU_BACKWARD] = {1e-5, 1e-5},       /* [4.7e-7, 1.8e-6] */
+    [SDC_OP_GEGLU_BACKWARD] = {1e-5, 1e-4},      /* [3.4e-7, 5.4e-6]: products up to ~30 */
+    /* Sums of up to 4 dy values: a few roundings of |dx| up to ~8. */
+    [SDC_OP_UPSAMPLE2X_BACKWARD] = {1e-6, 4e-6}, /* [4.3e-8, 8.3e-7] */
+    [SDC_OP_SLICE] = {0, 0},
 };
 
 /* The rows. Each ends with its worst rel-L2 and max-abs measured on the CPU
@@ -273,6 +293,148 @@ const op_case op_cases[] = {
     {"convert_edge_f32_f16_37", CVT(F32, F16), S1(37)}, /* 0 0 */
     {"convert_edge_bf16_f32_1", CVT(BF16, F32), S1(1)}, /* 0 0 */
     {"convert_edge_f32_bf16_odd", CVT(F32, BF16), S3(3, 7, 5)}, /* 0 0 */
+
+    /* ---- Backward (data gradients for textual inversion: batch 1, as
+     * diffusers trains). Rows named _edge_ are also checked against central
+     * differences of the forward reference (tests/op_fd.c). */
+
+    /* conv2d_backward: the first source is dy; .n is dx's channels. Stride 1
+     * runs as a forward conv (Winograd where the forward would), stride 2
+     * and pads >= the kernel as GEMM + col2im. */
+    {"convb3x3_320_64x64", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 320, 64, 64), .n = 320, .kh = 3,
+     .kw = 3, .san_shape = {1, 320, 32, 32}}, /* 2.3e-6 3.2e-5 */
+    {"convb3x3_960_320_64x64_bf16w", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 320, 64, 64), .n = 960,
+     .kh = 3, .kw = 3, .wtype = SDC_BF16, .san_shape = {1, 320, 16, 16}}, /* 2.3e-6 3.9e-5 */
+    {"convb3x3_1280_16x16_f16w", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 1280, 16, 16), .n = 1280,
+     .kh = 3, .kw = 3, .wtype = SDC_F16, .san_shape = {1, 1280, 8, 8}}, /* 5.6e-7 3.2e-6 */
+    {"convb3x3_2560_1280_8x8_f16w", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 1280, 8, 8), .n = 2560,
+     .kh = 3, .kw = 3, .wtype = SDC_F16, .san_shape = {1, 1280, 4, 4}}, /* 3.2e-7 2.0e-6 */
+    {"convb3x3_s2_640_32x32_b2", CONVB(2, 1, 1, 1, 1, 32, 32), S4(2, 640, 16, 16), .n = 640,
+     .kh = 3, .kw = 3, .san_shape = {1, 640, 16, 16}}, /* 3.2e-7 1.7e-6 */
+    {"convb1x1_640_1280_16x16_f16w", CONVB(1, 0, 0, 0, 0, 0, 0), S4(1, 1280, 16, 16), .n = 640,
+     .kh = 1, .kw = 1, .wtype = SDC_F16}, /* 3.2e-7 2.3e-6 */
+    {"convb_out_320_4_64x64", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 4, 64, 64), .n = 320, .kh = 3,
+     .kw = 3}, /* 1.1e-7 1.5e-6 */
+    {"convb_edge_1x1_image", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 5, 1, 1), .n = 3, .kh = 3,
+     .kw = 3}, /* 1.5e-7 5.8e-8 */
+    {"convb_edge_7x5_c13", CONVB(1, 1, 1, 1, 1, 0, 0), S4(2, 11, 7, 5), .n = 13, .kh = 3,
+     .kw = 3}, /* 1.6e-7 1.3e-6 */
+    {"convb_edge_s2_odd", CONVB(2, 1, 1, 1, 1, 7, 5), S4(1, 3, 4, 3), .n = 6, .kh = 3,
+     .kw = 3}, /* 4.6e-8 1.5e-7 */
+    {"convb_edge_s2_default_size", CONVB(2, 1, 1, 1, 1, 0, 0), S4(1, 4, 3, 5), .n = 5, .kh = 3,
+     .kw = 3}, /* 5.7e-8 1.5e-7 */
+    {"convb_edge_asym_odd", CONVB(2, 0, 1, 0, 1, 9, 7), S4(1, 7, 4, 3), .n = 5, .kh = 3,
+     .kw = 3}, /* 6.3e-8 2.4e-7 */
+    {"convb_edge_k1x3", CONVB(1, 0, 0, 1, 1, 0, 0), S4(1, 2, 5, 6), .n = 4, .kh = 1,
+     .kw = 3}, /* 5.1e-8 2.2e-7 */
+    {"convb_edge_k5p2_c3", CONVB(1, 2, 2, 2, 2, 0, 0), S4(3, 8, 9, 9), .n = 3, .kh = 5,
+     .kw = 5}, /* 2.5e-7 1.8e-6 */
+    {"convb_edge_pad_ge_kernel", CONVB(1, 3, 0, 2, 0, 0, 0), S4(1, 2, 5, 5), .n = 3, .kh = 3,
+     .kw = 3}, /* 1.0e-7 5.7e-7 */
+    {"convb_edge_wino2_19x17_c40", CONVB(1, 1, 1, 1, 1, 0, 0), S4(2, 40, 19, 17), .n = 24,
+     .kh = 3, .kw = 3, .wtype = SDC_F16}, /* 2.2e-7 1.2e-6 */
+    {"convb_edge_wino4_37x35_c37", CONVB(1, 1, 1, 1, 1, 0, 0), S4(1, 37, 37, 35), .n = 19,
+     .kh = 3, .kw = 3}, /* 9.1e-7 8.9e-6 */
+
+    /* linear_backward: the first source is dy [..., N]; .n is dx's K. */
+    {"linearb_320_320_4096", OP(LINEAR_BACKWARD), S3(1, 4096, 320), .n = 320}, /* 3.2e-7 4.2e-6 */
+    {"linearb_ff2_1280_4096_f16w", OP(LINEAR_BACKWARD), S3(1, 4096, 320), .n = 1280,
+     .wtype = SDC_F16, .san_shape = {1, 1024, 320}}, /* 3.2e-7 4.6e-6 */
+    {"linearb_ff1_2560_320_4096_f16w", OP(LINEAR_BACKWARD), S3(1, 4096, 2560), .n = 320,
+     .wtype = SDC_F16, .san_shape = {1, 512, 2560}}, /* 3.3e-7 2.5e-6 */
+    /* 10240 x 1280 F16 is widened in blocks of its rows, summed in order. */
+    {"linearb_ff1_10240_1280_f16w", OP(LINEAR_BACKWARD), S3(1, 256, 10240), .n = 1280,
+     .wtype = SDC_F16, .san_shape = {1, 16, 10240}}, /* 3.3e-7 2.1e-6 */
+    {"linearb_cross_kv_320_768_f16w", OP(LINEAR_BACKWARD), S3(1, 77, 320), .n = 768,
+     .wtype = SDC_F16}, /* 3.2e-7 3.3e-6 */
+    {"linearb_clip_fc1_3072_768", OP(LINEAR_BACKWARD), S3(1, 77, 3072),
+     .n = 768}, /* 3.2e-7 1.8e-6 */
+    {"linearb_clip_fc2_768_3072_b2_bf16w", OP(LINEAR_BACKWARD), S3(2, 77, 768), .n = 3072,
+     .wtype = SDC_BF16}, /* 2.7e-7 3.2e-6 */
+    {"linearb_edge_k1", OP(LINEAR_BACKWARD), S2(3, 5), .n = 1}, /* 7.5e-8 1.5e-7 */
+    {"linearb_edge_rank1", OP(LINEAR_BACKWARD), S1(3), .n = 7}, /* 6.3e-8 2.1e-7 */
+    {"linearb_edge_odd", OP(LINEAR_BACKWARD), S3(2, 5, 11), .n = 13}, /* 8.2e-8 3.6e-7 */
+    {"linearb_edge_n1", OP(LINEAR_BACKWARD), S3(4, 9, 1), .n = 17}, /* 2.8e-8 2.3e-7 */
+
+    /* group_norm_backward: the resnets' (+SiLU) and the transformers' norms. */
+    {"gnb32_320_64x64_silu", GNB(32, 1e-5f, true), S4(1, 320, 64, 64)}, /* 8.5e-8 1.9e-6 */
+    {"gnb32_960_64x64_silu", GNB(32, 1e-5f, true), S4(1, 960, 64, 64),
+     .san_shape = {1, 960, 16, 16}}, /* 8.4e-8 2.0e-6 */
+    {"gnb32_640_32x32_f16w", GNB(32, 1e-6f, false), S4(1, 640, 32, 32),
+     .wtype = SDC_F16}, /* 6.1e-8 1.2e-6 */
+    {"gnb32_1280_8x8_b2_silu", GNB(32, 1e-5f, true), S4(2, 1280, 8, 8)}, /* 8.5e-8 1.6e-6 */
+    {"gnb_edge_1elem_per_group", GNB(8, 1e-5f, false), S4(1, 8, 1, 1)}, /* 0 0 */
+    {"gnb_edge_odd_silu", GNB(3, 1e-5f, true), S4(3, 6, 7, 5)}, /* 9.1e-8 6.7e-7 */
+    {"gnb_edge_g1", GNB(1, 1e-5f, false), S4(2, 12, 5, 3)}, /* 6.8e-8 5.3e-7 */
+    {"gnb_edge_rank2", GNB(4, 1e-5f, false), S2(3, 20)}, /* 1.1e-7 1.2e-6 */
+    {"gnb_edge_offset_mean8", GNB(32, 1e-5f, true), S4(1, 64, 8, 8), .xmean = 8,
+     .xscale = 1}, /* 8.3e-8 1.2e-6 */
+
+    /* layer_norm_backward: transformer blocks, CLIP (F16 gamma). */
+    {"lnb_4096x320", LNB(1e-5f), S3(1, 4096, 320)}, /* 5.9e-8 1.4e-6 */
+    {"lnb_clip_77x768_f16w", LNB(1e-5f), S3(1, 77, 768), .wtype = SDC_F16}, /* 6.0e-8 1.1e-6 */
+    {"lnb_edge_c1", LNB(1e-5f), S2(3, 1)}, /* 0 0 */
+    {"lnb_edge_odd", LNB(1e-5f), S3(5, 7, 13)}, /* 7.2e-8 8.8e-7 */
+    {"lnb_edge_rank1", LNB(1e-5f), S1(9)}, /* 1.4e-7 3.7e-7 */
+
+    /* attention_backward: UNet self/cross attention per level, CLIP (causal);
+     * more than 1024 keys splits dq into per-chunk partial sums. */
+    /* Level 0's 4096 tokens and D = 40, as 2 of its 8 heads: the double
+     * reference of all 8 takes half a minute. */
+    {"attnb_self_4096_2x40", ATTNB(2, false, 0), S3(1, 4096, 80),
+     .san_shape = {1, 512, 80}}, /* 5.3e-7 4.8e-7 */
+    {"attnb_self_1024_8x80", ATTNB(8, false, 0), S3(1, 1024, 640),
+     .san_shape = {1, 256, 640}}, /* 5.2e-7 9.6e-7 */
+    {"attnb_self_256_8x160_b2", ATTNB(8, false, 0), S3(2, 256, 1280),
+     .san_shape = {1, 256, 1280}}, /* 5.7e-7 1.3e-6 */
+    {"attnb_cross_4096x77_8x40", ATTNB(8, false, 0), S3(1, 4096, 320), .n = 77,
+     .san_shape = {1, 1024, 320}}, /* 3.4e-7 3.1e-6 */
+    {"attnb_cross_1024x77_8x80", ATTNB(8, false, 0), S3(1, 1024, 640), .n = 77}, /* 3.9e-7 1.9e-6 */
+    {"attnb_clip_causal_77_12x64", ATTNB(12, true, 0), S3(1, 77, 768)}, /* 3.4e-7 2.3e-6 */
+    {"attnb_causal_chunks_2100_2x32", ATTNB(2, true, 0), S3(1, 2100, 64),
+     .san_shape = {1, 1100, 64}}, /* 3.8e-7 1.6e-6 */
+    {"attnb_chunks_300x2500_2x16", ATTNB(2, false, 0), S3(1, 300, 32),
+     .n = 2500}, /* 5.3e-7 2.8e-7 */
+    {"attnb_edge_d3", ATTNB(2, false, 0), S3(2, 5, 6), .n = 7}, /* 2.8e-7 4.5e-7 */
+    {"attnb_edge_nq1", ATTNB(2, false, 0), S3(1, 1, 16), .n = 9}, /* 2.5e-7 2.7e-7 */
+    {"attnb_edge_nk1", ATTNB(1, false, 0), S3(2, 6, 8), .n = 1}, /* 7.6e-7 4.8e-7 */
+    {"attnb_edge_causal_n1", ATTNB(2, true, 0), S3(1, 1, 8)}, /* 3.1e-7 2.6e-7 */
+    {"attnb_edge_causal_odd", ATTNB(3, true, 0), S3(2, 13, 15)}, /* 1.9e-7 6.1e-7 */
+    {"attnb_edge_causal_blocks", ATTNB(2, true, 0), S3(1, 150, 16)}, /* 2.7e-7 1.1e-6 */
+    {"attnb_edge_scale", ATTNB(4, false, 0.3f), S3(1, 19, 36), .n = 33}, /* 2.4e-7 4.1e-7 */
+    /* 7x q, k, v: peaky scores and gradients ~50x larger, so is max-abs. */
+    {"attnb_edge_peaky", ATTNB(2, false, 0), S3(1, 17, 32), .n = 23, .xscale = 7,
+     .tol = {2e-5, 1e-3}}, /* 7.7e-6 3.1e-4 */
+
+    /* activation backward: x ~ 2·N(0, 1) as the forward rows, dy ~ N(0, 1) */
+    {"gelub_4096x1280", OP(GELU_BACKWARD), S3(1, 4096, 1280)}, /* 5.2e-8 6.1e-7 */
+    {"gelub_edge_odd", OP(GELU_BACKWARD), S2(7, 5), .xscale = 6}, /* 6.1e-8 2.0e-7 */
+    {"quick_gelub_77x3072", OP(QUICK_GELU_BACKWARD), S3(1, 77, 3072)}, /* 1.1e-7 2.1e-6 */
+    {"quick_gelub_edge_1", OP(QUICK_GELU_BACKWARD), S1(1)}, /* 3.3e-7 2.6e-8 */
+    {"quick_gelub_edge_wide", OP(QUICK_GELU_BACKWARD), S2(7, 5), .xscale = 30}, /* 2.2e-7 5.9e-7 */
+    {"silub_1280x32x32", OP(SILU_BACKWARD), S4(1, 1280, 32, 32)}, /* 6.8e-8 1.8e-6 */
+    {"silub_edge_rank0", OP(SILU_BACKWARD), .ndim = 0}, /* 4.7e-7 4.8e-8 */
+    {"silub_edge_wide", OP(SILU_BACKWARD), S2(7, 5), .xscale = 30}, /* 2.8e-7 9.8e-7 */
+    {"geglub_4096x2560", OP(GEGLU_BACKWARD), S3(1, 4096, 2560)}, /* 5.0e-8 5.4e-6 */
+    {"geglub_edge_2", OP(GEGLU_BACKWARD), S1(2)}, /* 3.4e-7 5.5e-8 */
+    {"geglub_edge_odd", OP(GEGLU_BACKWARD), S3(3, 5, 14)}, /* 8.5e-8 1.8e-6 */
+
+    /* upsample2x_backward: the first source is dy, odd sizes from the 2H-1 case */
+    {"upsampleb_1280x16x16", OP(UPSAMPLE2X_BACKWARD), S4(1, 1280, 16, 16)}, /* 3.9e-8 8.3e-7 */
+    {"upsampleb_640x64x64", OP(UPSAMPLE2X_BACKWARD), S4(1, 640, 64, 64)}, /* 3.9e-8 8.3e-7 */
+    {"upsampleb_edge_1x1", OP(UPSAMPLE2X_BACKWARD), S4(1, 1, 1, 1)}, /* 0 0 */
+    {"upsampleb_edge_odd_rows", OP(UPSAMPLE2X_BACKWARD), S4(2, 5, 9, 14)}, /* 4.0e-8 4.7e-7 */
+    {"upsampleb_edge_odd_both", OP(UPSAMPLE2X_BACKWARD), S4(1, 16, 17, 25)}, /* 4.1e-8 5.4e-7 */
+    {"upsampleb_edge_even", OP(UPSAMPLE2X_BACKWARD), S4(1, 3, 10, 14)}, /* 4.3e-8 4.0e-7 */
+
+    /* slice: the two halves of the up blocks' concat(h, skip) */
+    {"slice_head_640of960_64x64", SLICE(0, 640), S4(1, 960, 64, 64)}, /* 0 0 */
+    {"slice_tail_320of960_64x64", SLICE(640, 320), S4(1, 960, 64, 64)}, /* 0 0 */
+    {"slice_tail_1280of2560_8x8_b2", SLICE(1280, 1280), S4(2, 2560, 8, 8)}, /* 0 0 */
+    {"slice_edge_rank1", SLICE(2, 3), S1(5)}, /* 0 0 */
+    {"slice_edge_rank2", SLICE(1, 5), S2(3, 9)}, /* 0 0 */
+    {"slice_edge_whole", SLICE(0, 7), S3(2, 7, 5)}, /* 0 0 */
+    {"slice_edge_empty", SLICE(4, 0), S3(2, 4, 3)}, /* 0 0 */
 };
 const size_t op_case_count = sizeof op_cases / sizeof op_cases[0];
 
@@ -282,7 +444,9 @@ op_tol op_case_tol(const op_case *c) {
 }
 
 bool op_case_compute_bound(sdc_op_kind k) {
-    return k == SDC_OP_CONV2D || k == SDC_OP_LINEAR || k == SDC_OP_ATTENTION;
+    return k == SDC_OP_CONV2D || k == SDC_OP_LINEAR || k == SDC_OP_ATTENTION ||
+           k == SDC_OP_CONV2D_BACKWARD || k == SDC_OP_LINEAR_BACKWARD ||
+           k == SDC_OP_ATTENTION_BACKWARD;
 }
 
 /* ---------------------------------------------------------------- inputs */
@@ -384,7 +548,7 @@ static src_plan vec(int64_t len, sdc_dtype dt, dist d, double mean, double scale
 }
 
 /* Sources of a row, given the first source's shape x. */
-static int plan(const op_case *c, const src_plan *x, sdc_dtype act, src_plan sp[3]) {
+static int plan(const op_case *c, const src_plan *x, sdc_dtype act, src_plan sp[SDC_OP_MAX_SRC]) {
     sdc_dtype wt = c->wtype;
     int64_t last = x->ndim ? x->shape[x->ndim - 1] : 1;
     sp[0] = *x;
@@ -463,11 +627,56 @@ static int plan(const op_case *c, const src_plan *x, sdc_dtype act, src_plan sp[
         n = 2;
         break;
     case SDC_OP_CONVERT: sp[0].dt = c->from, sp[0].d = D_WIDE; break;
+    /* Backward ops: dy ~ N(0, 1); weights scaled by 1/sqrt of the fan the
+     * gradient sums over, so dx stays O(1). */
+    case SDC_OP_CONV2D_BACKWARD: {
+        int64_t fan = x->shape[1] * c->kh * c->kw;
+        sp[1] = (src_plan){4, {x->shape[1], c->n, c->kh, c->kw}, wt, D_NORMAL, 0, 1 / sqrt(fan)};
+        n = 2;
+        break;
+    }
+    case SDC_OP_LINEAR_BACKWARD:
+        sp[1] = (src_plan){2, {last, c->n, 1, 1}, wt, D_NORMAL, 0, 1 / sqrt(last)};
+        n = 2;
+        break;
+    case SDC_OP_GROUP_NORM_BACKWARD:
+    case SDC_OP_LAYER_NORM_BACKWARD: {
+        bool gn = c->op.kind == SDC_OP_GROUP_NORM_BACKWARD;
+        int64_t ch = gn ? x->shape[1] : last;
+        sp[0].d = D_UNIFORM;
+        sp[0].mean = 2;
+        sp[0].scale = 1.5;
+        sp[1] = vec(ch, wt, D_NORMAL, 1, 0.3);
+        n = 2;
+        if (gn) sp[n++] = vec(ch, wt, D_NORMAL, 0, 0.3);
+        sp[n] = *x;
+        sp[n].dt = act;
+        sp[n++].scale = 1;
+        break;
+    }
+    case SDC_OP_ATTENTION_BACKWARD:
+        sp[1] = sp[0];
+        sp[1].shape[1] = c->n ? c->n : x->shape[1];
+        sp[2] = sp[1];
+        sp[3] = sp[0];
+        n = 4;
+        break;
+    case SDC_OP_GELU_BACKWARD:
+    case SDC_OP_QUICK_GELU_BACKWARD:
+    case SDC_OP_SILU_BACKWARD:
+    case SDC_OP_GEGLU_BACKWARD:
+        sp[0].scale = 2;
+        sp[1] = sp[0];
+        sp[1].scale = 1;
+        if (c->op.kind == SDC_OP_GEGLU_BACKWARD) sp[1].shape[x->ndim - 1] = last / 2;
+        n = 2;
+        break;
     default: break;
     }
     /* A row's own distribution applies to every activation source. */
     for (int i = 0; i < n && c->xscale != 0; i++)
         if (sp[i].dt == act && (i == 0 || c->op.kind == SDC_OP_ATTENTION ||
+                                (c->op.kind == SDC_OP_ATTENTION_BACKWARD && i < 3) ||
                                 c->op.kind == SDC_OP_ADD || c->op.kind == SDC_OP_MUL ||
                                 c->op.kind == SDC_OP_CONCAT)) {
             sp[i].mean = c->xmean;
@@ -512,7 +721,7 @@ sdc_status op_inst_build(op_inst *in, const op_case *c, const op_opts *o, sdc_ba
         for (int i = 0; i < 4; i++) x.shape[i] = i < o->ndim ? o->shape[i] : 1;
     }
     sdc_dtype act = o->act;
-    src_plan sp[3];
+    src_plan sp[SDC_OP_MAX_SRC];
     in->nsrc = plan(c, &x, act, sp);
     rng r = {o->seed ^ name_hash(c->name)};
     sdc_status s = SDC_OK;
@@ -525,23 +734,31 @@ sdc_status op_inst_build(op_inst *in, const op_case *c, const op_opts *o, sdc_ba
     if (s) return s;
     in->op = c->op;
     for (int i = 0; i < in->nsrc; i++) in->op.src[i] = &in->hsrc[i];
-    in->hdst.dtype = c->op.kind == SDC_OP_CONVERT ? c->to : act;
-    if ((s = sdc_op_infer(&in->op, act, &in->hdst, err))) return sdc_err_wrap(err, "%s", c->name);
-    if (!(in->hdst.data = host_alloc(sdc_tensor_nbytes(&in->hdst))))
-        return sdc_err_set(err, SDC_ERR_OOM, "%s: out of memory", c->name);
+    in->ndst = sdc_op_dst_count(c->op.kind);
+    for (int i = 0; i < in->ndst; i++) {
+        in->hdst[i].dtype = c->op.kind == SDC_OP_CONVERT ? c->to : act;
+        if ((s = sdc_op_infer_dst(&in->op, act, i, &in->hdst[i], err)))
+            return sdc_err_wrap(err, "%s", c->name);
+        if (!(in->hdst[i].data = host_alloc(sdc_tensor_nbytes(&in->hdst[i]))))
+            return sdc_err_set(err, SDC_ERR_OOM, "%s: out of memory", c->name);
+    }
     for (int i = 0; i < in->nsrc && !s; i++) {
         s = to_device(in, &in->hsrc[i], &in->dsrc[i], true, err);
         in->op.src[i] = &in->dsrc[i];
     }
     if (s) return s;
-    in->op.dst = &in->ddst;
+    in->op.dst = &in->ddst[0];
+    for (int i = 1; i < in->ndst; i++) in->op.dst_more[i - 1] = &in->ddst[i];
     if (c->inplace) {
-        in->ddst = in->dsrc[0];
+        in->ddst[0] = in->dsrc[0];
         return SDC_OK;
     }
     /* NaN-filled (all-ones bytes are NaN in every float type). */
-    memset(in->hdst.data, 0xff, sdc_tensor_nbytes(&in->hdst));
-    return to_device(in, &in->hdst, &in->ddst, true, err);
+    for (int i = 0; i < in->ndst && !s; i++) {
+        memset(in->hdst[i].data, 0xff, sdc_tensor_nbytes(&in->hdst[i]));
+        s = to_device(in, &in->hdst[i], &in->ddst[i], true, err);
+    }
+    return s;
 }
 
 sdc_status op_inst_exec(op_inst *in, sdc_err *err) {
@@ -551,20 +768,41 @@ sdc_status op_inst_exec(op_inst *in, sdc_err *err) {
 }
 
 sdc_status op_inst_check(op_inst *in, op_error *e, sdc_err *err) {
-    sdc_status s = in->be->download(in->be, in->hdst.data, in->ddst.data,
-                                    sdc_tensor_nbytes(&in->hdst), err);
-    if (s) return s;
-    size_t n = (size_t)sdc_tensor_numel(&in->hdst);
+    size_t n = 0;
+    for (int i = 0; i < in->ndst; i++) {
+        sdc_status s = in->be->download(in->be, in->hdst[i].data, in->ddst[i].data,
+                                        sdc_tensor_nbytes(&in->hdst[i]), err);
+        if (s) return s;
+        n += (size_t)sdc_tensor_numel(&in->hdst[i]);
+    }
     double *ref = malloc((n ? n : 1) * sizeof *ref);
     sdc_op h = in->op;
     for (int i = 0; i < in->nsrc; i++) h.src[i] = &in->hsrc[i];
-    h.dst = &in->hdst;
-    if (!ref || !op_ref(&h, &in->hdst, ref)) {
+    h.dst = &in->hdst[0];
+    for (int i = 1; i < in->ndst; i++) h.dst_more[i - 1] = &in->hdst[i];
+    if (!ref || !op_ref(&h, &in->hdst[0], ref)) {
         free(ref);
         return sdc_err_set(err, SDC_ERR_OOM, "%s: the reference failed (out of memory?)",
                            in->c->name);
     }
-    op_ref_compare(&in->hdst, ref, e);
+    /* Each output on its own; the worst of each metric. */
+    size_t at = 0;
+    for (int i = 0; i < in->ndst; i++) {
+        op_error one;
+        op_ref_compare(&in->hdst[i], ref + at, &one);
+        at += (size_t)sdc_tensor_numel(&in->hdst[i]);
+        if (i == 0 || one.max_abs > e->max_abs || (one.nonfinite && !e->nonfinite)) {
+            double rel = i ? (one.rel_l2 > e->rel_l2 ? one.rel_l2 : e->rel_l2) : one.rel_l2;
+            size_t nf = (i ? e->nonfinite : 0) + one.nonfinite;
+            *e = one;
+            e->rel_l2 = rel;
+            e->nonfinite = nf;
+            e->worst_out = i;
+        } else {
+            if (one.rel_l2 > e->rel_l2) e->rel_l2 = one.rel_l2;
+            e->nonfinite += one.nonfinite;
+        }
+    }
     free(ref);
     return SDC_OK;
 }
@@ -574,31 +812,40 @@ void op_inst_free(op_inst *in) {
         if (in->dsrc[i].data) in->be->free(in->be, in->dsrc[i].data);
         free(in->hsrc[i].data);
     }
-    if (in->ddst.data && !in->c->inplace) in->be->free(in->be, in->ddst.data);
-    free(in->hdst.data);
+    for (int i = 0; i < SDC_OP_MAX_DST; i++) {
+        if (in->ddst[i].data && !(in->c && in->c->inplace)) in->be->free(in->be, in->ddst[i].data);
+        free(in->hdst[i].data);
+    }
     memset(in, 0, sizeof *in);
 }
 
 double op_inst_flops(const op_inst *in) {
     const sdc_tensor *w = &in->hsrc[1];
-    double out = (double)sdc_tensor_numel(&in->hdst);
+    double out = (double)sdc_tensor_numel(&in->hdst[0]);
     switch (in->op.kind) {
     case SDC_OP_CONV2D: return 2 * out * (double)(w->shape[1] * w->shape[2] * w->shape[3]);
     case SDC_OP_LINEAR: return 2 * out * (double)w->shape[1];
-    case SDC_OP_ATTENTION: { /* q·kᵀ and p·v over the visible (query, key) pairs */
+    case SDC_OP_CONV2D_BACKWARD: /* as the forward: 2 · dy's numel · C·KH·KW */
+        return 2 * (double)sdc_tensor_numel(&in->hsrc[0]) *
+               (double)(w->shape[1] * w->shape[2] * w->shape[3]);
+    case SDC_OP_LINEAR_BACKWARD: return 2 * out * (double)w->shape[0];
+    case SDC_OP_ATTENTION:          /* q·kᵀ and p·v over the visible (query, key) pairs */
+    case SDC_OP_ATTENTION_BACKWARD: { /* q·kᵀ, dy·vᵀ, pᵀ·dy, dS·k, dSᵀ·q */
         double nq = (double)in->hsrc[0].shape[1], nk = (double)w->shape[1];
         double pairs = in->op.p.attention.causal ? nq * (nq + 1) / 2 : nq * nk;
-        return 4 * (double)in->hsrc[0].shape[0] * pairs * (double)in->hsrc[0].shape[2];
+        double per = in->op.kind == SDC_OP_ATTENTION ? 4 : 10;
+        return per * (double)in->hsrc[0].shape[0] * pairs * (double)in->hsrc[0].shape[2];
     }
     default: return out;
     }
 }
 
 double op_inst_bytes(const op_inst *in) {
-    double b = (double)sdc_tensor_nbytes(&in->hdst);
+    double b = 0;
+    for (int i = 0; i < in->ndst; i++) b += (double)sdc_tensor_nbytes(&in->hdst[i]);
     if (in->op.kind == SDC_OP_EMBEDDING) /* ids, and only the table rows they pick */
         return b + (double)sdc_tensor_nbytes(&in->hsrc[0]) +
-               (double)sdc_tensor_numel(&in->hdst) * (double)sdc_dtype_size(in->hsrc[1].dtype);
+               (double)sdc_tensor_numel(&in->hdst[0]) * (double)sdc_dtype_size(in->hsrc[1].dtype);
     for (int i = 0; i < in->nsrc; i++) b += (double)sdc_tensor_nbytes(&in->hsrc[i]);
     return b;
 }

@@ -29,14 +29,18 @@ typedef struct op_tol {
 } op_tol;
 
 /* One row. Every source's shape follows from the first source's (x, q, a,
- * t or ids) and the row's extents, so a bench can override that one shape. */
+ * t, ids, or a backward op's dy) and the row's extents, so a bench can
+ * override that one shape (conv2d_backward rows with an in_h/in_w and slice
+ * rows keep their params: override those shapes consistently). */
 typedef struct op_case {
     const char *name;
     sdc_op op;           /* kind and params; sources and dst are filled at build */
     int ndim;            /* the first source's shape */
     int64_t shape[4];
-    int64_t n;           /* conv2d: out channels; linear: out features; attention: keys
-                            (0: as many as queries); concat: b's channels; embedding: V */
+    int64_t n;           /* conv2d: out channels; linear: out features; attention and
+                            attention_backward: keys (0: as many as queries); concat: b's
+                            channels; embedding: V; conv2d_backward: dx's channels;
+                            linear_backward: dx's features */
     int64_t d;           /* embedding: row width D */
     int kh, kw;          /* conv2d kernel */
     bool bias;           /* conv2d, linear */
@@ -88,8 +92,8 @@ typedef struct op_inst {
     sdc_op op;                         /* device tensors */
     sdc_tensor hsrc[SDC_OP_MAX_SRC];   /* host copies */
     sdc_tensor dsrc[SDC_OP_MAX_SRC];
-    sdc_tensor hdst, ddst;
-    int nsrc;
+    sdc_tensor hdst[SDC_OP_MAX_DST], ddst[SDC_OP_MAX_DST]; /* every output */
+    int nsrc, ndst;
 } op_inst;
 
 /* Generates inputs (from o->seed and the row's name), uploads them and
@@ -98,7 +102,8 @@ sdc_status op_inst_build(op_inst *in, const op_case *c, const op_opts *o, sdc_ba
                          sdc_err *err);
 /* Runs the op once and waits for it. */
 sdc_status op_inst_exec(op_inst *in, sdc_err *err);
-/* Downloads dst, runs the reference and compares. */
+/* Downloads every dst, runs the reference and compares (several outputs:
+ * the worst of each metric over them). */
 sdc_status op_inst_check(op_inst *in, op_error *e, sdc_err *err);
 void op_inst_free(op_inst *in);
 /* FLOPs (multiply-add = 2) and bytes read + written of one run. */

@@ -45,6 +45,11 @@ double op_ref_load(const sdc_tensor *t, size_t i) {
         memcpy(&v, p + 4 * i, 4);
         return v;
     }
+    case SDC_F64: { /* the finite-difference checks feed the references doubles */
+        double v;
+        memcpy(&v, p + 8 * i, 8);
+        return v;
+    }
     default: return NAN;
     }
 }
@@ -393,6 +398,256 @@ static bool ref_transpose(const sdc_op *op, const sdc_tensor *out, double *y) {
     return true;
 }
 
+/* ---------------------------------------------------------------- backward
+ * Each straight from the adjoint's formula in sdc_ops.h; op_fd.c checks
+ * them against central differences of the forward references above. */
+
+static bool ref_conv2d_backward(const sdc_op *op, const sdc_tensor *out, double *y) {
+    const sdc_tensor *dyt = op->src[0], *wt = op->src[1];
+    int64_t N = dyt->shape[0], OC = dyt->shape[1], OH = dyt->shape[2], OW = dyt->shape[3];
+    int64_t C = wt->shape[1], KH = wt->shape[2], KW = wt->shape[3];
+    int64_t H = out->shape[2], W = out->shape[3];
+    int s = op->p.conv2d.stride, pt = op->p.conv2d.pad_top, pl = op->p.conv2d.pad_left;
+    double *dy = widen(dyt), *w = widen(wt);
+    int64_t *rng = malloc(4 * (size_t)(KH + KW) * sizeof *rng);
+    bool ok = dy && w && rng;
+    if (ok) {
+        for (int64_t u = 0; u < KH; u++) tap_range(OH, s, u - pt, H, &rng[2 * u], &rng[2 * u + 1]);
+        for (int64_t v = 0; v < KW; v++)
+            tap_range(OW, s, v - pl, W, &rng[2 * KH + 2 * v], &rng[2 * KH + 2 * v + 1]);
+        memset(y, 0, (size_t)(N * C * H * W) * sizeof *y);
+        /* dx[n, c, i·s+u-pt, j·s+v-pl] += w[o, c, u, v]·dy[n, o, i, j] */
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t o = 0; o < OC; o++)
+                    for (int64_t u = 0; u < KH; u++)
+                        for (int64_t v = 0; v < KW; v++) {
+                            double wv = w[((o * C + c) * KH + u) * KW + v];
+                            int64_t jlo = rng[2 * KH + 2 * v], jhi = rng[2 * KH + 2 * v + 1];
+                            for (int64_t i = rng[2 * u]; i < rng[2 * u + 1]; i++) {
+                                double *xr = y + ((n * C + c) * H + i * s + u - pt) * W;
+                                const double *dr = dy + ((n * OC + o) * OH + i) * OW;
+                                for (int64_t j = jlo; j < jhi; j++)
+                                    xr[j * s + v - pl] += wv * dr[j];
+                            }
+                        }
+    }
+    free(dy);
+    free(w);
+    free(rng);
+    return ok;
+}
+
+static bool ref_linear_backward(const sdc_op *op, const sdc_tensor *out, double *y) {
+    const sdc_tensor *dyt = op->src[0], *wt = op->src[1];
+    int64_t NO = wt->shape[0], K = wt->shape[1], M = NO ? (int64_t)numel(dyt) / NO : 0;
+    (void)out;
+    double *dy = widen(dyt), *w = widen(wt);
+    bool ok = dy && w;
+    for (int64_t m = 0; ok && m < M; m++) { /* dx[m, :] = Σ_n dy[m, n]·w[n, :] */
+        double *acc = y + m * K;
+        for (int64_t k = 0; k < K; k++) acc[k] = 0;
+        for (int64_t n = 0; n < NO; n++) {
+            double d = dy[m * NO + n];
+            for (int64_t k = 0; k < K; k++) acc[k] += d * w[n * K + k];
+        }
+    }
+    free(dy);
+    free(w);
+    return ok;
+}
+
+/* `cnt` values as normalize() sees them; dx = rstd·(g - mean(g) - x̂·mean(g·x̂))
+ * with g = dy·gamma, times silu'(x̂·gamma + beta) when silu. */
+static void normalize_backward(const double *x, const double *dy, double *dx, int64_t cnt,
+                               int64_t per, const double *gamma, const double *beta, int64_t c0,
+                               double eps, bool silu) {
+    double mean = 0, var = 0, m1 = 0, m2 = 0;
+    for (int64_t i = 0; i < cnt; i++) mean += x[i];
+    mean /= (double)cnt;
+    for (int64_t i = 0; i < cnt; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= (double)cnt;
+    double inv = 1 / sqrt(var + eps);
+    for (int64_t i = 0; i < cnt; i++) {
+        int64_t c = c0 + i / per;
+        double xh = (x[i] - mean) * inv, g = dy[i];
+        if (silu) {
+            double v = xh * gamma[c] + beta[c], sg = sigmoid(v);
+            g *= sg * (1 + v * (1 - sg));
+        }
+        dx[i] = g * gamma[c];
+        m1 += dx[i];
+        m2 += dx[i] * xh;
+    }
+    m1 /= (double)cnt;
+    m2 /= (double)cnt;
+    for (int64_t i = 0; i < cnt; i++) dx[i] = inv * (dx[i] - m1 - (x[i] - mean) * inv * m2);
+}
+
+static bool ref_norm_backward(const sdc_op *op, const sdc_tensor *out, double *y) {
+    const sdc_tensor *xt = op->src[0];
+    bool gn = op->kind == SDC_OP_GROUP_NORM_BACKWARD;
+    (void)out;
+    double *x = widen(xt), *g = widen(op->src[1]), *b = gn ? widen(op->src[2]) : NULL;
+    double *dy = widen(op->src[gn ? 3 : 2]);
+    bool ok = x && g && dy && (!gn || b);
+    if (ok && gn) {
+        int64_t N = xt->shape[0], C = xt->shape[1], S = (int64_t)numel(xt) / (N * C);
+        int64_t G = op->p.group_norm.groups, cg = C / G;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t gi = 0; gi < G; gi++) {
+                int64_t at = (n * C + gi * cg) * S;
+                normalize_backward(x + at, dy + at, y + at, cg * S, S, g, b, gi * cg,
+                                   op->p.group_norm.eps, op->p.group_norm.silu);
+            }
+    } else if (ok) {
+        int64_t C = xt->shape[xt->ndim - 1], R = (int64_t)numel(xt) / C;
+        for (int64_t r = 0; r < R; r++)
+            normalize_backward(x + r * C, dy + r * C, y + r * C, C, 1, g, NULL, 0,
+                               op->p.layer_norm.eps, false);
+    }
+    free(x);
+    free(g);
+    free(b);
+    free(dy);
+    return ok;
+}
+
+/* y = [dq, dk, dv] concatenated. Per (batch, head, query row): P, dP = dy·vᵀ,
+ * delta = Σ P∘dP, dS = P∘(dP - delta); dq = scale·dS·k, dk += scale·dSᵀq,
+ * dv += Pᵀdy. Never the NQ×NK matrix. k and v are transposed per head to
+ * [D, NK] so the score loops run along keys (as ref_attention). */
+static bool ref_attention_backward(const sdc_op *op, const sdc_tensor *out, double *y) {
+    const sdc_tensor *qt = op->src[0], *kt_ = op->src[1];
+    int64_t B = qt->shape[0], NQ = qt->shape[1], HD = qt->shape[2], NK = kt_->shape[1];
+    int64_t H = op->p.attention.heads, D = HD / H;
+    double scale = op->p.attention.scale != 0 ? op->p.attention.scale : 1 / sqrt((double)D);
+    (void)out;
+    double *q = widen(qt), *k = widen(kt_), *v = widen(op->src[2]), *dy = widen(op->src[3]);
+    size_t nk1 = (size_t)(NK ? NK : 1);
+    double *p = malloc(nk1 * sizeof *p), *dp = malloc(nk1 * sizeof *dp);
+    double *kt = malloc(nk1 * (size_t)(D ? D : 1) * sizeof *kt);
+    double *vt = malloc(nk1 * (size_t)(D ? D : 1) * sizeof *vt);
+    bool ok = q && k && v && dy && p && dp && kt && vt;
+    double *dq = y, *dk = y + B * NQ * HD, *dv = dk + B * NK * HD;
+    if (ok) memset(y, 0, (size_t)(B * (NQ + 2 * NK) * HD) * sizeof *y);
+    for (int64_t b = 0; ok && b < B; b++)
+        for (int64_t h = 0; h < H; h++) {
+            for (int64_t j = 0; j < NK; j++)
+                for (int64_t d = 0; d < D; d++) {
+                    kt[d * NK + j] = k[(b * NK + j) * HD + h * D + d];
+                    vt[d * NK + j] = v[(b * NK + j) * HD + h * D + d];
+                }
+            for (int64_t i = 0; i < NQ; i++) {
+                int64_t nk = op->p.attention.causal ? i + 1 : NK;
+                const double *qi = q + (b * NQ + i) * HD + h * D;
+                const double *yi = dy + (b * NQ + i) * HD + h * D;
+                double mx = -INFINITY, sum = 0, delta = 0;
+                for (int64_t j = 0; j < nk; j++) p[j] = dp[j] = 0;
+                for (int64_t d = 0; d < D; d++)
+                    for (int64_t j = 0; j < nk; j++) {
+                        p[j] += qi[d] * kt[d * NK + j];
+                        dp[j] += yi[d] * vt[d * NK + j];
+                    }
+                for (int64_t j = 0; j < nk; j++) {
+                    p[j] *= scale;
+                    if (p[j] > mx) mx = p[j];
+                }
+                for (int64_t j = 0; j < nk; j++) sum += p[j] = exp(p[j] - mx);
+                for (int64_t j = 0; j < nk; j++) {
+                    p[j] /= sum;
+                    delta += p[j] * dp[j];
+                }
+                double *dqi = dq + (b * NQ + i) * HD + h * D;
+                for (int64_t j = 0; j < nk; j++) {
+                    double ds = scale * p[j] * (dp[j] - delta), pj = p[j];
+                    const double *kj = k + (b * NK + j) * HD + h * D;
+                    double *dkj = dk + (b * NK + j) * HD + h * D;
+                    double *dvj = dv + (b * NK + j) * HD + h * D;
+                    for (int64_t d = 0; d < D; d++) {
+                        dqi[d] += ds * kj[d];
+                        dkj[d] += ds * qi[d];
+                        dvj[d] += pj * yi[d];
+                    }
+                }
+            }
+        }
+    free(q);
+    free(k);
+    free(v);
+    free(dy);
+    free(p);
+    free(dp);
+    free(kt);
+    free(vt);
+    return ok;
+}
+
+static double gelu_grad(double x) {
+    return 0.5 * (1 + erf(x * M_SQRT1_2)) + x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
+}
+
+/* d/dx of x·sigmoid(a·x) */
+static double sig_grad(double x, double a) {
+    double s = sigmoid(a * x);
+    return s + a * x * s * (1 - s);
+}
+
+static bool ref_act_backward(const sdc_op *op, const sdc_tensor *out, double *y) {
+    size_t n = numel(op->src[0]);
+    (void)out;
+    for (size_t i = 0; i < n; i++) {
+        double x = op_ref_load(op->src[0], i), d = op_ref_load(op->src[1], i);
+        switch (op->kind) {
+        case SDC_OP_GELU_BACKWARD: y[i] = d * gelu_grad(x); break;
+        case SDC_OP_QUICK_GELU_BACKWARD: y[i] = d * sig_grad(x, 1.702); break;
+        default: y[i] = d * sig_grad(x, 1.0); break;
+        }
+    }
+    return true;
+}
+
+static bool ref_geglu_backward(const sdc_op *op, const sdc_tensor *out, double *y) {
+    const sdc_tensor *x = op->src[0], *dy = op->src[1];
+    int64_t F = x->shape[x->ndim - 1] / 2, R = F ? (int64_t)numel(x) / (2 * F) : 0;
+    (void)out;
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t f = 0; f < F; f++) {
+            double v = op_ref_load(x, (size_t)(r * 2 * F + f));
+            double g = op_ref_load(x, (size_t)(r * 2 * F + F + f));
+            double d = op_ref_load(dy, (size_t)(r * F + f));
+            y[r * 2 * F + f] = d * gelu(g);
+            y[r * 2 * F + F + f] = d * v * gelu_grad(g);
+        }
+    return true;
+}
+
+static bool ref_upsample_backward(const sdc_op *op, const sdc_tensor *out, double *y) {
+    const sdc_tensor *dy = op->src[0];
+    int64_t NC = dy->shape[0] * dy->shape[1], OH = dy->shape[2], OW = dy->shape[3];
+    int64_t H = out->shape[2], W = out->shape[3];
+    memset(y, 0, (size_t)(NC * H * W) * sizeof *y);
+    for (int64_t p = 0; p < NC; p++) /* each output pixel adds to the pixel it copied */
+        for (int64_t i = 0; i < OH; i++)
+            for (int64_t j = 0; j < OW; j++)
+                y[(p * H + i / 2) * W + j / 2] += op_ref_load(dy, (size_t)((p * OH + i) * OW + j));
+    return true;
+}
+
+static bool ref_slice(const sdc_op *op, const sdc_tensor *out, double *y) {
+    const sdc_tensor *x = op->src[0];
+    int axis = x->ndim == 1 ? 0 : 1;
+    int64_t outer = axis == 0 ? 1 : x->shape[0], inner = 1;
+    for (int i = axis + 1; i < x->ndim; i++) inner *= x->shape[i];
+    int64_t c = x->shape[axis], len = op->p.slice.len, start = op->p.slice.start;
+    (void)out;
+    size_t k = 0;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = start * inner; i < (start + len) * inner; i++)
+            y[k++] = op_ref_load(x, (size_t)(o * c * inner + i));
+    return true;
+}
+
 static const ref_fn ref_table[SDC_OP_COUNT] = {
     [SDC_OP_CONV2D] = ref_conv2d,        [SDC_OP_LINEAR] = ref_linear,
     [SDC_OP_GROUP_NORM] = ref_norm,      [SDC_OP_LAYER_NORM] = ref_norm,
@@ -403,6 +658,17 @@ static const ref_fn ref_table[SDC_OP_COUNT] = {
     [SDC_OP_UPSAMPLE2X] = ref_upsample,  [SDC_OP_CONCAT] = ref_concat,
     [SDC_OP_TIMESTEP_EMBED] = ref_timestep, [SDC_OP_EMBEDDING] = ref_embedding,
     [SDC_OP_CONVERT] = ref_convert,      [SDC_OP_TRANSPOSE] = ref_transpose,
+    [SDC_OP_CONV2D_BACKWARD] = ref_conv2d_backward,
+    [SDC_OP_LINEAR_BACKWARD] = ref_linear_backward,
+    [SDC_OP_GROUP_NORM_BACKWARD] = ref_norm_backward,
+    [SDC_OP_LAYER_NORM_BACKWARD] = ref_norm_backward,
+    [SDC_OP_ATTENTION_BACKWARD] = ref_attention_backward,
+    [SDC_OP_GELU_BACKWARD] = ref_act_backward,
+    [SDC_OP_QUICK_GELU_BACKWARD] = ref_act_backward,
+    [SDC_OP_SILU_BACKWARD] = ref_act_backward,
+    [SDC_OP_GEGLU_BACKWARD] = ref_geglu_backward,
+    [SDC_OP_UPSAMPLE2X_BACKWARD] = ref_upsample_backward,
+    [SDC_OP_SLICE] = ref_slice,
 };
 
 bool op_ref(const sdc_op *op, const sdc_tensor *dst_shape, double *y) {

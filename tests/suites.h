@@ -32,6 +32,7 @@ Suite *suite_eval(void);
 Suite *suite_report(void);
 Suite *suite_filter(void);
 Suite *suite_train(void);
+Suite *suite_grad(void);
 
 /* Path of the sdc binary under test ($SDC_BIN, default build/sdc). */
 const char *test_sdc_bin(void);

@@ -4,6 +4,7 @@
 #include "suites.h"
 
 #include "op_cases.h"
+#include "op_fd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,48 @@ START_TEST(op_row) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- finite differences */
+
+/* The backward references against central differences of the forward
+ * references, on the _edge_ rows of every backward kind (small, so every
+ * element, or 96 per output, is probed). Both sides are double: the
+ * differences carry O(h²) truncation (h = 1e-5·(1+|x|)) and rounding of
+ * ~1e-16·|L|/h. Measured worst over 9 seeds: rel-L2 1.7e-8; max-abs 9.4e-7
+ * on attnb_edge_peaky (gradients ~50), at most 6.1e-8 on the other rows. */
+#define FD_TOL_REL 1e-7
+#define FD_TOL_ABS 3e-6
+
+START_TEST(fd_row) {
+    const op_case *c = &op_cases[_i];
+    sdc_err err = {0};
+    op_error e;
+    bool ok = op_fd_check(c, seed, 96, &e, &err);
+    printf("ops-fd: %-34s max_abs %.3g (tol %.3g)  rel_l2 %.3g (tol %.3g)%s\n", c->name,
+           e.max_abs, FD_TOL_ABS, e.rel_l2, FD_TOL_REL,
+           ok && e.max_abs <= FD_TOL_ABS && e.rel_l2 <= FD_TOL_REL ? "" : "  FAIL");
+    fflush(stdout);
+    ck_assert_msg(ok, "%s: %s", c->name, err.msg);
+    ck_assert_msg(e.max_abs <= FD_TOL_ABS && e.rel_l2 <= FD_TOL_REL,
+                  "%s: backward reference vs central differences: max_abs %.3g, rel_l2 %.3g; "
+                  "worst: output %d element %zu analytic %.12g, differences %.12g (seed %llu)",
+                  c->name, e.max_abs, e.rel_l2, e.worst_out, e.worst, e.worst_got, e.worst_ref,
+                  (unsigned long long)seed);
+}
+END_TEST
+
+/* Every backward kind with a forward has an _edge_ row for fd_row. */
+START_TEST(fd_covers_every_backward_kind) {
+    for (int k = 0; k < SDC_OP_COUNT; k++) {
+        if (!op_fd_applies((sdc_op_kind)k)) continue;
+        bool found = false;
+        for (size_t i = 0; i < op_case_count && !found; i++)
+            found = op_cases[i].op.kind == (sdc_op_kind)k && strstr(op_cases[i].name, "_edge_");
+        ck_assert_msg(found, "%s has no _edge_ row to check by finite differences",
+                      sdc_op_name((sdc_op_kind)k));
+    }
+}
+END_TEST
+
 /* ---------------------------------------------------------------- validation */
 
 /* Host tensors over one scratch buffer (the checks never run an op). */
@@ -72,7 +115,8 @@ static void expect(sdc_op *op, sdc_status want, const char *needle) {
 START_TEST(reject_wrong_dst_shape) {
     sdc_tensor x = tens(SDC_F32, 4, 1, 4, 5, 5), w = tens(SDC_F32, 4, 6, 4, 3, 3);
     sdc_tensor y = tens(SDC_F32, 4, 1, 6, 4, 5);
-    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, &w}, .dst = &y, .p.conv2d = {1, 1, 1, 1, 1}};
+    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, &w}, .dst = &y,
+                 .p.conv2d = {1, 1, 1, 1, 1, 0, 0}};
     expect(&op, SDC_ERR_SHAPE, "expected F32 [1, 6, 5, 5]");
 }
 END_TEST
@@ -80,7 +124,8 @@ END_TEST
 START_TEST(reject_channel_mismatch) {
     sdc_tensor x = tens(SDC_F32, 4, 1, 4, 5, 5), w = tens(SDC_F32, 4, 6, 3, 3, 3);
     sdc_tensor y = tens(SDC_F32, 4, 1, 6, 5, 5);
-    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, &w}, .dst = &y, .p.conv2d = {1, 1, 1, 1, 1}};
+    sdc_op op = {.kind = SDC_OP_CONV2D, .src = {&x, &w}, .dst = &y,
+                 .p.conv2d = {1, 1, 1, 1, 1, 0, 0}};
     expect(&op, SDC_ERR_SHAPE, "w has 3 input channels, x has 4");
     sdc_tensor a = tens(SDC_F32, 3, 2, 7, 16, 1), wl = tens(SDC_F32, 2, 8, 15, 1, 1);
     sdc_tensor yl = tens(SDC_F32, 3, 2, 7, 8, 1);
@@ -130,6 +175,48 @@ START_TEST(reject_dtypes) {
     sdc_tensor ye = tens(SDC_F32, 2, 3, 4, 1, 1);
     sdc_op emb = {.kind = SDC_OP_EMBEDDING, .src = {&ids, &tab}, .dst = &ye};
     expect(&emb, SDC_ERR_SHAPE, "ids must be I32");
+}
+END_TEST
+
+START_TEST(reject_backward_args) {
+    /* conv2d_backward: a given input size must give dy's size. */
+    sdc_tensor dy = tens(SDC_F32, 4, 1, 6, 4, 4), w = tens(SDC_F32, 4, 6, 3, 3, 3);
+    sdc_tensor dx = tens(SDC_F32, 4, 1, 3, 9, 8);
+    sdc_op conv = {.kind = SDC_OP_CONV2D_BACKWARD, .src = {&dy, &w}, .dst = &dx,
+                   .p.conv2d = {2, 1, 1, 1, 1, 8, 5}};
+    expect(&conv, SDC_ERR_SHAPE, "no input width of 5 gives an output of 4");
+    conv.p.conv2d.in_w = 8;
+    conv.p.conv2d.in_h = 9; /* 9 -> 5 with stride 2, pad 1 */
+    expect(&conv, SDC_ERR_SHAPE, "no input height of 9 gives an output of 4");
+    conv.p.conv2d.in_h = 8;
+    expect(&conv, SDC_ERR_SHAPE, "expected F32 [1, 3, 8, 8]");
+    sdc_tensor bias = tens(SDC_F32, 1, 6, 1, 1, 1);
+    conv.src[2] = &bias;
+    expect(&conv, SDC_ERR_SHAPE, "takes only dy and w");
+    /* attention_backward: three outputs, each shaped like its input. */
+    sdc_tensor q = tens(SDC_F32, 3, 1, 4, 8, 1), k = tens(SDC_F32, 3, 1, 5, 8, 1);
+    sdc_tensor dq = q, dk = k, dv = k, bad = q;
+    sdc_op attn = {.kind = SDC_OP_ATTENTION_BACKWARD, .src = {&q, &k, &k, &q}, .dst = &dq,
+                   .dst_more = {&dk, NULL}, .p.attention = {2, false, 0}};
+    expect(&attn, SDC_ERR_ARG, "output 2 is NULL");
+    attn.dst_more[1] = &bad;
+    expect(&attn, SDC_ERR_SHAPE, "dst_more[1] is F32 [1, 4, 8], expected F32 [1, 5, 8]");
+    attn.dst_more[1] = &dv;
+    attn.src[3] = &k;
+    expect(&attn, SDC_ERR_SHAPE, "dy is [1, 5, 8], expected [1, 4, 8]");
+    /* geglu_backward: dy is x's shape with the last dim halved. */
+    sdc_tensor x = tens(SDC_F32, 2, 3, 8, 1, 1), dyg = tens(SDC_F32, 2, 3, 8, 1, 1);
+    sdc_op geglu = {.kind = SDC_OP_GEGLU_BACKWARD, .src = {&x, &dyg}, .dst = &x};
+    expect(&geglu, SDC_ERR_SHAPE, "last dim halved");
+    /* group_norm_backward needs beta (SiLU's input is recomputed). */
+    sdc_tensor xg = tens(SDC_F32, 4, 1, 8, 2, 2), g8 = tens(SDC_F32, 1, 8, 1, 1, 1);
+    sdc_op gn = {.kind = SDC_OP_GROUP_NORM_BACKWARD, .src = {&xg, &g8, NULL, &xg}, .dst = &xg,
+                 .p.group_norm = {4, 1e-5f, true}};
+    expect(&gn, SDC_ERR_SHAPE, "missing beta");
+    /* slice: the range must lie inside dim 1. */
+    sdc_tensor xs = tens(SDC_F32, 3, 2, 5, 3, 1), ys = tens(SDC_F32, 3, 2, 3, 3, 1);
+    sdc_op sl = {.kind = SDC_OP_SLICE, .src = {&xs}, .dst = &ys, .p.slice = {3, 3}};
+    expect(&sl, SDC_ERR_SHAPE, "outside dim 1 of size 5");
 }
 END_TEST
 
@@ -242,6 +329,98 @@ START_TEST(conv2d_same_bits_any_batch_or_threads) {
 }
 END_TEST
 
+/* The backward ops, too: every output the same bits at 1-3 threads, and each
+ * sample's alone as in a batch of 3. Rows of the table, rebuilt at batch 3:
+ * conv (Winograd and col2im paths), linear, group norm, attention (causal,
+ * and over 1024 keys, where dq is summed from per-chunk partials). */
+static const char *const invariant_rows[] = {
+    "convb_edge_wino2_19x17_c40", "convb_edge_s2_odd", "linearb_edge_odd",
+    "gnb32_1280_8x8_b2_silu", "attnb_edge_causal_blocks", "attnb_chunks_300x2500_2x16"};
+
+static const op_case *row_named(const char *name) {
+    for (size_t i = 0; i < op_case_count; i++)
+        if (!strcmp(op_cases[i].name, name)) return &op_cases[i];
+    ck_abort_msg("no op row %s", name);
+    return NULL;
+}
+
+/* Runs op (CPU tensors) at `threads`; copies every output into out[i]. */
+static void run_copy(sdc_backend *be, const sdc_op *op, int threads, void *out[]) {
+    sdc_err err = {0};
+    sdc_set_threads(threads);
+    ck_assert_msg(sdc_op_run(be, op, &err) == SDC_OK, "%s: %s", sdc_op_name(op->kind), err.msg);
+    for (int i = 0; i < sdc_op_dst_count(op->kind); i++) {
+        const sdc_tensor *d = i ? op->dst_more[i - 1] : op->dst;
+        memcpy(out[i], d->data, sdc_tensor_nbytes(d));
+    }
+}
+
+/* Whether source i of kind has the batch as its dim 0 (the others are weights). */
+static bool batched_src(sdc_op_kind k, int i) {
+    if (k == SDC_OP_ATTENTION_BACKWARD) return true;          /* q, k, v, dy */
+    if (k == SDC_OP_GROUP_NORM_BACKWARD) return i == 0 || i == 3; /* x, dy */
+    return i == 0;                                           /* dy */
+}
+
+/* Sample b of a batched tensor, as a batch of one (a view). */
+static sdc_tensor sample_of(const sdc_tensor *t, int64_t b) {
+    sdc_tensor v = *t;
+    v.shape[0] = 1;
+    v.data = (char *)t->data + (size_t)b * sdc_tensor_nbytes(t) / (size_t)t->shape[0];
+    return v;
+}
+
+START_TEST(backward_same_bits_any_batch_or_threads) {
+    const op_case *c = row_named(invariant_rows[_i]);
+    sdc_err err = {0};
+    sdc_backend *be = sdc_cpu_backend_create(&err);
+    ck_assert_ptr_nonnull(be);
+    op_opts o = {.seed = seed, .act = SDC_F32, .ndim = c->ndim};
+    memcpy(o.shape, c->shape, sizeof o.shape);
+    o.shape[0] = 3;
+    op_inst in;
+    ck_assert_msg(op_inst_build(&in, c, &o, be, &err) == SDC_OK, "%s", err.msg);
+    void *ref[SDC_OP_MAX_DST], *other[SDC_OP_MAX_DST];
+    for (int i = 0; i < in.ndst; i++) {
+        ref[i] = malloc(sdc_tensor_nbytes(&in.hdst[i]));
+        other[i] = malloc(sdc_tensor_nbytes(&in.hdst[i]));
+        ck_assert(ref[i] && other[i]);
+    }
+    int saved = sdc_get_threads();
+    run_copy(be, &in.op, 2, ref);
+    for (int t = 1; t <= 3; t++) {
+        run_copy(be, &in.op, t, other);
+        for (int i = 0; i < in.ndst; i++)
+            ck_assert_msg(!memcmp(ref[i], other[i], sdc_tensor_nbytes(&in.hdst[i])),
+                          "%s: output %d differs at %d threads", c->name, i, t);
+    }
+    for (int64_t b = 0; b < 3; b++) {
+        sdc_op one = in.op;
+        sdc_tensor src[SDC_OP_MAX_SRC], dst[SDC_OP_MAX_DST];
+        for (int i = 0; i < in.nsrc; i++) {
+            src[i] = batched_src(c->op.kind, i) ? sample_of(in.op.src[i], b) : *in.op.src[i];
+            one.src[i] = &src[i];
+        }
+        for (int i = 0; i < in.ndst; i++) {
+            dst[i] = sample_of(i ? in.op.dst_more[i - 1] : in.op.dst, b);
+            if (i) one.dst_more[i - 1] = &dst[i];
+            else one.dst = &dst[0];
+        }
+        sdc_set_threads(2);
+        ck_assert_msg(sdc_op_run(be, &one, &err) == SDC_OK, "%s", err.msg);
+        for (int i = 0; i < in.ndst; i++)
+            ck_assert_msg(!memcmp((char *)ref[i] + (size_t)b * sdc_tensor_nbytes(&dst[i]),
+                                  dst[i].data, sdc_tensor_nbytes(&dst[i])),
+                          "%s: sample %lld alone differs from its batch (output %d)", c->name,
+                          (long long)b, i);
+    }
+    sdc_set_threads(saved);
+    for (int i = 0; i < in.ndst; i++) free(ref[i]), free(other[i]);
+    op_inst_free(&in);
+    sdc_backend_destroy(be);
+}
+END_TEST
+
 Suite *suite_ops(void) {
     Suite *s = suite_create("ops");
     seed = op_seed();
@@ -267,6 +446,13 @@ Suite *suite_ops(void) {
         tcase_add_loop_test(tc_of[k], op_row, (int)i, (int)j);
         i = j;
     }
+    TCase *fd = tcase_create("fd");
+    tcase_set_timeout(fd, 300);
+    for (size_t i = 0; i < op_case_count; i++)
+        if (op_fd_applies(op_cases[i].op.kind) && strstr(op_cases[i].name, "_edge_"))
+            tcase_add_loop_test(fd, fd_row, (int)i, (int)i + 1);
+    tcase_add_test(fd, fd_covers_every_backward_kind);
+    suite_add_tcase(s, fd);
     TCase *v = tcase_create("validation");
     tcase_add_test(v, reject_wrong_dst_shape);
     tcase_add_test(v, reject_channel_mismatch);
@@ -274,10 +460,13 @@ Suite *suite_ops(void) {
     tcase_add_test(v, reject_bad_params);
     tcase_add_test(v, reject_dtypes);
     tcase_add_test(v, reject_embedding_id_out_of_range);
+    tcase_add_test(v, reject_backward_args);
     suite_add_tcase(s, v);
     TCase *inv = tcase_create("invariance");
     tcase_add_test(inv, linear_same_bits_any_batch_or_threads);
     tcase_add_test(inv, conv2d_same_bits_any_batch_or_threads);
+    tcase_add_loop_test(inv, backward_same_bits_any_batch_or_threads, 0,
+                        (int)(sizeof invariant_rows / sizeof invariant_rows[0]));
     suite_add_tcase(s, inv);
     return s;
 }

@@ -15,12 +15,20 @@ double sdc_op_flops(const sdc_op *op) {
     }
     case SDC_OP_LINEAR: /* 2 · M·N·K */
         return 2.0 * (double)sdc_tensor_numel(d) * (double)op->src[1]->shape[1];
-    case SDC_OP_ATTENTION: { /* QKᵀ and PV: 4 · B·Nq·Nk·(H·D), halved under a causal mask */
+    case SDC_OP_ATTENTION:   /* QKᵀ and PV: 4 · B·Nq·Nk·(H·D), halved under a causal mask */
+    case SDC_OP_ATTENTION_BACKWARD: { /* QKᵀ, dY·Vᵀ, Pᵀ·dY, dS·K, dSᵀ·Q: 10 · ... */
         const sdc_tensor *q = op->src[0], *k = op->src[1];
-        double f = 4.0 * (double)q->shape[0] * (double)q->shape[1] * (double)k->shape[1] *
-                   (double)q->shape[2];
+        double f = (op->kind == SDC_OP_ATTENTION ? 4.0 : 10.0) * (double)q->shape[0] *
+                   (double)q->shape[1] * (double)k->shape[1] * (double)q->shape[2];
         return op->p.attention.causal ? f / 2 : f;
     }
+    case SDC_OP_CONV2D_BACKWARD: { /* as the forward: 2 · N·OC·OH·OW · C·KH·KW */
+        const sdc_tensor *w = op->src[1];
+        return 2.0 * (double)sdc_tensor_numel(op->src[0]) *
+               (double)(w->shape[1] * w->shape[2] * w->shape[3]);
+    }
+    case SDC_OP_LINEAR_BACKWARD: /* 2 · M·N·K */
+        return 2.0 * (double)sdc_tensor_numel(op->src[0]) * (double)op->src[1]->shape[1];
     default: return 0;
     }
 }
@@ -211,6 +219,104 @@ sdc_tensor sdc_x_embedding(sdc_exec *ex, sdc_tensor ids, const sdc_tensor *table
 sdc_tensor sdc_x_convert(sdc_exec *ex, sdc_tensor x, sdc_dtype to) {
     sdc_op op = {.kind = SDC_OP_CONVERT, .src = {&x}};
     return run(ex, &op, to);
+}
+
+sdc_tensor sdc_x_conv2d_backward(sdc_exec *ex, sdc_tensor dy, const sdc_tensor *w, int stride,
+                                 int pad, int64_t in_h, int64_t in_w) {
+    sdc_op op = {.kind = SDC_OP_CONV2D_BACKWARD, .src = {&dy, w}};
+    op.p.conv2d.stride = stride;
+    op.p.conv2d.pad_top = op.p.conv2d.pad_bottom = pad;
+    op.p.conv2d.pad_left = op.p.conv2d.pad_right = pad;
+    op.p.conv2d.in_h = in_h;
+    op.p.conv2d.in_w = in_w;
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_linear_backward(sdc_exec *ex, sdc_tensor dy, const sdc_tensor *w) {
+    sdc_op op = {.kind = SDC_OP_LINEAR_BACKWARD, .src = {&dy, w}};
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_group_norm_backward(sdc_exec *ex, sdc_tensor x, const sdc_tensor *gamma,
+                                     const sdc_tensor *beta, sdc_tensor dy, int groups, float eps,
+                                     bool silu) {
+    sdc_op op = {.kind = SDC_OP_GROUP_NORM_BACKWARD, .src = {&x, gamma, beta, &dy}};
+    op.p.group_norm.groups = groups;
+    op.p.group_norm.eps = eps;
+    op.p.group_norm.silu = silu;
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_layer_norm_backward(sdc_exec *ex, sdc_tensor x, const sdc_tensor *gamma,
+                                     sdc_tensor dy, float eps) {
+    sdc_op op = {.kind = SDC_OP_LAYER_NORM_BACKWARD, .src = {&x, gamma, &dy}};
+    op.p.layer_norm.eps = eps;
+    return run(ex, &op, ex->act);
+}
+
+void sdc_x_attention_backward(sdc_exec *ex, sdc_tensor q, sdc_tensor k, sdc_tensor v,
+                              sdc_tensor dy, int heads, bool causal, sdc_tensor *dq,
+                              sdc_tensor *dk, sdc_tensor *dv) {
+    sdc_tensor out[3] = {{0}};
+    *dq = *dk = *dv = empty();
+    if (ex->status) return;
+    sdc_op op = {.kind = SDC_OP_ATTENTION_BACKWARD, .src = {&q, &k, &v, &dy}};
+    op.p.attention.heads = heads;
+    op.p.attention.causal = causal;
+    for (int i = 0; i < 3 && !ex->status; i++) {
+        sdc_tensor shape;
+        shape.dtype = ex->act;
+        ex->status = sdc_op_infer_dst(&op, ex->act, i, &shape, ex->err);
+        if (!ex->status)
+            ex->status = sdc_arena_tensor(ex->arena, &out[i], shape.dtype, shape.ndim,
+                                          shape.shape, ex->err);
+    }
+    op.dst = &out[0];
+    op.dst_more[0] = &out[1];
+    op.dst_more[1] = &out[2];
+    if (!ex->status) ex->status = dispatch(ex, &op);
+    if (ex->status) {
+        for (int i = 0; i < 3; i++) sdc_x_free(ex, &out[i]);
+        return;
+    }
+    *dq = out[0];
+    *dk = out[1];
+    *dv = out[2];
+}
+
+sdc_tensor sdc_x_act_backward(sdc_exec *ex, sdc_op_kind kind, sdc_tensor x, sdc_tensor dy) {
+    sdc_op op = {.kind = kind, .src = {&x, &dy}};
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_upsample2x_backward(sdc_exec *ex, sdc_tensor dy) {
+    sdc_op op = {.kind = SDC_OP_UPSAMPLE2X_BACKWARD, .src = {&dy}};
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_slice(sdc_exec *ex, sdc_tensor x, int64_t start, int64_t len) {
+    sdc_op op = {.kind = SDC_OP_SLICE, .src = {&x}};
+    op.p.slice.start = start;
+    op.p.slice.len = len;
+    return run(ex, &op, ex->act);
+}
+
+sdc_tensor sdc_x_copy(sdc_exec *ex, sdc_tensor x) {
+    if (!ex->status && x.ndim < 1) {
+        ex->status = sdc_err_set(ex->err, SDC_ERR_SHAPE, "copy: rank-0 tensor");
+        return empty();
+    }
+    return sdc_x_slice(ex, x, 0, x.ndim > 1 ? x.shape[1] : x.shape[0]);
+}
+
+void sdc_x_accumulate(sdc_exec *ex, sdc_tensor *acc, sdc_tensor *t) {
+    if (!acc->data && !ex->status) {
+        *acc = *t;
+        *t = empty();
+        return;
+    }
+    sdc_x_add_inplace(ex, *acc, *t);
+    sdc_x_free(ex, t);
 }
 
 sdc_tensor sdc_x_from_host(sdc_exec *ex, const float *host, sdc_dtype dt, int ndim,

@@ -82,6 +82,32 @@ sdc_tensor sdc_x_timestep_embedding(sdc_exec *ex, sdc_tensor t, int dim, bool fl
 sdc_tensor sdc_x_embedding(sdc_exec *ex, sdc_tensor ids, const sdc_tensor *table);
 sdc_tensor sdc_x_convert(sdc_exec *ex, sdc_tensor x, sdc_dtype to);
 
+/* Reverse mode (see sdc_ops.h): each returns dL/d(input) given the upstream
+ * gradient dy of the forward op's output. in_h/in_w: the forward input's
+ * size (0: see SDC_OP_CONV2D_BACKWARD). */
+sdc_tensor sdc_x_conv2d_backward(sdc_exec *ex, sdc_tensor dy, const sdc_tensor *w, int stride,
+                                 int pad, int64_t in_h, int64_t in_w);
+sdc_tensor sdc_x_linear_backward(sdc_exec *ex, sdc_tensor dy, const sdc_tensor *w);
+sdc_tensor sdc_x_group_norm_backward(sdc_exec *ex, sdc_tensor x, const sdc_tensor *gamma,
+                                     const sdc_tensor *beta, sdc_tensor dy, int groups, float eps,
+                                     bool silu);
+sdc_tensor sdc_x_layer_norm_backward(sdc_exec *ex, sdc_tensor x, const sdc_tensor *gamma,
+                                     sdc_tensor dy, float eps);
+/* dq, dk, dv come from the arena (empty after a failure). */
+void sdc_x_attention_backward(sdc_exec *ex, sdc_tensor q, sdc_tensor k, sdc_tensor v,
+                              sdc_tensor dy, int heads, bool causal, sdc_tensor *dq,
+                              sdc_tensor *dk, sdc_tensor *dv);
+/* gelu/quick_gelu/silu/geglu_backward: dx from the forward input x and dy. */
+sdc_tensor sdc_x_act_backward(sdc_exec *ex, sdc_op_kind kind, sdc_tensor x, sdc_tensor dy);
+sdc_tensor sdc_x_upsample2x_backward(sdc_exec *ex, sdc_tensor dy);
+/* Channels [start, start + len) along dim 1 (concat's adjoint). */
+sdc_tensor sdc_x_slice(sdc_exec *ex, sdc_tensor x, int64_t start, int64_t len);
+/* A new copy of x (rank >= 1). */
+sdc_tensor sdc_x_copy(sdc_exec *ex, sdc_tensor x);
+/* Gradient accumulation: *acc += *t and *t is freed, or *acc takes *t
+ * when *acc is empty; *t is cleared either way. */
+void sdc_x_accumulate(sdc_exec *ex, sdc_tensor *acc, sdc_tensor *t);
+
 #define sdc_x_silu(ex, x) sdc_x_unary((ex), SDC_OP_SILU, (x))
 #define sdc_x_gelu(ex, x) sdc_x_unary((ex), SDC_OP_GELU, (x))
 #define sdc_x_quick_gelu(ex, x) sdc_x_unary((ex), SDC_OP_QUICK_GELU, (x))

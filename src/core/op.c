@@ -15,6 +15,17 @@ static const char *const op_names[SDC_OP_COUNT] = {
     [SDC_OP_UPSAMPLE2X] = "upsample2x", [SDC_OP_CONCAT] = "concat",
     [SDC_OP_TIMESTEP_EMBED] = "timestep_embedding", [SDC_OP_EMBEDDING] = "embedding",
     [SDC_OP_CONVERT] = "convert",       [SDC_OP_TRANSPOSE] = "transpose",
+    [SDC_OP_CONV2D_BACKWARD] = "conv2d_backward",
+    [SDC_OP_LINEAR_BACKWARD] = "linear_backward",
+    [SDC_OP_GROUP_NORM_BACKWARD] = "group_norm_backward",
+    [SDC_OP_LAYER_NORM_BACKWARD] = "layer_norm_backward",
+    [SDC_OP_ATTENTION_BACKWARD] = "attention_backward",
+    [SDC_OP_GELU_BACKWARD] = "gelu_backward",
+    [SDC_OP_QUICK_GELU_BACKWARD] = "quick_gelu_backward",
+    [SDC_OP_SILU_BACKWARD] = "silu_backward",
+    [SDC_OP_GEGLU_BACKWARD] = "geglu_backward",
+    [SDC_OP_UPSAMPLE2X_BACKWARD] = "upsample2x_backward",
+    [SDC_OP_SLICE] = "slice",
 };
 
 const char *sdc_op_name(sdc_op_kind k) {
@@ -237,8 +248,181 @@ static sdc_status infer_transpose(const sdc_op *op, sdc_dtype dt, sdc_tensor *ou
     return SDC_OK;
 }
 
+/* ---------------------------------------------------------------- backward */
+
+/* Source j must have source i's shape (a gradient and its activation). */
+static sdc_status need_like(const sdc_op *op, int j, const char *what, int i, sdc_err *err) {
+    sdc_status s = need(op, j, what, err);
+    if (s) return s;
+    if (!sdc_tensor_same_shape(op->src[j], op->src[i])) {
+        char a[96], b[96];
+        FAIL("%s: %s is %s, expected %s", sdc_op_name(op->kind), what,
+             sdc_shape_str(op->src[j], a, sizeof a), sdc_shape_str(op->src[i], b, sizeof b));
+    }
+    return SDC_OK;
+}
+
+/* The forward input size along one axis: given (must give `out`) or the
+ * largest that gives it (see SDC_OP_CONV2D_BACKWARD). */
+static sdc_status conv_in_size(int64_t given, int64_t out, int64_t k, int s, int p0, int p1,
+                               const char *axis, int64_t *in, sdc_err *err) {
+    int64_t n = given ? given : out * s + k - 1 - p0 - p1;
+    if (out < 1 || n < 1 || n + p0 + p1 < k || (n + p0 + p1 - k) / s + 1 != out)
+        FAIL("conv2d_backward: no input %s of %lld gives an output of %lld (kernel %lld, "
+             "stride %d, pads %d/%d)", axis, (long long)n, (long long)out, (long long)k, s, p0,
+             p1);
+    *in = n;
+    return SDC_OK;
+}
+
+static sdc_status infer_conv2d_backward(const sdc_op *op, sdc_dtype dt, sdc_tensor *out,
+                                        sdc_err *err) {
+    sdc_status s;
+    if ((s = need(op, 0, "dy", err)) || (s = need(op, 1, "w", err))) return s;
+    const sdc_tensor *dy = op->src[0], *w = op->src[1];
+    if (dy->ndim != 4 || w->ndim != 4) FAIL("conv2d_backward: dy and w must be rank 4");
+    if (op->src[2] || op->src[3]) FAIL("conv2d_backward: takes only dy and w");
+    if (w->shape[0] != dy->shape[1])
+        FAIL("conv2d_backward: w has %lld output channels, dy has %lld", (long long)w->shape[0],
+             (long long)dy->shape[1]);
+    int st = op->p.conv2d.stride;
+    int pt = op->p.conv2d.pad_top, pb = op->p.conv2d.pad_bottom;
+    int pl = op->p.conv2d.pad_left, pr = op->p.conv2d.pad_right;
+    if (st < 1 || pt < 0 || pb < 0 || pl < 0 || pr < 0 || op->p.conv2d.in_h < 0 ||
+        op->p.conv2d.in_w < 0)
+        FAIL("conv2d_backward: stride must be >= 1, padding and input size >= 0");
+    if (w->shape[2] < 1 || w->shape[3] < 1) FAIL("conv2d_backward: empty kernel");
+    int64_t h, wd;
+    if ((s = conv_in_size(op->p.conv2d.in_h, dy->shape[2], w->shape[2], st, pt, pb, "height", &h,
+                          err)) ||
+        (s = conv_in_size(op->p.conv2d.in_w, dy->shape[3], w->shape[3], st, pl, pr, "width", &wd,
+                          err)))
+        return s;
+    int64_t shape[4] = {dy->shape[0], w->shape[1], h, wd};
+    set_shape(out, dt, 4, shape);
+    return SDC_OK;
+}
+
+static sdc_status infer_linear_backward(const sdc_op *op, sdc_dtype dt, sdc_tensor *out,
+                                        sdc_err *err) {
+    sdc_status s;
+    if ((s = need(op, 0, "dy", err)) || (s = need(op, 1, "w", err))) return s;
+    const sdc_tensor *dy = op->src[0], *w = op->src[1];
+    if (dy->ndim < 1 || w->ndim != 2) FAIL("linear_backward: dy must have rank >= 1 and w rank 2");
+    if (op->src[2] || op->src[3]) FAIL("linear_backward: takes only dy and w");
+    if (w->shape[0] != dy->shape[dy->ndim - 1])
+        FAIL("linear_backward: w is [%lld, %lld] but dy's last dim is %lld",
+             (long long)w->shape[0], (long long)w->shape[1], (long long)dy->shape[dy->ndim - 1]);
+    int64_t shape[4];
+    memcpy(shape, dy->shape, sizeof shape);
+    shape[dy->ndim - 1] = w->shape[1];
+    set_shape(out, dt, dy->ndim, shape);
+    return SDC_OK;
+}
+
+/* group_norm_backward {x, gamma, beta, dy}; layer_norm_backward {x, gamma, dy}. */
+static sdc_status infer_norm_backward(const sdc_op *op, sdc_dtype dt, sdc_tensor *out,
+                                      sdc_err *err) {
+    sdc_status s;
+    if ((s = need(op, 0, "x", err))) return s;
+    const sdc_tensor *x = op->src[0];
+    int64_t c;
+    int dyi;
+    if (op->kind == SDC_OP_GROUP_NORM_BACKWARD) {
+        if (x->ndim < 2) FAIL("group_norm_backward: x must be [N, C, ...]");
+        c = x->shape[1];
+        int g = op->p.group_norm.groups;
+        if (g < 1 || c % g != 0)
+            FAIL("group_norm_backward: %lld channels do not split into %d groups", (long long)c,
+                 g);
+        if (!(op->p.group_norm.eps > 0)) FAIL("group_norm_backward: eps must be > 0");
+        if ((s = need_vec(op, 2, "beta", c, err))) return s;
+        dyi = 3;
+    } else {
+        if (x->ndim < 1) FAIL("layer_norm_backward: x must have rank >= 1");
+        c = x->shape[x->ndim - 1];
+        if (!(op->p.layer_norm.eps > 0)) FAIL("layer_norm_backward: eps must be > 0");
+        if (op->src[3]) FAIL("layer_norm_backward: takes only x, gamma and dy");
+        dyi = 2;
+    }
+    if ((s = need_vec(op, 1, "gamma", c, err)) || (s = need_like(op, dyi, "dy", 0, err))) return s;
+    set_shape(out, dt, x->ndim, x->shape);
+    return SDC_OK;
+}
+
+/* Outputs dq, dk, dv: shaped like q, k, v. */
+static sdc_status infer_attention_backward(const sdc_op *op, sdc_dtype dt, int i, sdc_tensor *out,
+                                           sdc_err *err) {
+    sdc_status s = infer_attention(op, dt, out, err);
+    if (s) return s;
+    if ((s = need_like(op, 3, "dy", 0, err))) return s;
+    set_shape(out, dt, 3, op->src[i]->shape);
+    return SDC_OK;
+}
+
+/* {x, dy}: gelu/quick_gelu/silu (dy like x) and geglu (dy [..., F] for x [..., 2F]). */
+static sdc_status infer_act_backward(const sdc_op *op, sdc_dtype dt, sdc_tensor *out,
+                                     sdc_err *err) {
+    sdc_status s;
+    if ((s = need(op, 0, "x", err))) return s;
+    const sdc_tensor *x = op->src[0];
+    if (op->src[2] || op->src[3]) FAIL("%s: takes only x and dy", sdc_op_name(op->kind));
+    if (op->kind == SDC_OP_GEGLU_BACKWARD) {
+        if ((s = need(op, 1, "dy", err))) return s;
+        const sdc_tensor *dy = op->src[1];
+        if (x->ndim < 1 || x->shape[x->ndim - 1] % 2 != 0)
+            FAIL("geglu_backward: x's last dim must be even");
+        bool ok = dy->ndim == x->ndim;
+        for (int d = 0; ok && d < x->ndim; d++)
+            ok = dy->shape[d] == (d == x->ndim - 1 ? x->shape[d] / 2 : x->shape[d]);
+        if (!ok) FAIL("geglu_backward: dy must be x's shape with the last dim halved");
+    } else if ((s = need_like(op, 1, "dy", 0, err))) {
+        return s;
+    }
+    set_shape(out, dt, x->ndim, x->shape);
+    return SDC_OK;
+}
+
+static sdc_status infer_upsample_backward(const sdc_op *op, sdc_dtype dt, sdc_tensor *out,
+                                          sdc_err *err) {
+    sdc_status s;
+    if ((s = need(op, 0, "dy", err))) return s;
+    const sdc_tensor *dy = op->src[0];
+    if (dy->ndim != 4) FAIL("upsample2x_backward: dy must be [N, C, OH, OW]");
+    int64_t shape[4] = {dy->shape[0], dy->shape[1], (dy->shape[2] + 1) / 2,
+                        (dy->shape[3] + 1) / 2};
+    set_shape(out, dt, 4, shape);
+    return SDC_OK;
+}
+
+static sdc_status infer_slice(const sdc_op *op, sdc_dtype dt, sdc_tensor *out, sdc_err *err) {
+    sdc_status s;
+    if ((s = need(op, 0, "x", err))) return s;
+    const sdc_tensor *x = op->src[0];
+    if (x->ndim < 1) FAIL("slice: x must have rank >= 1");
+    int axis = x->ndim == 1 ? 0 : 1;
+    int64_t start = op->p.slice.start, len = op->p.slice.len;
+    if (start < 0 || len < 0 || start > x->shape[axis] || len > x->shape[axis] - start)
+        FAIL("slice: [%lld, %lld + %lld) is outside dim %d of size %lld", (long long)start,
+             (long long)start, (long long)len, axis, (long long)x->shape[axis]);
+    int64_t shape[4];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[axis] = len;
+    set_shape(out, dt, x->ndim, shape);
+    return SDC_OK;
+}
+
+int sdc_op_dst_count(sdc_op_kind k) { return k == SDC_OP_ATTENTION_BACKWARD ? 3 : 1; }
+
 sdc_status sdc_op_infer(const sdc_op *op, sdc_dtype act, sdc_tensor *out, sdc_err *err) {
+    return sdc_op_infer_dst(op, act, 0, out, err);
+}
+
+sdc_status sdc_op_infer_dst(const sdc_op *op, sdc_dtype act, int i, sdc_tensor *out,
+                            sdc_err *err) {
     if (!op || !out) return sdc_err_set(err, SDC_ERR_ARG, "op: NULL argument");
+    if (i < 0 || (unsigned)op->kind >= SDC_OP_COUNT || i >= sdc_op_dst_count(op->kind))
+        return sdc_err_set(err, SDC_ERR_ARG, "%s: no output %d", sdc_op_name(op->kind), i);
     if (!is_float(act))
         return sdc_err_set(err, SDC_ERR_ARG, "%s: activation dtype %s is not a float type",
                            sdc_op_name(op->kind), sdc_dtype_name(act));
@@ -267,6 +451,17 @@ sdc_status sdc_op_infer(const sdc_op *op, sdc_dtype act, sdc_tensor *out, sdc_er
         return s;
     }
     case SDC_OP_TRANSPOSE: return infer_transpose(op, act, out, err);
+    case SDC_OP_CONV2D_BACKWARD: return infer_conv2d_backward(op, act, out, err);
+    case SDC_OP_LINEAR_BACKWARD: return infer_linear_backward(op, act, out, err);
+    case SDC_OP_GROUP_NORM_BACKWARD:
+    case SDC_OP_LAYER_NORM_BACKWARD: return infer_norm_backward(op, act, out, err);
+    case SDC_OP_ATTENTION_BACKWARD: return infer_attention_backward(op, act, i, out, err);
+    case SDC_OP_GELU_BACKWARD:
+    case SDC_OP_QUICK_GELU_BACKWARD:
+    case SDC_OP_SILU_BACKWARD:
+    case SDC_OP_GEGLU_BACKWARD: return infer_act_backward(op, act, out, err);
+    case SDC_OP_UPSAMPLE2X_BACKWARD: return infer_upsample_backward(op, act, out, err);
+    case SDC_OP_SLICE: return infer_slice(op, act, out, err);
     case SDC_OP_COUNT: break;
     }
     return sdc_err_set(err, SDC_ERR_ARG, "op: unknown kind %d", (int)op->kind);
@@ -282,16 +477,25 @@ sdc_status sdc_op_run(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     if ((unsigned)op->kind >= SDC_OP_COUNT)
         return sdc_err_set(err, SDC_ERR_ARG, "op: unknown kind %d", (int)op->kind);
     sdc_tensor want;
-    want.dtype = op->dst->dtype;
     sdc_dtype act = op->kind == SDC_OP_CONVERT ? op->src[0] ? op->src[0]->dtype : SDC_F32
                                                : op->dst->dtype;
-    sdc_status s = sdc_op_infer(op, act, &want, err);
-    if (s) return s;
-    if (!sdc_tensor_same_shape(&want, op->dst) || want.dtype != op->dst->dtype) {
-        char a[96], b[96];
-        FAIL("%s: dst is %s %s, expected %s %s", sdc_op_name(op->kind),
-             sdc_dtype_name(op->dst->dtype), sdc_shape_str(op->dst, a, sizeof a),
-             sdc_dtype_name(want.dtype), sdc_shape_str(&want, b, sizeof b));
+    for (int i = 0; i < sdc_op_dst_count(op->kind); i++) {
+        const sdc_tensor *d = i ? op->dst_more[i - 1] : op->dst;
+        if (!d) return sdc_err_set(err, SDC_ERR_ARG, "%s: output %d is NULL",
+                                   sdc_op_name(op->kind), i);
+        want.dtype = op->dst->dtype;
+        sdc_status s = sdc_op_infer_dst(op, act, i, &want, err);
+        if (s) return s;
+        if (!sdc_tensor_same_shape(&want, d) || want.dtype != d->dtype) {
+            char a[96], b[96], name[24] = "dst";
+            if (i) snprintf(name, sizeof name, "dst_more[%d]", i - 1);
+            FAIL("%s: %s is %s %s, expected %s %s", sdc_op_name(op->kind), name,
+                 sdc_dtype_name(d->dtype), sdc_shape_str(d, a, sizeof a),
+                 sdc_dtype_name(want.dtype), sdc_shape_str(&want, b, sizeof b));
+        }
+        if (d->device != be->device)
+            return sdc_err_set(err, SDC_ERR_ARG, "%s: dst lives on another device",
+                               sdc_op_name(op->kind));
     }
     /* Activations share dst's dtype; weights (conv/linear w and bias, norm
      * gamma/beta, embedding table) may be any float type; t is always F32. */
@@ -300,7 +504,11 @@ sdc_status sdc_op_run(sdc_backend *be, const sdc_op *op, sdc_err *err) {
         [SDC_OP_LAYER_NORM] = 1, [SDC_OP_ATTENTION] = 7, [SDC_OP_SOFTMAX] = 1,
         [SDC_OP_GELU] = 1, [SDC_OP_QUICK_GELU] = 1, [SDC_OP_GEGLU] = 1, [SDC_OP_SILU] = 1,
         [SDC_OP_ADD] = 3, [SDC_OP_MUL] = 3, [SDC_OP_UPSAMPLE2X] = 1, [SDC_OP_CONCAT] = 3,
-        [SDC_OP_TRANSPOSE] = 1,
+        [SDC_OP_TRANSPOSE] = 1, [SDC_OP_CONV2D_BACKWARD] = 1, [SDC_OP_LINEAR_BACKWARD] = 1,
+        [SDC_OP_GROUP_NORM_BACKWARD] = 9, [SDC_OP_LAYER_NORM_BACKWARD] = 5,
+        [SDC_OP_ATTENTION_BACKWARD] = 15, [SDC_OP_GELU_BACKWARD] = 3,
+        [SDC_OP_QUICK_GELU_BACKWARD] = 3, [SDC_OP_SILU_BACKWARD] = 3,
+        [SDC_OP_GEGLU_BACKWARD] = 3, [SDC_OP_UPSAMPLE2X_BACKWARD] = 1, [SDC_OP_SLICE] = 1,
     };
     for (int i = 0; i < SDC_OP_MAX_SRC; i++)
         if ((act_mask[op->kind] >> i & 1) && op->src[i]->dtype != op->dst->dtype)
@@ -312,9 +520,6 @@ sdc_status sdc_op_run(sdc_backend *be, const sdc_op *op, sdc_err *err) {
         if (op->src[i] && op->src[i]->device != be->device)
             return sdc_err_set(err, SDC_ERR_ARG, "%s: source %d lives on another device",
                                sdc_op_name(op->kind), i);
-    if (op->dst->device != be->device)
-        return sdc_err_set(err, SDC_ERR_ARG, "%s: dst lives on another device",
-                           sdc_op_name(op->kind));
     if (!sdc_backend_supports(be, op->kind, op->dst->dtype) ||
         (op->kind == SDC_OP_CONVERT && !sdc_backend_supports(be, op->kind, op->src[0]->dtype)))
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: backend %s does not implement it for %s",

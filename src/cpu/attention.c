@@ -35,6 +35,7 @@ typedef struct attn_ctx {
      * zero columns past D, so the kernels need no tails. */
     float *kpack, *vpack;   /* vpack NULL when V is read in place */
     float *work;            /* per-task buffers, `wstride` floats each */
+    float *lse2;            /* [B·H, Nq] row log-sum-exps (base 2) or NULL */
     int64_t wstride;
     atomic_llong next;      /* next (batch, head, query block) item */
 } attn_ctx;
@@ -135,6 +136,8 @@ static void attend_block(const attn_ctx *a, attn_work *w, int64_t item) {
     }
     for (int64_t r = 0; r < nr; r++)
         sdc_attn_store(a->o + (bi * a->nq + i0 + r) * a->hd + hi * d, w->acc + r * dp, d, w->l[r]);
+    if (a->lse2)
+        for (int64_t r = 0; r < nr; r++) a->lse2[bh * a->nq + i0 + r] = w->m[r] + log2f(w->l[r]);
 }
 
 /* Task t (one per thread) takes items until none are left. */
@@ -151,14 +154,14 @@ static void attend_tasks(void *p, int64_t begin, int64_t end) {
     }
 }
 
-sdc_status sdc_cpu_attention(sdc_backend *be, const sdc_op *op, sdc_err *err) {
+static sdc_status attention_run(sdc_backend *be, const sdc_op *op, float *lse2, sdc_err *err) {
     const sdc_tensor *q = op->src[0]; /* [B, Nq, H·D] */
     const sdc_tensor *k = op->src[1]; /* [B, Nk, H·D] */
     const sdc_tensor *v = op->src[2]; /* [B, Nk, H·D] */
     attn_ctx a = {.q = q->data, .k = k->data, .v = v->data, .o = op->dst->data,
                   .nb = q->shape[0], .nq = q->shape[1], .nk = k->shape[1],
                   .nh = op->p.attention.heads, .hd = q->shape[2],
-                  .causal = op->p.attention.causal};
+                  .causal = op->p.attention.causal, .lse2 = lse2};
     a.d = a.hd / a.nh;
     if (a.nb == 0 || a.nq == 0 || a.d == 0) return SDC_OK;
     a.dp = round_up(a.d, 8);
@@ -184,4 +187,12 @@ sdc_status sdc_cpu_attention(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     atomic_init(&a.next, 0);
     sdc_parallel_for(ntasks, 1, attend_tasks, &a);
     return SDC_OK;
+}
+
+sdc_status sdc_cpu_attention(sdc_backend *be, const sdc_op *op, sdc_err *err) {
+    return attention_run(be, op, NULL, err);
+}
+
+sdc_status sdc_cpu_attention_lse(sdc_backend *be, const sdc_op *op, float *lse2, sdc_err *err) {
+    return attention_run(be, op, lse2, err);
 }

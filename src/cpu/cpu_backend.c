@@ -126,6 +126,17 @@ sdc_backend *sdc_cpu_backend_create(sdc_err *err) {
     be->op[SDC_OP_EMBEDDING] = sdc_cpu_embedding;
     be->op[SDC_OP_CONVERT] = sdc_cpu_convert;
     be->op[SDC_OP_TRANSPOSE] = sdc_cpu_transpose;
+    be->op[SDC_OP_CONV2D_BACKWARD] = sdc_cpu_conv2d_backward;
+    be->op[SDC_OP_LINEAR_BACKWARD] = sdc_cpu_linear_backward;
+    be->op[SDC_OP_GROUP_NORM_BACKWARD] = sdc_cpu_group_norm_backward;
+    be->op[SDC_OP_LAYER_NORM_BACKWARD] = sdc_cpu_layer_norm_backward;
+    be->op[SDC_OP_ATTENTION_BACKWARD] = sdc_cpu_attention_backward;
+    be->op[SDC_OP_GELU_BACKWARD] = sdc_cpu_gelu_backward;
+    be->op[SDC_OP_QUICK_GELU_BACKWARD] = sdc_cpu_quick_gelu_backward;
+    be->op[SDC_OP_SILU_BACKWARD] = sdc_cpu_silu_backward;
+    be->op[SDC_OP_GEGLU_BACKWARD] = sdc_cpu_geglu_backward;
+    be->op[SDC_OP_UPSAMPLE2X_BACKWARD] = sdc_cpu_upsample2x_backward;
+    be->op[SDC_OP_SLICE] = sdc_cpu_slice;
     be->alloc = cpu_alloc;
     be->free = cpu_free;
     be->upload = cpu_copy;

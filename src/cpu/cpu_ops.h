@@ -30,10 +30,22 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_backend *be, int m, const float *x,
                                     const sdc_tensor *wt, const float *b, float *y, int64_t nb,
                                     int64_t c, int64_t h, int64_t w, int64_t oc, sdc_err *err);
 
+/* Mean and biased variance of x[0, n), n >= 1, two-pass in double (norm.c;
+ * the forward and backward norms share it so they see the same statistics). */
+void sdc_cpu_norm_stats(const float *x, int64_t n, double *mean, double *var);
+
+/* The forward attention of op (q, k, v into op->dst) that also writes each
+ * query row's log-sum-exp, in base 2, of its scores times scale·log2(e):
+ * lse2 [B·H, Nq] (attention.c; the backward recomputes P = 2^(s - lse2)). */
+sdc_status sdc_cpu_attention_lse(sdc_backend *be, const sdc_op *op, float *lse2, sdc_err *err);
+
 #define SDC_CPU_OPS(X)                                                                   \
     X(conv2d) X(linear) X(group_norm) X(layer_norm) X(attention) X(softmax) X(gelu)     \
     X(quick_gelu) X(geglu) X(silu) X(add) X(mul) X(upsample2x) X(concat)                 \
-    X(timestep_embedding) X(embedding) X(convert) X(transpose)
+    X(timestep_embedding) X(embedding) X(convert) X(transpose)                           \
+    X(conv2d_backward) X(linear_backward) X(group_norm_backward) X(layer_norm_backward)  \
+    X(attention_backward) X(gelu_backward) X(quick_gelu_backward) X(silu_backward)       \
+    X(geglu_backward) X(upsample2x_backward) X(slice)
 
 #define SDC_DECLARE_CPU_OP(name) sdc_status sdc_cpu_##name(sdc_backend *be, const sdc_op *op, sdc_err *err);
 SDC_CPU_OPS(SDC_DECLARE_CPU_OP)

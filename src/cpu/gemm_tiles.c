@@ -34,10 +34,11 @@ static void run_tiles(void *p, int64_t begin, int64_t end) {
         int64_t m0 = r / t->tn * t->sm, n0 = r % t->tn * t->sn;
         int64_t rows = g->m - m0 < t->sm ? g->m - m0 : t->sm;
         int64_t cols = g->n - n0 < t->sn ? g->n - n0 : t->sn;
-        const float *a = g->a + i * g->stride_a + m0 * g->lda;
+        const float *a = g->a + i * g->stride_a + (g->trans_a ? m0 : m0 * g->lda);
         const float *b = g->b + i * g->stride_b + (g->trans_b ? n0 * g->ldb : n0);
         float *c = g->c + i * g->stride_c + m0 * g->ldc + n0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans,
+        cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
+                    g->trans_b ? CblasTrans : CblasNoTrans,
                     (int)rows, (int)cols, (int)g->k, 1.0f, a, (int)g->lda, b, (int)g->ldb,
                     g->beta, c, (int)g->ldc);
     }

@@ -13,16 +13,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* `count` products C_i [M, N] = A_i [M, K] · op(B_i) + beta · C_i, row-major,
- * op(B) = B [K, N] or, with trans_b, Bᵀ for B [N, K]. Operand i starts
- * stride_* floats after operand i-1. */
+/* `count` products C_i [M, N] = op(A_i) · op(B_i) + beta · C_i, row-major,
+ * op(A) = A [M, K] or, with trans_a, Aᵀ for A [K, M]; op(B) = B [K, N] or,
+ * with trans_b, Bᵀ for B [N, K]. Operand i starts stride_* floats after
+ * operand i-1. */
 typedef struct sdc_gemm_batch {
     int64_t count, m, n, k;
     const float *a;
     int64_t lda, stride_a;
     const float *b;
     int64_t ldb, stride_b;
-    bool trans_b;
+    bool trans_a, trans_b;
     float beta;
     float *c;
     int64_t ldc, stride_c;

@@ -8,7 +8,7 @@
 
 /* Mean and biased variance of x[0, n), n >= 1. The second pass also sums the
  * deviations, which corrects the mean's last rounding (Chan et al.). */
-static void stats(const float *x, int64_t n, double *mean_out, double *var_out) {
+void sdc_cpu_norm_stats(const float *x, int64_t n, double *mean_out, double *var_out) {
     double sum = 0.0;
     int64_t i = 0;
 #ifdef __AVX2__
@@ -134,7 +134,7 @@ static void group_norm_range(void *arg, int64_t begin, int64_t end) {
         const float *x = k->x + it * len;
         float *y = k->y + it * len;
         double mean, var;
-        stats(x, len, &mean, &var);
+        sdc_cpu_norm_stats(x, len, &mean, &var);
         double rstd = 1.0 / sqrt(var + k->eps);
         float mhi, mlo;
         split_mean(mean, &mhi, &mlo);
@@ -150,7 +150,7 @@ static void layer_norm_range(void *arg, int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; r++) {
         const float *x = k->x + r * k->c;
         double mean, var;
-        stats(x, k->c, &mean, &var);
+        sdc_cpu_norm_stats(x, k->c, &mean, &var);
         float mhi, mlo;
         split_mean(mean, &mhi, &mlo);
         apply_vec(x, k->y + r * k->c, k->c, mhi, mlo, (float)(1.0 / sqrt(var + k->eps)),

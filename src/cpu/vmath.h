@@ -14,6 +14,9 @@
 static inline float sdc_s_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 static inline float sdc_s_silu(float x) { return x / (1.0f + expf(-x)); }
 static inline float sdc_s_gelu(float x) { return x * 0.5f * erfcf(x * -0.70710678118654752f); }
+static inline float sdc_s_gelu_grad(float x) {
+    return 0.5f * erfcf(x * -0.70710678118654752f) + x * 0.3989422804014327f * expf(-0.5f * x * x);
+}
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -121,10 +124,10 @@ static inline __m256 sdc_v_erf(__m256 x) {
     return _mm256_or_ps(sdc_v_abs(r), _mm256_and_ps(x, _mm256_set1_ps(-0.0f))); /* odd, -0 too */
 }
 
-/* Exact GELU, x·Φ(x), with Φ(x) = 0.5·erfc(|x|/√2) for x < 0 and 1 minus
- * that for x >= 0: one branch-free path, and the negative tail keeps its
- * relative accuracy (1 + erf(x/√2) would cancel there). */
-static inline __m256 sdc_v_gelu(__m256 x) {
+/* The normal CDF Φ(x) = 0.5·erfc(|x|/√2) for x < 0 and 1 minus that for
+ * x >= 0: one branch-free path, and the negative tail keeps its relative
+ * accuracy (1 + erf(x/√2) would cancel there). */
+static inline __m256 sdc_v_norm_cdf(__m256 x) {
     __m256 half = _mm256_set1_ps(0.5f);
     __m256 ax = sdc_v_abs(x);
     /* a² = x²/2 from x itself: rounding z = x/√2 first would cost
@@ -134,8 +137,18 @@ static inline __m256 sdc_v_gelu(__m256 x) {
     __m256 a = _mm256_mul_ps(ax, _mm256_set1_ps(0.70710678118654752f));
     __m256 e = sdc_v__erfc(a, _mm256_mul_ps(hi, half), _mm256_mul_ps(lo, half));
     e = _mm256_mul_ps(e, half);
-    __m256 cdf = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(1.0f), e), e, x);
-    return _mm256_mul_ps(x, cdf);
+    return _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(1.0f), e), e, x);
+}
+
+/* Exact GELU, x·Φ(x). */
+static inline __m256 sdc_v_gelu(__m256 x) { return _mm256_mul_ps(x, sdc_v_norm_cdf(x)); }
+
+/* GELU's derivative Φ(x) + x·φ(x), φ(x) = exp(-x²/2)/√(2π). */
+static inline __m256 sdc_v_gelu_grad(__m256 x) {
+    __m256 pdf = _mm256_mul_ps(
+        _mm256_set1_ps(0.3989422804014327f),
+        sdc_v_exp(_mm256_mul_ps(_mm256_set1_ps(-0.5f), _mm256_mul_ps(x, x))));
+    return _mm256_fmadd_ps(x, pdf, sdc_v_norm_cdf(x));
 }
 
 /* e^x for x <= 0 (or -inf, or NaN), as softmax needs after subtracting the

@@ -114,8 +114,8 @@ void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, f
     sdc_x_free(ex, &o);
 }
 
-sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids,
-                                 int batch, int skip, const float *extra, int n_extra) {
+sdc_tensor sdc_clip_text_embed(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids,
+                               int batch, int skip, const float *extra, int n_extra) {
     const sdc_clip_text_config *c = &m->cfg;
     sdc_tensor none = {0};
     if (ex->status) return none;
@@ -148,16 +148,33 @@ sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int
     free(host);
 
     sdc_tensor x = sdc_x_embedding(ex, tok, &m->token_emb);  /* [B, T, D] */
-    size_t row = (size_t)c->width * sizeof(float);
-    for (int i = 0; i < n && !ex->status; i++)
-        if (ids[i] >= c->vocab)
+    /* Extra rows go in in the activation dtype (converted on the host). */
+    size_t row = (size_t)c->width * sdc_dtype_size(x.dtype);
+    void *conv = x.dtype != SDC_F32 && !ex->status ? malloc(row) : NULL;
+    if (x.dtype != SDC_F32 && !conv && !ex->status)
+        ex->status = sdc_err_set(ex->err, SDC_ERR_OOM, "clip text: oom");
+    for (int i = 0; i < n && !ex->status; i++) {
+        if (ids[i] < c->vocab) continue;
+        const float *src = extra + (size_t)(ids[i] - c->vocab) * c->width;
+        if (conv)
+            ex->status = sdc_convert(conv, x.dtype, src, SDC_F32, (size_t)c->width, ex->err);
+        if (!ex->status)
             ex->status = ex->be->upload(ex->be, (char *)x.data + (size_t)i * row,
-                                        extra + (size_t)(ids[i] - c->vocab) * c->width, row, ex->err);
+                                        conv ? conv : (const void *)src, row, ex->err);
+    }
+    free(conv);
     sdc_tensor p = sdc_x_embedding(ex, pos, &m->pos_emb);    /* [T, D] */
     sdc_x_free(ex, &tok);
     sdc_x_free(ex, &pos);
     sdc_x_add_inplace(ex, x, p);
     sdc_x_free(ex, &p);
+    return x;
+}
+
+sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids,
+                                 int batch, int skip, const float *extra, int n_extra) {
+    const sdc_clip_text_config *c = &m->cfg;
+    sdc_tensor x = sdc_clip_text_embed(ex, m, ids, batch, skip, extra, n_extra);
     for (int i = 0; i < c->layers - skip; i++)
         sdc_clip_layer_forward(ex, &m->layer[i], c->heads, c->eps, true, x);
     sdc_tensor y = sdc_x_layer_norm(ex, x, &m->final_ln_w, &m->final_ln_b, c->eps);

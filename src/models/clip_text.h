@@ -55,6 +55,11 @@ void sdc_clip_text_free(sdc_clip_text *m);
 sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids, int batch,
                                  int skip, const float *extra, int n_extra);
 
+/* The embedding stage alone: token (and extra) + position embeddings
+ * [B, max_pos, D]; the arguments as sdc_clip_text_forward's, checked. */
+sdc_tensor sdc_clip_text_embed(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids,
+                               int batch, int skip, const float *extra, int n_extra);
+
 /* One pre-LN transformer layer on x [B, T, D], in place (the text tower's
  * causal layer; the vision tower runs the same layer without the mask). */
 void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, float eps,

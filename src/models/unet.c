@@ -3,6 +3,7 @@
  * middle_block.M, output_blocks.N.M, with resnets' in_layers/emb_layers/
  * out_layers/skip_connection. */
 #include "unet.h"
+#include "unet_blocks.h"
 
 #include "../weights/hf_config.h"
 
@@ -143,8 +144,8 @@ void sdc_unet_free(sdc_unet *m) {
 /* ------------------------------------------------------------ forward */
 
 /* x: [B, in, H, W], temb_act: [B, T] (already SiLU'd) -> [B, out, H, W] */
-static sdc_tensor resnet_forward(sdc_exec *ex, const unet_resnet *r, const sdc_unet_config *c,
-                                 sdc_tensor x, sdc_tensor temb_act) {
+sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const unet_resnet *r, const sdc_unet_config *c,
+                                   sdc_tensor x, sdc_tensor temb_act) {
     sdc_tensor h = sdc_x_group_norm(ex, x, &r->norm1_w, &r->norm1_b, c->groups, c->norm_eps, true);
     sdc_tensor h1 = sdc_x_conv2d(ex, h, &r->conv1_w, &r->conv1_b, 1, 1);
     sdc_x_free(ex, &h);
@@ -183,8 +184,8 @@ static sdc_tensor attn_forward(sdc_exec *ex, int heads, sdc_tensor q_in, sdc_ten
 }
 
 /* x: [B, C, H, W], ctx: [B, 77, context] -> [B, C, H, W] (x + transformer(x)) */
-static sdc_tensor transformer_forward(sdc_exec *ex, const unet_transformer *t,
-                                      const sdc_unet_config *c, sdc_tensor x, sdc_tensor ctx) {
+sdc_tensor sdc_unet_transformer_forward(sdc_exec *ex, const unet_transformer *t,
+                                        const sdc_unet_config *c, sdc_tensor x, sdc_tensor ctx) {
     int64_t B = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
     sdc_tensor n = sdc_x_group_norm(ex, x, &t->norm_w, &t->norm_b, c->groups, 1e-6f, false);
     sdc_tensor p = sdc_x_conv2d(ex, n, &t->proj_in_w, &t->proj_in_b, 1, 0);
@@ -232,26 +233,38 @@ static sdc_tensor transformer_forward(sdc_exec *ex, const unet_transformer *t,
         (h) = next_;                   \
     } while (0)
 
-sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_tensor t,
-                            sdc_tensor ctx) {
+/* t: [B] -> [B, 4·C0]; every resnet uses SiLU(temb), so it is applied once. */
+sdc_tensor sdc_unet_time_embedding(sdc_exec *ex, const sdc_unet *m, sdc_tensor t) {
+    sdc_tensor e = sdc_x_timestep_embedding(ex, t, m->cfg.channels[0], true, 0.0f);
+    STEP(e, sdc_x_linear(ex, e, &m->temb1_w, &m->temb1_b));
+    STEP(e, sdc_x_silu(ex, e));
+    STEP(e, sdc_x_linear(ex, e, &m->temb2_w, &m->temb2_b));
+    STEP(e, sdc_x_silu(ex, e));
+    return e;
+}
+
+bool sdc_unet_inputs_ok(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_tensor t,
+                        sdc_tensor ctx) {
     const sdc_unet_config *c = &m->cfg;
-    int n = c->levels, L = c->layers_per_block;
-    sdc_tensor none = {0};
-    if (ex->status) return none;
+    if (ex->status) return false;
     if (x.ndim != 4 || x.shape[1] != c->in_channels || x.shape[2] < 1 || x.shape[3] < 1 ||
         t.ndim != 1 || t.shape[0] != x.shape[0] || ctx.ndim != 3 || ctx.shape[0] != x.shape[0] ||
         ctx.shape[2] != c->context_dim) {
         ex->status = sdc_err_set(ex->err, SDC_ERR_SHAPE,
                                  "unet: expected sample [B, %d, h, w], timestep [B] and context "
                                  "[B, T, %d]", c->in_channels, c->context_dim);
-        return none;
+        return false;
     }
-    /* Time embedding; every resnet uses SiLU(temb), so apply it once. */
-    sdc_tensor e = sdc_x_timestep_embedding(ex, t, c->channels[0], true, 0.0f);
-    STEP(e, sdc_x_linear(ex, e, &m->temb1_w, &m->temb1_b));
-    STEP(e, sdc_x_silu(ex, e));
-    STEP(e, sdc_x_linear(ex, e, &m->temb2_w, &m->temb2_b));
-    STEP(e, sdc_x_silu(ex, e));
+    return true;
+}
+
+sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_tensor t,
+                            sdc_tensor ctx) {
+    const sdc_unet_config *c = &m->cfg;
+    int n = c->levels, L = c->layers_per_block;
+    sdc_tensor none = {0};
+    if (!sdc_unet_inputs_ok(ex, m, x, t, ctx)) return none;
+    sdc_tensor e = sdc_unet_time_embedding(ex, m, t);
 
     sdc_tensor skips[1 + UNET_MAX_LEVELS * (UNET_MAX_LAYERS + 1)];
     int ns = 0;
@@ -260,8 +273,9 @@ sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_t
     char name[64];
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < L; j++) {
-            h = resnet_forward(ex, &m->down[i].res[j], c, h, e);
-            if (c->attn[i]) STEP(h, transformer_forward(ex, &m->down[i].attn[j], c, h, ctx));
+            h = sdc_unet_resnet_forward(ex, &m->down[i].res[j], c, h, e);
+            if (c->attn[i])
+                STEP(h, sdc_unet_transformer_forward(ex, &m->down[i].attn[j], c, h, ctx));
             skips[ns++] = h;
         }
         if (i < n - 1) {
@@ -272,9 +286,9 @@ sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_t
         sdc_x_dump(ex, name, &h);
     }
     /* h aliases the last skip; the mid block starts from it without freeing. */
-    h = resnet_forward(ex, &m->mid_res[0], c, h, e);
-    STEP(h, transformer_forward(ex, &m->mid_attn, c, h, ctx));
-    STEP(h, resnet_forward(ex, &m->mid_res[1], c, h, e));
+    h = sdc_unet_resnet_forward(ex, &m->mid_res[0], c, h, e);
+    STEP(h, sdc_unet_transformer_forward(ex, &m->mid_attn, c, h, ctx));
+    STEP(h, sdc_unet_resnet_forward(ex, &m->mid_res[1], c, h, e));
     sdc_x_dump(ex, "mid_block", &h);
     for (int i = 0; i < n; i++) {
         int lvl = n - 1 - i;
@@ -282,8 +296,9 @@ sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_t
             sdc_tensor s = skips[--ns];
             STEP(h, sdc_x_concat(ex, h, s));
             sdc_x_free(ex, &s);
-            STEP(h, resnet_forward(ex, &m->up[i].res[j], c, h, e));
-            if (c->attn[lvl]) STEP(h, transformer_forward(ex, &m->up[i].attn[j], c, h, ctx));
+            STEP(h, sdc_unet_resnet_forward(ex, &m->up[i].res[j], c, h, e));
+            if (c->attn[lvl])
+                STEP(h, sdc_unet_transformer_forward(ex, &m->up[i].attn[j], c, h, ctx));
         }
         if (i < n - 1) {
             /* To the next skip's size: an odd size came from a stride-2
