@@ -2,6 +2,7 @@
  * images (boomerang img2img, prompt txt2img, textual-inversion), resumable
  * after a crash, shardable across a job array, one manifest line per image. */
 #include "cli.h"
+#include "gen_choice.h"
 #include "progress.h"
 
 #include "../augment/augment.h"
@@ -47,14 +48,16 @@ static const char *usage =
     "  --preview GRID.png     after the run, a contact sheet: per class a few real images\n"
     "                         (framed) beside their augmentations\n"
     "  --low-memory           keep only the layer at work resident (slower)\n"
-    "  -q, --quiet            no progress\n";
+    "  -q, --quiet            no progress\n"
+    CLI_BACKEND_USAGE CLI_GEN_CHOICE_USAGE;
 
 typedef struct {
     const char *data, *model, *method, *out, *strength, *tmpl, *templates, *order, *emb, *init;
-    const char *names, *classes, *negative, *sampler, *size, *vocab, *shard, *preview;
+    const char *names, *classes, *negative, *sampler, *size, *vocab, *shard, *preview, *backend;
     long long per_image, per_class, limit, steps, seed, batch, shard_count;
     double cfg;
     bool dry, quiet, low_memory;
+    cli_gen_choice gen;
 } aug_args;
 
 static int parse(int argc, char **argv, aug_args *a) {
@@ -68,6 +71,12 @@ static int parse(int argc, char **argv, aug_args *a) {
         if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a->quiet = true; continue; }
         if (!strcmp(f, "--dry-run")) { a->dry = true; continue; }
         if (!strcmp(f, "--low-memory")) { a->low_memory = true; continue; }
+        int grc;
+        if (cli_gen_choice_flag("augment", f, v, &a->gen, &grc)) {
+            if (grc) return grc;
+            i++;
+            continue;
+        }
         if (f[0] != '-') {
             if (a->data) return cli_usage_error("augment", "unexpected argument '%s'", f);
             a->data = f;
@@ -81,7 +90,7 @@ static int parse(int argc, char **argv, aug_args *a) {
             : !strcmp(f, "--classes") ? &a->classes : !strcmp(f, "--negative") ? &a->negative
             : !strcmp(f, "--sampler") ? &a->sampler : !strcmp(f, "--size") ? &a->size
             : !strcmp(f, "--vocab") ? &a->vocab : !strcmp(f, "--shard") ? &a->shard
-            : !strcmp(f, "--preview") ? &a->preview : NULL;
+            : !strcmp(f, "--preview") ? &a->preview : !strcmp(f, "--backend") ? &a->backend : NULL;
         struct { const char *name; long long *dst, lo, hi; } ints[] = {
             {"--per-image", &a->per_image, 1, 10000}, {"--per-class", &a->per_class, 1, 10000000},
             {"--limit", &a->limit, 1, INT32_MAX}, {"--steps", &a->steps, 1, 1000},
@@ -110,6 +119,7 @@ static int parse(int argc, char **argv, aug_args *a) {
         return cli_usage_error("augment", "--method textinv needs --embeddings DIR");
     if (a->init && strcmp(a->init, "real"))
         return cli_usage_error("augment", "--init must be 'real'");
+    if (!cli_backend_valid("augment", a->backend)) return EXIT_USAGE;
     if (strcmp(a->order, "roundrobin") && strcmp(a->order, "random"))
         return cli_usage_error("augment", "--template-order must be roundrobin or random");
     return EXIT_OK;
@@ -386,11 +396,11 @@ static void dry_run(const aug_args *a, const aug_dataset *d, const aug_plan *p, 
      * costs about 3 batch-1 UNet forwards per image (2.5 vs 0.8 TFLOP at
      * 512 px), the encoder about 1.4 (boomerang only). */
     sdc_err err = {0};
-    sdc_backend *be = sdc_cpu_backend_create(&err);
+    sdc_backend *be = cli_backend_create("augment", a->backend, true, &err);
     sdc_pipeline *pl = be ? sdc_pipeline_open(a->model, a->vocab, be, &err) : NULL;
     int rows = a->cfg > 1 ? 2 : 1;
     double t = 0;
-    if (pl && !sdc_pipeline_time_unet(pl, rows, w, h, &t, &err)) {
+    if (pl && !sdc_pipeline_time_unet(pl, a->gen.precision, rows, w, h, &t, &err)) {
         double per_row = t / rows, vae = 3.0 * per_row + (!strcmp(a->method, "boomerang") ? 1.4 * per_row : 0);
         double est = (double)evals / rows * t + (double)total * vae;
         printf("estimate: %.1f s per UNet evaluation here, about %.0f s (%.1f h) in all\n", t, est,
@@ -495,7 +505,7 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
         /* Hash once per run (slow for 2 GB, but names the exact weights). */
         if (!(s = sdc_sha256_file(a->model, sha, &err))) model_sha = sha;
     }
-    if (!s && todo && !(be = sdc_cpu_backend_create(&err))) s = err.code;
+    if (!s && todo && !(be = cli_backend_create("augment", a->backend, a->quiet, &err))) s = err.code;
     if (!s && todo && !(p = sdc_pipeline_open(a->model, a->vocab, be, &err))) s = err.code;
     if (p) p->low_memory = a->low_memory;
     int B = (int)a->batch;
@@ -543,6 +553,7 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
                                .height = h, .batch = g, .rows = rows,
                                .strength = (float)group[0]->strength};
         o.prompt = group[0]->prompt;
+        cli_gen_choice_apply(&a->gen, &o);
         sdc_sampler_from_name(a->sampler, &o.sampler);
         o.sampler.steps = (int)a->steps;
         sdc_generate_result res = {0};
@@ -558,7 +569,8 @@ int augment_run(const aug_args *a, const aug_dataset *d, const aug_plan *plan,
                                    .width = w, .height = h, .model = base,
                                    .model_hash = model_sha ? hash10 : NULL,
                                    .img2img = it->source != NULL,
-                                   .denoising_strength = it->strength};
+                                   .denoising_strength = it->strength,
+                                   .rng = cli_gen_choice_rng_infotext(&a->gen)};
                 char *params = sdc_a1111_parameters(&gm);
                 snprintf(path, sizeof path, "%s/%s", a->out, it->output);
                 js = params ? sdc_image_save_png(path, res.rgb + (size_t)j * cap, w, h, params, &je)

@@ -1,6 +1,7 @@
 /* cmd_generate.c — sdc generate: txt2img and img2img to PNG files carrying
  * A1111-style parameters, reproducing diffusers' pipelines seed for seed. */
 #include "cli.h"
+#include "gen_choice.h"
 #include "progress.h"
 
 #include "../core/sha256.h"
@@ -41,7 +42,7 @@ static const char *usage =
     "  --low-memory           keep only the layer at work resident (weights re-read from\n"
     "                         the page cache on every use): lower peak RSS, slower\n"
     "  -q, --quiet            no progress output\n"
-    CLI_BACKEND_USAGE;
+    CLI_BACKEND_USAGE CLI_GEN_CHOICE_USAGE;
 
 typedef struct {
     const char *model, *prompt, *negative, *sampler, *spacing, *init, *fit, *embeddings;
@@ -49,6 +50,7 @@ typedef struct {
     long long steps, seed, width, height, batch, clip_skip;
     double eta, cfg, strength;
     bool have_seed, quiet, low_memory;
+    cli_gen_choice gen;
 } gen_args;
 
 /* Parses argv into a; returns EXIT_OK, or the usage exit code (message printed). */
@@ -64,6 +66,12 @@ static int parse(int argc, char **argv, gen_args *a) {
         }
         if (!strcmp(f, "-q") || !strcmp(f, "--quiet")) { a->quiet = true; continue; }
         if (!strcmp(f, "--low-memory")) { a->low_memory = true; continue; }
+        int grc;
+        if (cli_gen_choice_flag("generate", f, v, &a->gen, &grc)) {
+            if (grc) return grc;
+            i++;
+            continue;
+        }
         const char **str = !strcmp(f, "--model") ? &a->model : !strcmp(f, "--prompt") ? &a->prompt
             : !strcmp(f, "--negative") ? &a->negative : !strcmp(f, "--sampler") ? &a->sampler
             : !strcmp(f, "--spacing") ? &a->spacing : !strcmp(f, "--init") ? &a->init
@@ -170,6 +178,7 @@ int cmd_generate(int argc, char **argv) {
             return cli_usage_error("generate", "--spacing must be leading, linspace or trailing");
     }
     o.seed = a.have_seed ? (uint64_t)a.seed : random_seed();
+    cli_gen_choice_apply(&a.gen, &o);
 
     sdc_backend *be = NULL;
     sdc_pipeline *p = NULL;
@@ -219,6 +228,10 @@ int cmd_generate(int argc, char **argv) {
         s = sdc_generate(p, &o, &res, &err);
         if (!s) cli_progress_end(&prog);
     }
+    if (!s && !a.quiet && res.vae_upcasts)
+        fprintf(stderr, "sdc generate: the VAE overflowed F16 on %d image(s): decoded at F32\n",
+                res.vae_upcasts);
+    if (!s && !a.quiet && p->graph_note[0]) fprintf(stderr, "sdc generate: %s\n", p->graph_note);
     if (!s && res.truncated)
         fprintf(stderr, "sdc generate: warning: the prompt was cut to 77 tokens "
                         "(--prompt-syntax a1111 encodes longer prompts in chunks)\n");
@@ -246,7 +259,8 @@ int cmd_generate(int argc, char **argv) {
                               .width = (int)a.width, .height = (int)a.height,
                               .model_hash = model_hash, .model = base, .img2img = a.init != NULL,
                               .denoising_strength = a.strength,
-                              .clip_skip = a.clip_skip ? (int)a.clip_skip + 1 : 0};
+                              .clip_skip = a.clip_skip ? (int)a.clip_skip + 1 : 0,
+                              .rng = cli_gen_choice_rng_infotext(&a.gen)};
             char *params = sdc_a1111_parameters(&m), path[4096];
             output_name(a.out, i, (int)a.batch, path, sizeof path);
             s = params ? sdc_image_save_png(path, res.rgb + (size_t)i * 3 * a.width * a.height,

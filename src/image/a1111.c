@@ -136,6 +136,8 @@ char *sdc_a1111_parameters(const sdc_gen_meta *m) {
         snprintf(num, sizeof num, "%d", m->clip_skip);
         sb_param(&b, &k, "Clip skip", num);
     }
+    /* A1111 writes the noise source only when it is not its default (GPU). */
+    if (m->rng) sb_param(&b, &k, "RNG", m->rng);
     if (b.oom || !b.p) {
         free(b.p);
         return NULL;
@@ -284,6 +286,7 @@ static void set_field(sdc_gen_meta *m, const char *key, size_t klen, const char 
     else if (KEY("Model")) m->model = v;
     else if (KEY("Denoising strength") && parse_f64(v, &f)) m->denoising_strength = f, m->img2img = true;
     else if (KEY("Clip skip") && parse_i64(v, &i) && i > 0 && i <= INT32_MAX) m->clip_skip = (int)i;
+    else if (KEY("RNG")) m->rng = v;
     else if (KEY("Size")) {
         int w = 0, h = 0, n = 0;
         if (sscanf(v, "%9d%*[x]%9d%n", &w, &h, &n) == 2 && !v[n] && w > 0 && h > 0 &&

@@ -145,11 +145,12 @@ typedef struct sdc_gen_meta {
     bool img2img;
     double denoising_strength;     /* written when img2img */
     int clip_skip;
+    const char *rng;               /* A1111's "RNG": "CPU" or "NV"; NULL = its default, GPU */
 } sdc_gen_meta;
 
 /* "prompt\nNegative prompt: neg\nSteps: 25, Sampler: Euler a, CFG scale: 7.5,
  * Seed: 42, Size: 512x512, Model hash: abcd1234ef, Model: v1-5-pruned-emaonly"
- * (then "Denoising strength: 0.3", "Clip skip: 2"), whitespace-stripped as
+ * (then "Denoising strength: 0.3", "Clip skip: 2", "RNG: CPU"), whitespace-stripped as
  * A1111 does. Values holding ',', ':' or a newline are JSON-quoted (A1111's
  * quote()). Floats print like Python's repr (7.0, 7.5). Malloc'ed; NULL only
  * when out of memory. */
