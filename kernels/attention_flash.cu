@@ -32,9 +32,14 @@ typedef struct af_geom {
 } af_geom;
 
 /* Shared-memory layout for nw warps and head dim padded to dp. Every region
- * starts 32-byte aligned, as WMMA needs: each size is a multiple of 256 bytes. */
+ * starts 32-byte aligned, as WMMA needs: each size is a multiple of 256 bytes.
+ * O (the accumulators' staging, used only to rescale and at the end) shares
+ * S's space when a warp's 16 rows of it fit there (dp <= 64): S is dead by
+ * then in each tile, and one block fewer of shared memory lets 4 blocks share
+ * an SM at D = 40 instead of 3. */
 typedef struct af_layout {
     int ldh, lds, ldp, ldo;         /* row strides: Q/K/V (T), S (float), P (T), O (float) */
+    int o_warp;                     /* floats between two warps' O rows */
     size_t q, k, v, s, p, o, bytes; /* byte offsets */
 } af_layout;
 
@@ -50,8 +55,15 @@ __host__ __device__ inline af_layout af_layout_for(int nw, int dp) {
     L.v = L.k + (size_t)AF_BK * L.ldh * 2;
     L.s = L.v + (size_t)AF_BK * L.ldh * 2;
     L.p = L.s + (size_t)bq * L.lds * 4;
-    L.o = L.p + (size_t)bq * L.ldp * 2;
-    L.bytes = L.o + (size_t)bq * L.ldo * 4;
+    if (L.ldo <= L.lds) { /* O inside S, each warp's at its S rows */
+        L.o = L.s;
+        L.o_warp = 16 * L.lds;
+        L.bytes = L.p + (size_t)bq * L.ldp * 2;
+    } else {
+        L.o = L.p + (size_t)bq * L.ldp * 2;
+        L.o_warp = 16 * L.ldo;
+        L.bytes = L.o + (size_t)bq * L.ldo * 4;
+    }
     return L;
 }
 
@@ -114,10 +126,10 @@ __global__ void attn_flash_kernel(const T *q, const T *k, const T *v, T *o, af_g
     const int rr = warp * 16 + (lane >> 1), hc = lane & 1;
     const int64_t qi = q0 + rr;
     float mu = -INFINITY, l = 0.0f;
-    float *srow = S + rr * L.lds, *orow = O + rr * L.ldo;
+    float *Sw = S + (warp * 16) * L.lds, *Ow = O + warp * L.o_warp;
+    float *srow = Sw + (lane >> 1) * L.lds, *orow = Ow + (lane >> 1) * L.ldo;
     T *prow = P + rr * L.ldp;
     const T *Qw = Qs + (warp * 16) * L.ldh;
-    float *Sw = S + (warp * 16) * L.lds, *Ow = O + (warp * 16) * L.ldo;
     const T *Pw = P + (warp * 16) * L.ldp;
 
     frag_c acc[KD];
@@ -187,7 +199,8 @@ __global__ void attn_flash_kernel(const T *q, const T *k, const T *v, T *o, af_g
         psum += __shfl_xor_sync(0xffffffffu, psum, 1);
         l = l * alpha + psum;
         /* Rescale the accumulators when a row of the warp moved its max:
-         * through shared memory, then back. Warp-uniform (any lane). */
+         * through shared memory (over S, read by now, when O shares it), then
+         * back. Warp-uniform (any lane). */
         float moved = cu_warp_max(move && j0 > 0 ? 1.0f : 0.0f);
         if (moved > 0.0f) {
 #pragma unroll

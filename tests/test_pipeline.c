@@ -120,7 +120,7 @@ END_TEST
 /* The CUDA generator through every draw of a run: with a generator per row
  * (augment's rows), each row's image is the one it gives alone, for the
  * ancestral (euler_a) and eta (ddim) noise and img2img's posterior sample
- * and noise; and it is not the CPU generator's. */
+ * and noise; and it is not the CPU generator's. Without rows, A1111's seeds. */
 START_TEST(rng_cuda_rows_invariant) {
     static const char *const samplers2[] = {"euler_a", "ddim"};
     sdc_err err = {0};
@@ -158,6 +158,21 @@ START_TEST(rng_cuda_rows_invariant) {
         sdc_generate_result_free(&cpu);
         sdc_generate_result_free(&both);
     }
+    /* Without rows, a batch is A1111's: image b from seed + b, so image 1 of
+     * seed 77 is seed 78's image alone. */
+    sdc_generate_opts o = {.prompt = "a photo of a cat", .negative = "", .cfg = 7.5f,
+                           .width = 64, .height = 64, .batch = 2, .seed = 77,
+                           .rng = SDC_RNG_CUDA};
+    ck_assert(sdc_sampler_from_name("euler_a", &o.sampler));
+    o.sampler.steps = 3;
+    sdc_generate_result both, one;
+    ck_assert_msg(sdc_generate(p, &o, &both, &err) == SDC_OK, "%s", err.msg);
+    o.batch = 1;
+    o.seed = 78;
+    ck_assert_msg(sdc_generate(p, &o, &one, &err) == SDC_OK, "%s", err.msg);
+    ck_assert(memcmp(one.latents, both.latents + 4 * 8 * 8, 4 * 8 * 8 * sizeof(float)) == 0);
+    sdc_generate_result_free(&both);
+    sdc_generate_result_free(&one);
     sdc_tensor_free(init);
     sdc_pipeline_free(p);
     sdc_backend_destroy(be);

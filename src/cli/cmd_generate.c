@@ -27,7 +27,8 @@ static const char *usage =
     "                         the unconditional pass)\n"
     "  --seed S               torch.manual_seed-compatible seed (default: random, printed)\n"
     "  --width W --height H   multiples of 8 in [64, 2048] (default 512x512)\n"
-    "  --batch N              images per UNet call, from one generator (default 1)\n"
+    "  --batch N              images per UNet call, from one generator (default 1;\n"
+    "                         with --rng cuda image i has its own, seed + i, as in A1111)\n"
     "  --init IMG --strength S  img2img from a PNG/JPEG (strength in [0,1], default 0.75)\n"
     "  --fit resize|crop      how --init is brought to W x H (default resize)\n"
     "  --embeddings PATH      textual-inversion file or folder (.safetensors)\n"
@@ -255,7 +256,9 @@ int cmd_generate(int argc, char **argv) {
         for (int i = 0; !s && i < a.batch; i++) {
             sdc_gen_meta m = {.prompt = a.prompt, .negative_prompt = a.negative,
                               .steps = (int)a.steps, .sampler = a1111_sampler_name(&o.sampler),
-                              .cfg_scale = a.cfg, .seed = (int64_t)o.seed, .has_seed = true,
+                              .cfg_scale = a.cfg, .has_seed = true,
+                              /* --rng cuda: image i's own generator (A1111's batches) */
+                              .seed = (int64_t)(o.seed + (o.rng == SDC_RNG_CUDA ? (uint64_t)i : 0)),
                               .width = (int)a.width, .height = (int)a.height,
                               .model_hash = model_hash, .model = base, .img2img = a.init != NULL,
                               .denoising_strength = a.strength,

@@ -78,12 +78,9 @@ sdc_status sdc_pipeline_dtype(const sdc_pipeline *p, sdc_precision precision, sd
     /* Every op must take it (the CUDA backend takes all three for all ops). */
     bool ok = true;
     for (int k = 0; k < SDC_OP_COUNT; k++) ok = ok && sdc_backend_supports(p->be, k, dt);
-    if (ok || dt == SDC_F32) {
+    /* AUTO: F16 where the backend computes it, else F32. */
+    if (ok || precision == SDC_PRECISION_AUTO) {
         *out = ok ? dt : SDC_F32;
-        return SDC_OK;
-    }
-    if (precision == SDC_PRECISION_AUTO) {
-        *out = SDC_F32;
         return SDC_OK;
     }
     return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "precision %s: the %s backend computes F32 "
@@ -415,15 +412,18 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
         s = err->code;
         goto done;
     }
-    /* One generator for the batch, or one per row (each row then gives the
-     * image it gives alone). */
-    n_rngs = o->rows ? o->batch : 1;
+    /* One generator for the batch (diffusers), or one per row (each row then
+     * gives the image it gives alone). The CUDA generator draws a batch as
+     * A1111 does: image b from its own generator, seeded seed + b. */
+    bool a1111_seeds = o->rng == SDC_RNG_CUDA && !o->rows;
+    n_rngs = o->rows || a1111_seeds ? o->batch : 1;
     if (!(rngs = malloc(sizeof *rngs * (size_t)n_rngs))) {
         s = sdc_err_set(err, SDC_ERR_OOM, "generate: out of memory");
         goto done;
     }
     for (int b = 0; b < n_rngs; b++)
-        sdc_rng_seed_as(&rngs[b], o->rng, o->rows ? o->rows[b].seed : o->seed, o->rng_grid_cap);
+        sdc_rng_seed_as(&rngs[b], o->rng, o->rows ? o->rows[b].seed : o->seed + (uint64_t)b,
+                        o->rng_grid_cap);
     float *x = r->latents;
     if (init_image_of(o, 0)) {
         if ((s = sdc_sampler_set_strength(smp, o->strength, err)) ||

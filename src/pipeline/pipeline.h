@@ -72,7 +72,9 @@ typedef struct sdc_generate_opts {
     sdc_precision precision, vae_precision;
     /* The generator of every noise draw (initial latents, img2img, the
      * ancestral and eta noise), and for SDC_RNG_CUDA the GPU's resident
-     * block count to imitate (rng.h; 0 = no cap). */
+     * block count to imitate (rng.h; 0 = no cap). SDC_RNG_CUDA without rows
+     * draws a batch as A1111 does: image b from its own generator seeded
+     * seed + b (with SDC_RNG_CPU, diffusers' one generator for the batch). */
     sdc_rng_source rng;
     uint32_t rng_grid_cap;
     /* Called after each sampler iteration (i of n). */
