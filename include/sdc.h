@@ -310,9 +310,10 @@ bool sdc_precision_from_name(const char *name, sdc_precision *out);
 const char *sdc_precision_name(sdc_precision p);
 
 /* Which generator turns a seed into noise: torch's CPU generator (diffusers'
- * usual `generator=torch.Generator().manual_seed(s)`, A1111's "CPU"), or
- * torch's CUDA generator (A1111's default "GPU" seeds), computed on the host
- * on every backend. */
+ * usual `generator=torch.Generator().manual_seed(s)`, A1111's "CPU"; a batch
+ * draws from one generator), or torch's CUDA generator (A1111's default
+ * "GPU" seeds; image i of a batch from its own generator seeded seed + i, as
+ * A1111 does), computed on the host on every backend. */
 typedef enum sdc_rng_source {
     SDC_RNG_CPU = 0,
     SDC_RNG_CUDA,
