@@ -573,7 +573,9 @@ END_TEST
  * PIPE_TOL_F16 (the F16 UNet's ~3e-3 per call, through 6-8 sampler steps).
  * Every UNet call after the first replays a CUDA graph. _i: run (seed,
  * img2img) x activations (F32, F16). */
-#define PIPE_TOL_F16 3e-2 /* emulated: see the cuda pipeline lines of the emulator run */
+/* Emulated (the seed run; img2img not yet): rel-L2 1.06e-2 from the CPU, the
+ * F16 UNet's per-call error amplified by CFG 7.5 through 6 steps. 3x that. */
+#define PIPE_TOL_F16 3e-2
 
 /* $SDC_CUDA_PIPE_ONLY=N runs only loop index N of the pipeline tests (the
  * emulator takes minutes per run). */
@@ -641,9 +643,9 @@ START_TEST(txt2img_vs_cpu) {
     printf("cuda: euler_a %s image %s vs cpu: max %d levels, mean %.3f\n", run,
            sdc_dtype_name(act), worst, sum / (double)n);
     /* F16: the latents' ~1e-2 moves a few pixels by some levels; the mean
-     * stays small (emulated: see the line above). */
+     * stays small (emulated, seed run: max 7 levels, mean 0.58; bound 3x). */
     if (act == SDC_F32) ck_assert_int_le(worst, 2);
-    else ck_assert_msg(sum / (double)n < 1.0, "mean %.3f levels", sum / (double)n);
+    else ck_assert_msg(sum / (double)n < 1.75, "mean %.3f levels", sum / (double)n);
     sdc_tensor_free(want);
     sdc_tensor_free(init);
     sdc_generate_result_free(&rc);
