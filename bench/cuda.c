@@ -5,9 +5,11 @@
  * of ceilings measured in the same run: an 8192³ GEMM through the linear op,
  * and a streaming pass through the add op. Conv rows run with both conv
  * algorithms, attention rows with both attention kernels. With a full-size
- * checkpoint (sdc make-random): one UNet CFG step at 512² (batch 2), a VAE
- * decode at 512², and with --image whole 512² txt2img runs, each with its
- * peak device memory.
+ * checkpoint (sdc make-random): one UNet CFG step at 512² (batch 2), eager
+ * and replayed as a CUDA graph, a VAE decode at 512² (F32, the pipeline's
+ * default, and F16), and with --image whole 512² txt2img runs through the
+ * pipeline as it runs by default (F16 text encoder and UNet, graphs, F32
+ * VAE; 50 DDIM steps, the peer's scheduler), each with its peak device memory.
  *
  *   bench_cuda [--op NAME] [--case SUBSTR] [--dtype f16|bf16|f32] [--reps N]
  *              [--no-check] [--no-ops] [--all] [--model M [--vae-dtype f32|f16|bf16]
@@ -183,7 +185,7 @@ static int bench_ops(sdc_backend *be, const options *o, const ceilings *ceil, FI
         bool half = o->act != SDC_F32;
         if (c->op.kind == SDC_OP_CONV2D && half)
             algos[na++] = (algo){SDC_CUDA_CONV_IMPLICIT, SDC_CUDA_ATTN_AUTO, "igemm"};
-        if (c->op.kind == SDC_OP_ATTENTION && half)
+        if (c->op.kind == SDC_OP_ATTENTION)
             algos[na++] = (algo){SDC_CUDA_CONV_IM2COL, SDC_CUDA_ATTN_SIMPLE, "simple"};
         for (int ai = 0; ai < na; ai++) {
             ran++;
@@ -267,9 +269,11 @@ static void add_run(cJSON *runs, const char *what, double ms, double flops, doub
     cJSON_AddItemToArray(runs, r);
 }
 
-/* One forward (UNet CFG step or VAE decode) timed: warm-up, median of reps. */
+/* One forward (UNet CFG step or VAE decode) timed: warm-up, median of reps.
+ * With graph (the UNet), the forward after the warm-up is recorded as a CUDA
+ * graph and the replays are timed, as the pipeline runs its steps. */
 static sdc_status time_forward(sdc_backend *be, sdc_arena *arena, bool unet, const sdc_unet *um,
-                               const sdc_vae *vm, sdc_dtype act, int reps, double *ms,
+                               const sdc_vae *vm, sdc_dtype act, bool graph, int reps, double *ms,
                                double *flops, double *peak, sdc_err *err) {
     sdc_exec ex = sdc_exec_begin(be, arena, err);
     ex.act = act;
@@ -294,17 +298,36 @@ static sdc_status time_forward(sdc_backend *be, sdc_arena *arena, bool unet, con
     }
     free(h);
     if (!s) s = sdc_cuda_reset_peak(be, err);
+    sdc_cuda_graph *g = NULL;
+    sdc_tensor gy = {0}; /* the graph's output stays allocated while it replays */
     for (int r = -1; r < reps && !s; r++) { /* r = -1: the warm-up (grows the arena) */
-        ex.flops = 0;
+        if (graph && r == 0) {
+            ex.flops = 0;
+            if ((s = sdc_cuda_graph_begin(be, err))) break;
+            gy = sdc_unet_forward(&ex, um, x, t, c);
+            sdc_err end_err = {0};
+            sdc_status se = sdc_cuda_graph_end(be, &g, &end_err);
+            if ((s = ex.status)) break;
+            if ((s = se)) {
+                *err = end_err;
+                break;
+            }
+            *flops = ex.flops;
+        }
+        if (!graph || r < 0) ex.flops = 0;
         if ((s = sdc_cuda_timer_start(be, err))) break;
-        sdc_tensor y = unet ? sdc_unet_forward(&ex, um, x, t, c) : sdc_vae_decode(&ex, vm, x);
+        sdc_tensor y = {0};
+        if (g) s = sdc_cuda_graph_launch(be, g, err);
+        else y = unet ? sdc_unet_forward(&ex, um, x, t, c) : sdc_vae_decode(&ex, vm, x);
         sdc_x_free(&ex, &y);
-        if ((s = ex.status)) break;
+        if (s || (s = ex.status)) break;
         double t_ms;
         if ((s = sdc_cuda_timer_stop(be, &t_ms, err))) break;
         if (r >= 0) times[r] = t_ms;
-        *flops = ex.flops;
+        if (!g) *flops = ex.flops;
     }
+    sdc_cuda_graph_free(be, g);
+    sdc_x_free(&ex, &gy);
     sdc_cuda_info info;
     if (!s && !(s = sdc_cuda_info_get(be, &info, err))) *peak = (double)info.peak_bytes;
     if (!s) *ms = bench_median(times, reps);
@@ -329,16 +352,20 @@ static int bench_models(sdc_backend *be, const options *o, const ceilings *ceil,
     sdc_unet unet;
     sdc_status s = sdc_unet_load(&unet, ck, be, &err);
     bool loaded = !s;
-    if (!s) s = time_forward(be, arena, true, &unet, NULL, o->act, reps, &ms, &flops, &peak, &err);
-    if (!s) {
-        fprintf(out, "unet CFG step 512^2 (batch 2, %s): %.2f ms, %.2f TFLOP, %.1f TFLOP/s "
-                     "(%.1f%% of the GEMM ceiling), peak device memory %.2f GB\n",
-                sdc_dtype_name(o->act), ms, flops / 1e12, flops / (ms * 1e-3) / 1e12,
-                100 * flops / (ms * 1e-3) / 1e12 / ceil->gemm_tflops, peak / 1e9);
-        add_run(runs, "unet_cfg_step_512_b2", ms, flops, peak, ceil);
-    } else {
-        fprintf(stderr, "bench_cuda: unet: %s\n", err.msg);
-        failed++;
+    for (int graph = 0; loaded && graph < 2; graph++) {
+        s = time_forward(be, arena, true, &unet, NULL, o->act, graph, reps, &ms, &flops, &peak, &err);
+        if (!s) {
+            fprintf(out, "unet CFG step 512^2 (batch 2, %s, %s): %.2f ms, %.2f TFLOP, %.1f TFLOP/s "
+                         "(%.1f%% of the GEMM ceiling), peak device memory %.2f GB\n",
+                    sdc_dtype_name(o->act), graph ? "CUDA graph" : "eager", ms, flops / 1e12,
+                    flops / (ms * 1e-3) / 1e12,
+                    100 * flops / (ms * 1e-3) / 1e12 / ceil->gemm_tflops, peak / 1e9);
+            add_run(runs, graph ? "unet_cfg_step_512_b2_graph" : "unet_cfg_step_512_b2", ms, flops,
+                    peak, ceil);
+        } else {
+            fprintf(stderr, "bench_cuda: unet (%s): %s\n", graph ? "graph" : "eager", err.msg);
+            failed++;
+        }
     }
     if (loaded) sdc_unet_free(&unet);
     /* A fresh arena, so the VAE's peak is its own. */
@@ -350,54 +377,77 @@ static int bench_models(sdc_backend *be, const options *o, const ceilings *ceil,
     sdc_vae vae;
     s = sdc_vae_load(&vae, ck, be, &err);
     loaded = !s;
-    if (!s) s = time_forward(be, arena, false, NULL, &vae, o->vae_act, reps, &ms, &flops, &peak, &err);
-    if (!s) {
-        fprintf(out, "vae decode 512^2 (%s): %.2f ms, %.2f TFLOP, %.1f TFLOP/s (%.1f%% of the "
-                     "GEMM ceiling), peak device memory %.2f GB\n",
-                sdc_dtype_name(o->vae_act), ms, flops / 1e12, flops / (ms * 1e-3) / 1e12,
-                100 * flops / (ms * 1e-3) / 1e12 / ceil->gemm_tflops, peak / 1e9);
-        add_run(runs, "vae_decode_512", ms, flops, peak, ceil);
-    } else {
-        fprintf(stderr, "bench_cuda: vae: %s\n", err.msg);
-        failed++;
+    /* The pipeline's default (F32, or --vae-dtype), then F16 (what PyTorch runs). */
+    sdc_dtype vae_acts[2] = {o->vae_act, SDC_F16};
+    for (int i = 0; loaded && i < (o->vae_act == SDC_F16 ? 1 : 2); i++) {
+        s = time_forward(be, arena, false, NULL, &vae, vae_acts[i], false, reps, &ms, &flops, &peak,
+                         &err);
+        if (!s) {
+            fprintf(out, "vae decode 512^2 (%s): %.2f ms, %.2f TFLOP, %.1f TFLOP/s (%.1f%% of the "
+                         "GEMM ceiling), peak device memory %.2f GB\n",
+                    sdc_dtype_name(vae_acts[i]), ms, flops / 1e12, flops / (ms * 1e-3) / 1e12,
+                    100 * flops / (ms * 1e-3) / 1e12 / ceil->gemm_tflops, peak / 1e9);
+            add_run(runs, i ? "vae_decode_512_f16" : "vae_decode_512", ms, flops, peak, ceil);
+        } else {
+            fprintf(stderr, "bench_cuda: vae (%s): %s\n", sdc_dtype_name(vae_acts[i]), err.msg);
+            failed++;
+        }
     }
     if (loaded) sdc_vae_free(&vae);
     sdc_arena_destroy(arena);
     sdc_checkpoint_close(ck);
     if (!o->image) return failed;
 
-    /* Whole images through the pipeline (F32 activations, as it runs today). */
+    /* Whole images through the pipeline as it runs by default on CUDA. */
     sdc_pipeline *p = sdc_pipeline_open(o->model, o->vocab, be, &err);
     if (!p) {
         fprintf(stderr, "bench_cuda: %s\n", err.msg);
         return failed + 1;
     }
-    for (int bi = 0; bi < o->n_batches; bi++) {
-        sdc_generate_opts g = {.prompt = "a photo of an astronaut riding a horse", .negative = "",
-                               .cfg = 7.5f, .seed = 42, .width = 512, .height = 512,
-                               .batch = o->batches[bi], .syntax = SDC_PROMPT_PLAIN};
-        sdc_sampler_from_name("pndm", &g.sampler);
-        g.sampler.steps = o->steps;
-        sdc_generate_result r;
-        sdc_cuda_reset_peak(be, &err);
-        double t0 = bench_now();
-        s = sdc_generate(p, &g, &r, &err);
-        double sec = bench_now() - t0;
-        sdc_cuda_info info = {0};
-        sdc_cuda_info_get(be, &info, &err);
-        if (s) {
-            fprintf(stderr, "bench_cuda: txt2img: %s\n", err.msg);
-            failed++;
-            break;
+    /* Each batch: a short warm-up run (arena growth, cuBLAS and kernel
+     * loading; the peer warms up too), then the timed run with the VAE at
+     * the pipeline's default F32 and at F16 (what the peer runs). */
+    for (int bi = 0; bi < o->n_batches && !s; bi++) {
+        for (int vi = -1; vi < 2 && !s; vi++) {
+            sdc_generate_opts g = {.prompt = "a photo of an astronaut riding a horse",
+                                   .negative = "", .cfg = 7.5f, .seed = 42, .width = 512,
+                                   .height = 512, .batch = o->batches[bi],
+                                   .syntax = SDC_PROMPT_PLAIN};
+            sdc_sampler_from_name("ddim", &g.sampler); /* the peer's scheduler: steps UNet calls */
+            g.sampler.steps = vi < 0 ? 2 : o->steps;
+            g.precision = o->act == SDC_F32 ? SDC_PRECISION_F32
+                          : o->act == SDC_BF16 ? SDC_PRECISION_BF16 : SDC_PRECISION_F16;
+            sdc_precision vae_def = o->vae_act == SDC_F16 ? SDC_PRECISION_F16
+                                : o->vae_act == SDC_BF16 ? SDC_PRECISION_BF16 : SDC_PRECISION_F32;
+            g.vae_precision = vi == 1 ? SDC_PRECISION_F16 : vae_def;
+            if (vi == 1 && vae_def == SDC_PRECISION_F16) break;
+            sdc_generate_result r;
+            sdc_cuda_reset_peak(be, &err);
+            double t0 = bench_now();
+            s = sdc_generate(p, &g, &r, &err);
+            double sec = bench_now() - t0;
+            sdc_cuda_info info = {0};
+            sdc_cuda_info_get(be, &info, &err);
+            if (s) {
+                fprintf(stderr, "bench_cuda: txt2img: %s\n", err.msg);
+                failed++;
+                break;
+            }
+            if (vi >= 0) {
+                char what[80];
+                snprintf(what, sizeof what, "txt2img_512_%dsteps_b%d%s", o->steps,
+                         o->batches[bi], vi == 1 ? "_vae_f16" : "");
+                fprintf(out, "txt2img 512^2, %d steps, batch %d (pipeline: %s text/UNet, %s VAE%s, "
+                             "%d of %d UNet calls replayed as a CUDA graph%s%s): %.3f s, %.3f "
+                             "s/image, peak device memory %.2f GB\n",
+                        o->steps, o->batches[bi], sdc_dtype_name(r.act), sdc_dtype_name(r.vae_act),
+                        r.vae_upcasts ? " (some redone at F32)" : "", r.graph_replays,
+                        r.iterations, p->graph_note[0] ? "; " : "", p->graph_note, sec,
+                        sec / o->batches[bi], (double)info.peak_bytes / 1e9);
+                add_run(runs, what, sec * 1e3, 0, (double)info.peak_bytes, ceil);
+            }
+            sdc_generate_result_free(&r);
         }
-        char what[64];
-        snprintf(what, sizeof what, "txt2img_512_%dsteps_b%d", o->steps, o->batches[bi]);
-        fprintf(out, "txt2img 512^2, %d steps, batch %d (pipeline, F32 activations): %.2f s, "
-                     "%.3f s/image, peak device memory %.2f GB\n",
-                o->steps, o->batches[bi], sec, sec / o->batches[bi],
-                (double)info.peak_bytes / 1e9);
-        add_run(runs, what, sec * 1e3, 0, (double)info.peak_bytes, ceil);
-        sdc_generate_result_free(&r);
     }
     sdc_pipeline_free(p);
     return failed;

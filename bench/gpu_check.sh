@@ -5,16 +5,20 @@
 #   1. build the CUDA binaries for this GPU's architecture (or take --bin's);
 #   2. the CUDA conformance suite: every op-table row at F32 (SD shapes) and
 #      F16/BF16 (reduced shapes), every kernel variant, in parallel shards;
-#      the backend checks; the tiny text encoder, UNet and VAE and txt2img /
-#      img2img against the CPU backend (and diffusers' latents);
-#   3. torch's CUDA normal generator dumped for `--rng cuda`
-#      (tests/gpu_rng_dump.py), when torch with CUDA is there;
-#   4. compute-sanitizer memcheck and racecheck on a tiny-model txt2img, and
-#      memcheck on the edge op rows;
-#   5. bench_cuda: per-op TFLOP/s and GB/s at F16, then a UNet CFG step, a VAE
-#      decode and whole 50-step 512² images on a full-size random checkpoint,
-#      and PyTorch fp16 + SDPA on the same weights in the same run
-#      (bench/cuda_peer.py, when diffusers is importable);
+#      the backend checks (graph recording among them); the tiny text
+#      encoder, UNet and VAE and txt2img / img2img against the CPU backend
+#      (and diffusers' latents) at F32 and F16, CUDA graph replay against
+#      eager;
+#   3. torch's CUDA normal generator dumped (tests/gpu_rng_dump.py), when
+#      torch with CUDA is there, and `--rng cuda` checked against that dump;
+#   4. compute-sanitizer memcheck and racecheck on a tiny-model txt2img (F16,
+#      CUDA graphs, the flash attention kernel; memcheck also with the CUDA
+#      generator and an F16 VAE), and memcheck on the edge op rows;
+#   5. bench_cuda: per-op TFLOP/s and GB/s at F16, then a UNet CFG step
+#      (eager and as a CUDA graph), a VAE decode (F32 and F16) and whole
+#      50-step 512² images on a full-size random checkpoint, and PyTorch fp16
+#      + SDPA on the same weights in the same run (bench/cuda_peer.py, when
+#      diffusers is importable);
 #   6. a Markdown section with device, date and commit, appended to
 #      bench/RESULTS.md and left in the output folder.
 #
@@ -142,22 +146,29 @@ stage conformance 240 60 conformance
 
 if python3 -c 'import torch, safetensors; assert torch.cuda.is_available()' 2>/dev/null; then
     stage rng_dump 60 20 python3 tests/gpu_rng_dump.py "$OUTDIR/rng_cuda.safetensors"
+    if [ -f "$OUTDIR/rng_cuda.safetensors" ]; then
+        stage rng_check 30 5 env SDC_RNG_CUDA_FIXTURE="$OUTDIR/rng_cuda.safetensors" \
+            CK_RUN_SUITE=rng SDC_BIN="$BIN/sdc" "$BIN/run_tests"
+    fi
 else
     say "=== rng_dump: SKIPPED (no torch with CUDA and safetensors)"
     SUMMARY+=("| rng_dump | skipped (no torch) | |")
 fi
 
 # ------------------------------------------------------------ sanitizers
+# The pipeline's defaults on CUDA: F16 text encoder and UNet (flash
+# attention), the steps after the first replayed as a CUDA graph.
 sanitize() {
-    local tool=$1
-    compute-sanitizer --tool "$tool" --error-exitcode 3 ${2:+$2} "$BIN/sdc" generate --backend cuda \
+    local tool=$1 extra=$2
+    shift 2
+    compute-sanitizer --tool "$tool" --error-exitcode 3 $extra "$BIN/sdc" generate --backend cuda \
         --model "$TINY" --prompt "a photo of a cat" --width 64 --height 64 --steps 3 \
-        --sampler euler_a --seed 1 -q -o "/tmp/sdc-gpu-check/san-$tool.png"
+        --sampler euler_a --seed 1 -q -o "/tmp/sdc-gpu-check/san-$tool.png" "$@"
 }
 export -f sanitize
 if command -v compute-sanitizer >/dev/null; then
-    stage memcheck_txt2img 60 30 sanitize memcheck "--leak-check full"
-    stage racecheck_txt2img 90 30 sanitize racecheck
+    stage memcheck_txt2img 60 30 sanitize memcheck "--leak-check full" --rng cuda --vae-precision f16
+    stage racecheck_txt2img 90 30 sanitize racecheck ""
 else
     say "=== sanitizers: SKIPPED (compute-sanitizer not found)"
     SUMMARY+=("| compute-sanitizer | not found | |")
@@ -212,10 +223,10 @@ report() {
                     END {printf "%d checks, %d failures, %d errors (%d processes)", c, f, e, n}')."
         echo
         echo '```'
-        grep -h 'vs cpu\|vs diffusers\|image vs cpu' "$conf"
+        grep -h 'vs cpu\|vs diffusers\|image .*vs cpu\|graph\|UNet calls' "$conf"
         echo '```'
     fi
-    for f in bench_ops bench_models peer_torch bench_images; do
+    for f in rng_check bench_ops bench_models peer_torch bench_images; do
         [ -f "$OUTDIR/$f.log" ] || continue
         echo
         echo "$f:"

@@ -289,7 +289,35 @@ typedef struct sdc_model sdc_model;
  * vocab: CLIP's bpe_simple_vocab_16e6.txt.gz, or NULL for the folder's
  * tokenizer/vocab.json + merges.txt. */
 sdc_model *sdc_model_open(const char *checkpoint, const char *vocab, sdc_err *err);
+/* The same on a device: SDC_DEVICE_CPU, or SDC_DEVICE_CUDA (GPU 0;
+ * SDC_ERR_UNSUPPORTED without a GPU or in a build without CUDA). */
+sdc_model *sdc_model_open_on(const char *checkpoint, const char *vocab, sdc_device device,
+                             sdc_err *err);
 void sdc_model_close(sdc_model *m);
+
+/* Activation precision of a model (weights keep their stored dtype). AUTO:
+ * F16 on CUDA, F32 on the CPU (the only precision the CPU backend computes).
+ * Accumulation and normalization statistics are F32 at every precision. */
+typedef enum sdc_precision {
+    SDC_PRECISION_AUTO = 0,
+    SDC_PRECISION_F32,
+    SDC_PRECISION_F16,
+    SDC_PRECISION_BF16,
+} sdc_precision;
+
+/* "auto", "f32", "f16", "bf16"; false for anything else. */
+bool sdc_precision_from_name(const char *name, sdc_precision *out);
+const char *sdc_precision_name(sdc_precision p);
+
+/* Which generator turns a seed into noise: torch's CPU generator (diffusers'
+ * usual `generator=torch.Generator().manual_seed(s)`, A1111's "CPU"; a batch
+ * draws from one generator), or torch's CUDA generator (A1111's default
+ * "GPU" seeds; image i of a batch from its own generator seeded seed + i, as
+ * A1111 does), computed on the host on every backend. */
+typedef enum sdc_rng_source {
+    SDC_RNG_CPU = 0,
+    SDC_RNG_CUDA,
+} sdc_rng_source;
 
 typedef struct sdc_request {
     const char *prompt;
@@ -304,6 +332,10 @@ typedef struct sdc_request {
     int batch;               /* images from one generator, one UNet call per step */
     const float *init_image; /* img2img: [3, height, width] in [-1, 1], or NULL */
     float strength;          /* img2img: in [0, 1] */
+    sdc_precision precision; /* text encoder and UNet activations (AUTO: F16 on CUDA) */
+    sdc_precision vae_precision; /* VAE activations (AUTO: F32; F16 re-decodes an image
+                                    that overflows at F32) */
+    sdc_rng_source rng;      /* SDC_RNG_CPU (0) or SDC_RNG_CUDA */
 } sdc_request;
 
 /* txt2img or img2img as diffusers' pipelines; *rgb receives a malloc'ed

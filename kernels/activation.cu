@@ -41,7 +41,7 @@ static sdc_status run_act(const sdc_op *op, act_kind k, const char *name, sdc_er
     if (n == 0) return SDC_OK;
     CU_DISPATCH(x->dtype, T, name, err,
                 act_kind kk = k;
-                act_kernel<T><<<cu_blocks(n, 256), 256>>>(kk, (const T *)x->data,
+                act_kernel<T><<<cu_blocks(n, 256), 256, 0, cu_stream>>>(kk, (const T *)x->data,
                                                           (T *)op->dst->data, n));
     return cu_check_launch(err, name);
 }
@@ -72,7 +72,7 @@ sdc_status sdc_cuda_geglu(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     if (n == 0 || f == 0) return SDC_OK;
     if (cu_check_elems(sdc_tensor_numel(x), "geglu", err)) return err->code;
     CU_DISPATCH(x->dtype, T, "geglu", err,
-                geglu_kernel<T><<<cu_blocks(n, 256), 256>>>((const T *)x->data,
+                geglu_kernel<T><<<cu_blocks(n, 256), 256, 0, cu_stream>>>((const T *)x->data,
                                                             (T *)op->dst->data, (int)n, (int)f));
     return cu_check_launch(err, "geglu");
 }

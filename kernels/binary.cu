@@ -47,7 +47,7 @@ template <bool MUL> static sdc_status binary(const sdc_op *op, const char *name,
         stride *= db;
     }
     CU_DISPATCH(a->dtype, T, name, err,
-                binary_kernel<T, MUL><<<cu_blocks(n, 256), 256>>>(
+                binary_kernel<T, MUL><<<cu_blocks(n, 256), 256, 0, cu_stream>>>(
                     (const T *)a->data, (const T *)b->data, (T *)op->dst->data, n, mode, g));
     return cu_check_launch(err, name);
 }

@@ -84,7 +84,7 @@ sdc_status sdc_cuda_conv2d(sdc_backend *be, const sdc_op *op, sdc_err *err) {
             int64_t tt = p - p0 < t ? p - p0 : t;
             dim3 grid(cu_blocks(tt, 256), (unsigned)(k < 65535 ? k : 65535));
             CU_DISPATCH(dt, T, "conv2d", err,
-                        im2col_kernel<T><<<grid, 256>>>((const T *)xn, (T *)col, (int)k, (int)tt,
+                        im2col_kernel<T><<<grid, 256, 0, cu_stream>>>((const T *)xn, (T *)col, (int)k, (int)tt,
                                                         (int)p0, g));
             if ((s = cu_check_launch(err, "conv2d (im2col)"))) return s;
             s = cu_check_blas(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)tt, (int)oc, (int)k,

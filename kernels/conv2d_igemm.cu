@@ -117,12 +117,12 @@ sdc_status cu_conv2d_implicit(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     int bdt = bt ? (int)bt->dtype : (int)SDC_F32;
     switch (y->dtype) {
     case SDC_F16:
-        conv_igemm_kernel<__half><<<grid, IG_THREADS>>>((const __half *)x->data, wt->data,
+        conv_igemm_kernel<__half><<<grid, IG_THREADS, 0, cu_stream>>>((const __half *)x->data, wt->data,
                                                         (int)wt->dtype, bd, bdt,
                                                         (__half *)y->data, g);
         break;
     case SDC_BF16:
-        conv_igemm_kernel<__nv_bfloat16><<<grid, IG_THREADS>>>(
+        conv_igemm_kernel<__nv_bfloat16><<<grid, IG_THREADS, 0, cu_stream>>>(
             (const __nv_bfloat16 *)x->data, wt->data, (int)wt->dtype, bd, bdt,
             (__nv_bfloat16 *)y->data, g);
         break;

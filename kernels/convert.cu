@@ -14,7 +14,7 @@ template <typename X, typename Y> __global__ void convert_kernel(const X *x, Y *
 template <typename X>
 static sdc_status convert_from(const X *x, void *y, sdc_dtype yt, int64_t n, sdc_err *err) {
     CU_DISPATCH(yt, Y, "convert", err,
-                convert_kernel<X, Y><<<cu_blocks(n, 256), 256>>>(x, (Y *)y, n));
+                convert_kernel<X, Y><<<cu_blocks(n, 256), 256, 0, cu_stream>>>(x, (Y *)y, n));
     return cu_check_launch(err, "convert");
 }
 
@@ -23,7 +23,7 @@ sdc_status cu_convert_raw(const void *x, sdc_dtype xt, void *y, sdc_dtype yt, in
     if (n <= 0) return SDC_OK;
     if (xt == yt)
         return cu_check(cudaMemcpyAsync(y, x, (size_t)n * sdc_dtype_size(xt),
-                                        cudaMemcpyDeviceToDevice, 0),
+                                        cudaMemcpyDeviceToDevice, cu_stream),
                         err, "convert (cudaMemcpyAsync)");
     CU_DISPATCH(xt, X, "convert", err, return convert_from((const X *)x, y, yt, n, err));
     return SDC_OK;

@@ -1,14 +1,22 @@
 /* cuda_backend.cu — the CUDA backend: device selection ("no CUDA device" is
- * SDC_ERR_UNSUPPORTED), tracked device memory (in use and peak), upload and
- * download, synchronize reporting asynchronous failures, the op table, and
- * the helpers the kernels share (errors, scratch, weight conversion), plus
- * the extras of sdc_cuda.h. */
+ * SDC_ERR_UNSUPPORTED), the stream, tracked device memory (in use and peak),
+ * upload and download, synchronize reporting asynchronous failures, the op
+ * table, and the helpers the kernels share (errors, scratch, weight
+ * conversion), plus the extras of sdc_cuda.h (CUDA graphs among them). */
 #include "cuda_common.cuh"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+cudaStream_t cu_stream = NULL;
+static int stream_users = 0, stream_device = -1;
+
+/* cuBLAS's workspace, owned by the backend so that a recorded GEMM's
+ * workspace stays where it was: 32 MiB, NVIDIA's advice for Hopper (4 MiB
+ * suffices before it). */
+#define BLAS_WORKSPACE_BYTES ((size_t)32 << 20)
 
 /* ---------------------------------------------------------------- errors */
 
@@ -104,6 +112,13 @@ static void cu_free_fn(sdc_backend *be, void *p) {
 void *cu_scratch(sdc_backend *be, int slot, size_t bytes, sdc_err *err) {
     cuda_impl *c = cu_impl(be);
     if (c->slot_bytes[slot] >= bytes && c->slot[slot]) return c->slot[slot];
+    /* Freeing the old buffer would wait for the device, which a recording
+     * stream cannot; and a graph must not lose an address it recorded. */
+    if (c->capturing) {
+        sdc_err_set(err, SDC_ERR_DEVICE, "cuda: scratch slot %d must grow to %zu bytes while a "
+                    "graph is recorded (run the work once before recording it)", slot, bytes);
+        return NULL;
+    }
     /* cudaFree waits for queued work, so the old buffer is no longer in use. */
     cu_free_fn(be, c->slot[slot]);
     c->slot[slot] = NULL;
@@ -130,25 +145,34 @@ const void *cu_as_dtype(sdc_backend *be, const sdc_tensor *t, sdc_dtype dt, int 
     return dst;
 }
 
+/* Host data is read (staged) before cudaMemcpyAsync returns from pageable
+ * memory, so src may change afterwards; the copy is ordered with the kernels
+ * on the stream, and the host does not wait for them. */
 static sdc_status cu_upload_fn(sdc_backend *be, void *dst, const void *src, size_t bytes,
                                sdc_err *err) {
-    (void)be;
     if (!bytes) return SDC_OK;
-    return cu_check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), err,
-                    "upload (cudaMemcpy, %zu bytes)", bytes);
+    if (cu_impl(be)->capturing)
+        return sdc_err_set(err, SDC_ERR_DEVICE, "cuda: upload while a graph is recorded "
+                           "(a graph cannot hold host data)");
+    return cu_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu_stream), err,
+                    "upload (cudaMemcpyAsync, %zu bytes)", bytes);
 }
 
-/* cudaMemcpy to the host waits for the kernels queued before it. */
+/* Waits for the kernels queued before it, then copies. */
 static sdc_status cu_download_fn(sdc_backend *be, void *dst, const void *src, size_t bytes,
                                  sdc_err *err) {
-    (void)be;
     if (!bytes) return SDC_OK;
-    return cu_check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), err,
-                    "download (cudaMemcpy, %zu bytes)", bytes);
+    if (cu_impl(be)->capturing)
+        return sdc_err_set(err, SDC_ERR_DEVICE, "cuda: download while a graph is recorded");
+    sdc_status s = cu_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cu_stream),
+                            err, "download (cudaMemcpyAsync, %zu bytes)", bytes);
+    return s ? s : cu_check(cudaStreamSynchronize(cu_stream), err, "download (%zu bytes): a "
+                            "queued kernel or copy failed", bytes);
 }
 
 static sdc_status cu_sync_fn(sdc_backend *be, sdc_err *err) {
-    (void)be;
+    if (cu_impl(be)->capturing)
+        return sdc_err_set(err, SDC_ERR_DEVICE, "cuda: synchronize while a graph is recorded");
     cudaError_t e = cudaDeviceSynchronize();
     if (e == cudaSuccess) e = cudaGetLastError();
     return cu_check(e, err, "synchronize (a queued kernel or copy failed)");
@@ -166,16 +190,43 @@ static void cu_destroy_fn(sdc_backend *be) {
     cuda_impl *c = cu_impl(be);
     if (c) {
         for (int i = 0; i < CU_NSLOTS; i++) cu_free_fn(be, c->slot[i]);
+        if (c->capturing) { /* a recording left open: end it, drop the graph */
+            cudaGraph_t g = NULL;
+            if (cudaStreamEndCapture(cu_stream, &g) == cudaSuccess && g) cudaGraphDestroy(g);
+            (void)cudaGetLastError();
+        }
         if (c->flag) cudaFree(c->flag);
         if (c->ev_start) cudaEventDestroy(c->ev_start);
         if (c->ev_stop) cudaEventDestroy(c->ev_stop);
         if (c->blas) cublasDestroy(c->blas);
+        cu_free_fn(be, c->blas_workspace);
+        if (c->stream_ref && --stream_users == 0) {
+            cudaStreamDestroy(cu_stream);
+            cu_stream = NULL;
+            stream_device = -1;
+        }
         /* Allocations still live belong to their owners (weights, arenas),
          * which must be freed before the backend. */
         free(c->allocs);
         free(c);
     }
     free(be);
+}
+
+/* A reference to the shared stream, created on first use; one device per
+ * process while backends are alive. */
+static sdc_status stream_acquire(cuda_impl *c, sdc_err *err) {
+    if (stream_users > 0 && stream_device != c->device)
+        return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "cuda: device %d while a backend on device "
+                           "%d is alive (sdc uses one GPU per process)", c->device, stream_device);
+    if (stream_users == 0) {
+        sdc_status s = cu_check(cudaStreamCreate(&cu_stream), err, "cudaStreamCreate");
+        if (s) return s;
+        stream_device = c->device;
+    }
+    stream_users++;
+    c->stream_ref = true;
+    return SDC_OK;
 }
 
 /* ---------------------------------------------------------------- create */
@@ -228,7 +279,15 @@ extern "C" sdc_backend *sdc_cuda_backend_create(int device_index, sdc_err *err) 
         s = sdc_err_set(err, SDC_ERR_UNSUPPORTED,
                         "cuda: %s has compute capability %d.%d; sdc needs 8.0 or newer",
                         c->prop.name, c->prop.major, c->prop.minor);
+    if (!s) s = stream_acquire(c, err);
     if (!s) s = cu_check_blas(cublasCreate(&c->blas), err, "cublasCreate");
+    if (!s) s = cu_check_blas(cublasSetStream(c->blas, cu_stream), err, "cublasSetStream");
+    /* After cublasSetStream, which resets the workspace to cuBLAS's own pool. */
+    if (!s && !(c->blas_workspace = cu_alloc_fn(be, BLAS_WORKSPACE_BYTES)))
+        s = sdc_err_set(err, SDC_ERR_OOM, "cuda: cannot allocate cuBLAS's %zu-byte workspace",
+                        BLAS_WORKSPACE_BYTES);
+    if (!s) s = cu_check_blas(cublasSetWorkspace(c->blas, c->blas_workspace, BLAS_WORKSPACE_BYTES),
+                              err, "cublasSetWorkspace");
     if (!s) s = cu_check(cudaMalloc((void **)&c->flag, 2 * sizeof *c->flag), err,
                          "cudaMalloc (check flags)");
     if (!s) s = cu_check(cudaEventCreate(&c->ev_start), err, "cudaEventCreate");
@@ -342,16 +401,19 @@ extern "C" sdc_status sdc_cuda_count_nonfinite(sdc_backend *be, const sdc_tensor
     cuda_impl *c = cu_impl(be);
     int64_t n = sdc_tensor_numel(t);
     *count = 0;
+    if (c->capturing)
+        return sdc_err_set(err, SDC_ERR_DEVICE, "cuda: count_nonfinite waits for the device, "
+                           "which a graph being recorded cannot");
     if (n == 0) return SDC_OK;
-    if ((s = cu_check(cudaMemset(c->flag, 0, sizeof *c->flag), err, "cudaMemset (count)")))
+    if ((s = cu_check(cudaMemsetAsync(c->flag, 0, sizeof *c->flag, cu_stream), err,
+                      "cudaMemsetAsync (count)")))
         return s;
     CU_DISPATCH(t->dtype, T, "count_nonfinite", err,
-                count_nonfinite_kernel<T><<<cu_blocks(n, 256), 256>>>((const T *)t->data, n,
+                count_nonfinite_kernel<T><<<cu_blocks(n, 256), 256, 0, cu_stream>>>((const T *)t->data, n,
                                                                       c->flag));
     if ((s = cu_check_launch(err, "count_nonfinite"))) return s;
     unsigned long long got = 0;
-    s = cu_check(cudaMemcpy(&got, c->flag, sizeof got, cudaMemcpyDeviceToHost), err,
-                 "count_nonfinite (cudaMemcpy)");
+    s = cu_download_fn(be, &got, c->flag, sizeof got, err);
     *count = (int64_t)got;
     return s;
 }
@@ -360,7 +422,7 @@ extern "C" sdc_status sdc_cuda_timer_start(sdc_backend *be, sdc_err *err) {
     sdc_status s = need_cuda(be, err);
     if (s) return s;
     cu_impl(be)->timing = true;
-    return cu_check(cudaEventRecord(cu_impl(be)->ev_start, 0), err, "cudaEventRecord");
+    return cu_check(cudaEventRecord(cu_impl(be)->ev_start, cu_stream), err, "cudaEventRecord");
 }
 
 extern "C" sdc_status sdc_cuda_timer_stop(sdc_backend *be, double *ms, sdc_err *err) {
@@ -370,11 +432,72 @@ extern "C" sdc_status sdc_cuda_timer_stop(sdc_backend *be, double *ms, sdc_err *
     if (!c->timing) return sdc_err_set(err, SDC_ERR_ARG, "cuda: timer stopped before it started");
     c->timing = false;
     float t = 0;
-    if ((s = cu_check(cudaEventRecord(c->ev_stop, 0), err, "cudaEventRecord")) ||
+    if ((s = cu_check(cudaEventRecord(c->ev_stop, cu_stream), err, "cudaEventRecord")) ||
         (s = cu_check(cudaEventSynchronize(c->ev_stop), err, "cudaEventSynchronize")) ||
         (s = cu_check(cudaEventElapsedTime(&t, c->ev_start, c->ev_stop), err,
                       "cudaEventElapsedTime")))
         return s;
     *ms = t;
     return SDC_OK;
+}
+
+/* ---------------------------------------------------------------- graphs */
+
+struct sdc_cuda_graph {
+    cudaGraphExec_t exec;
+};
+
+extern "C" sdc_status sdc_cuda_graph_begin(sdc_backend *be, sdc_err *err) {
+    sdc_status s = need_cuda(be, err);
+    if (s) return s;
+    cuda_impl *c = cu_impl(be);
+    if (c->capturing) return sdc_err_set(err, SDC_ERR_ARG, "cuda: a graph is already being recorded");
+    /* Relaxed: an arena that grows may still cudaMalloc while recording. */
+    s = cu_check(cudaStreamBeginCapture(cu_stream, cudaStreamCaptureModeRelaxed), err,
+                 "cudaStreamBeginCapture");
+    if (!s) c->capturing = true;
+    return s;
+}
+
+extern "C" sdc_status sdc_cuda_graph_end(sdc_backend *be, sdc_cuda_graph **graph, sdc_err *err) {
+    *graph = NULL;
+    sdc_status s = need_cuda(be, err);
+    if (s) return s;
+    cuda_impl *c = cu_impl(be);
+    if (!c->capturing) return sdc_err_set(err, SDC_ERR_ARG, "cuda: no graph is being recorded");
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(cu_stream, &g);
+    c->capturing = false;
+    if (e != cudaSuccess) {
+        if (g) cudaGraphDestroy(g);
+        return cu_check(e, err, "cudaStreamEndCapture (the recording was invalidated)");
+    }
+    cudaGraphExec_t exec = NULL;
+    s = cu_check(cudaGraphInstantiate(&exec, g, 0), err, "cudaGraphInstantiate");
+    cudaGraphDestroy(g);
+    if (s) return s;
+    sdc_cuda_graph *r = (sdc_cuda_graph *)calloc(1, sizeof *r);
+    if (!r) {
+        cudaGraphExecDestroy(exec);
+        return sdc_err_set(err, SDC_ERR_OOM, "cuda graph: out of host memory");
+    }
+    r->exec = exec;
+    *graph = r;
+    return SDC_OK;
+}
+
+extern "C" sdc_status sdc_cuda_graph_launch(sdc_backend *be, sdc_cuda_graph *graph, sdc_err *err) {
+    sdc_status s = need_cuda(be, err);
+    if (s) return s;
+    if (!graph) return sdc_err_set(err, SDC_ERR_ARG, "cuda: launch of a NULL graph");
+    if (cu_impl(be)->capturing)
+        return sdc_err_set(err, SDC_ERR_ARG, "cuda: graph launch while a graph is recorded");
+    return cu_check(cudaGraphLaunch(graph->exec, cu_stream), err, "cudaGraphLaunch");
+}
+
+extern "C" void sdc_cuda_graph_free(sdc_backend *be, sdc_cuda_graph *graph) {
+    (void)be;
+    if (!graph) return;
+    cudaGraphExecDestroy(graph->exec);
+    free(graph);
 }

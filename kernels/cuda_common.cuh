@@ -2,7 +2,7 @@
  * error helpers that turn CUDA/cuBLAS failures into sdc_status with a message
  * naming the call, scratch buffers, dtype helpers (every kernel computes in
  * F32 and loads/stores F32, F16 or BF16) and the op functions' declarations.
- * All work goes to the legacy default stream, in order, so an op may reuse a
+ * All work goes to one stream (cu_stream), in order, so an op may reuse a
  * scratch buffer as soon as it has queued its kernels. */
 #ifndef SDC_CUDA_COMMON_CUH
 #define SDC_CUDA_COMMON_CUH
@@ -19,8 +19,9 @@
 
 /* Scratch slots: converted weights (one per GEMM operand kind), im2col
  * columns, group-norm partial sums (also attention_backward's row
- * statistics), conv2d_backward's flipped kernel. */
-enum { CU_SLOT_WEIGHT = 0, CU_SLOT_COL, CU_SLOT_STATS, CU_SLOT_FLIP, CU_NSLOTS };
+ * statistics), conv2d_backward's flipped kernel, attention scores (the GEMM
+ * path). */
+enum { CU_SLOT_WEIGHT = 0, CU_SLOT_COL, CU_SLOT_STATS, CU_SLOT_FLIP, CU_SLOT_ATTN, CU_NSLOTS };
 
 typedef struct cu_alloc {
     void *ptr;
@@ -39,11 +40,21 @@ typedef struct cuda_impl {
     size_t in_use, peak;
     cudaEvent_t ev_start, ev_stop;
     bool timing;
+    bool capturing;           /* between sdc_cuda_graph_begin and _end */
+    bool stream_ref;          /* holds a reference to cu_stream */
+    void *blas_workspace;     /* cuBLAS's, ours: a graph replays its address */
     sdc_cuda_conv_algo conv;
     sdc_cuda_attn_algo attn;
 } cuda_impl;
 
 static inline cuda_impl *cu_impl(sdc_backend *be) { return (cuda_impl *)be->impl; }
+
+/* The stream every kernel, copy and cuBLAS call goes to. Not the legacy
+ * default stream, which cannot be recorded into a CUDA graph; created with
+ * the first backend and shared by the backends alive at once (one device per
+ * process). Blocking, so the legacy stream's synchronous copies still wait
+ * for it. */
+extern cudaStream_t cu_stream;
 
 /* SDC_OK for cudaSuccess; else SDC_ERR_DEVICE with "cuda: <what>: <error>". */
 sdc_status cu_check(cudaError_t e, sdc_err *err, const char *fmt, ...)
@@ -179,5 +190,14 @@ SDC_CUDA_OPS(SDC_DECLARE_CUDA_OP)
 
 /* The implicit-GEMM conv (conv2d_igemm.cu): F16/BF16 x and dst only. */
 sdc_status cu_conv2d_implicit(sdc_backend *be, const sdc_op *op, sdc_err *err);
+/* Flash attention on tensor cores (attention_flash.cu): the warps per block
+ * (4, 2 or 1, what fits the shared memory; 0 when dtype or head dim d does
+ * not fit the kernel) and the launch with them. */
+int cu_flash_warps(const cuda_impl *c, sdc_dtype dt, int d, size_t *bytes);
+sdc_status cu_attention_flash(const sdc_op *op, int heads, float scale, int nw, size_t bytes,
+                              sdc_err *err);
+/* Attention through cuBLAS (attention_gemm.cu): any dtype and head dim. */
+sdc_status cu_attention_gemm(sdc_backend *be, const sdc_op *op, int heads, float scale,
+                             sdc_err *err);
 
 #endif /* SDC_CUDA_COMMON_CUH */

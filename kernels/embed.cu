@@ -35,7 +35,7 @@ sdc_status sdc_cuda_timestep_embedding(sdc_backend *be, const sdc_op *op, sdc_er
     float neg_log = (float)-log((double)op->p.timestep.max_period);
     float denom = (float)(dim / 2) - op->p.timestep.freq_shift;
     CU_DISPATCH(op->dst->dtype, T, "timestep_embedding", err,
-                timestep_kernel<T><<<cu_blocks(n * dim, 256), 256>>>(
+                timestep_kernel<T><<<cu_blocks(n * dim, 256), 256, 0, cu_stream>>>(
                     (const float *)t->data, (T *)op->dst->data, (int)n, dim,
                     op->p.timestep.flip_sin_to_cos, neg_log, denom));
     return cu_check_launch(err, "timestep_embedding");
@@ -68,27 +68,28 @@ sdc_status sdc_cuda_embedding(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     if (rows == 0) return SDC_OK;
     if (cu_check_elems(rows * (d > 0 ? d : 1), "embedding", err)) return err->code;
     unsigned long long *bad = cu_impl(be)->flag;
-    sdc_status s = cu_check(cudaMemsetAsync(bad, 0xff, sizeof *bad, 0), err,
+    sdc_status s = cu_check(cudaMemsetAsync(bad, 0xff, sizeof *bad, cu_stream), err,
                             "embedding (cudaMemsetAsync)");
     if (s) return s;
-    check_ids_kernel<<<cu_blocks(rows, 256), 256>>>((const int32_t *)ids->data, rows, v, bad);
+    check_ids_kernel<<<cu_blocks(rows, 256), 256, 0, cu_stream>>>((const int32_t *)ids->data, rows, v, bad);
     if ((s = cu_check_launch(err, "embedding (id check)"))) return s;
     if (d > 0) {
         CU_DISPATCH(op->dst->dtype, T, "embedding", err,
-                    embedding_kernel<T><<<cu_blocks(rows * d, 256), 256>>>(
+                    embedding_kernel<T><<<cu_blocks(rows * d, 256), 256, 0, cu_stream>>>(
                         (const int32_t *)ids->data, tab->data, (int)tab->dtype,
                         (T *)op->dst->data, (int)rows, (int)d, v));
         if ((s = cu_check_launch(err, "embedding"))) return s;
     }
+    /* The id check reads the flag back: the one op that waits for the
+     * device (so a text encoder is never recorded as a graph). */
     unsigned long long first = 0;
-    if ((s = cu_check(cudaMemcpy(&first, bad, sizeof first, cudaMemcpyDeviceToHost), err,
-                      "embedding (cudaMemcpy of the id check)")))
+    if ((s = be->download(be, &first, bad, sizeof first, err))) {
+        sdc_err_wrap(err, "embedding (the id check)");
         return s;
+    }
     if (first < (unsigned long long)rows) {
         int32_t id = 0;
-        if ((s = cu_check(cudaMemcpy(&id, (const int32_t *)ids->data + first, sizeof id,
-                                     cudaMemcpyDeviceToHost),
-                          err, "embedding (cudaMemcpy of a bad id)")))
+        if ((s = be->download(be, &id, (const int32_t *)ids->data + first, sizeof id, err)))
             return s;
         return sdc_err_set(err, SDC_ERR_ARG,
                            "embedding: id %d at position %lld is outside [0, %lld)", (int)id,

@@ -20,7 +20,7 @@ sdc_status sdc_cuda_upsample2x(sdc_backend *be, const sdc_op *op, sdc_err *err) 
     if (n == 0) return SDC_OK;
     if (cu_check_elems(n, "upsample2x", err)) return err->code;
     CU_DISPATCH(x->dtype, T, "upsample2x", err,
-                upsample_kernel<T><<<cu_blocks(n, 256), 256>>>(
+                upsample_kernel<T><<<cu_blocks(n, 256), 256, 0, cu_stream>>>(
                     (const T *)x->data, (T *)y->data, (int)n, (int)x->shape[2],
                     (int)x->shape[3], (int)y->shape[2], (int)y->shape[3]));
     return cu_check_launch(err, "upsample2x");
@@ -48,7 +48,7 @@ sdc_status sdc_cuda_concat(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     if (n == 0) return SDC_OK;
     if (cu_check_elems(n, "concat", err)) return err->code;
     CU_DISPATCH(a->dtype, T, "concat", err,
-                concat_kernel<T><<<cu_blocks(n, 256), 256>>>((const T *)a->data,
+                concat_kernel<T><<<cu_blocks(n, 256), 256, 0, cu_stream>>>((const T *)a->data,
                                                              (const T *)b->data,
                                                              (T *)op->dst->data, (int)n, (int)la,
                                                              (int)lb));
@@ -93,7 +93,7 @@ sdc_status sdc_cuda_transpose(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     unsigned grid = (unsigned)(tiles < 65535 * 32 ? tiles : 65535 * 32);
     dim3 block(TR_TILE, TR_ROWS);
     CU_DISPATCH(x->dtype, T, "transpose", err,
-                transpose_kernel<T><<<grid, block>>>((const T *)x->data, (T *)op->dst->data, m,
+                transpose_kernel<T><<<grid, block, 0, cu_stream>>>((const T *)x->data, (T *)op->dst->data, m,
                                                      n, mt, nt, tiles));
     return cu_check_launch(err, "transpose");
 }

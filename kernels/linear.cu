@@ -22,7 +22,7 @@ sdc_status cu_fill_bias(void *y, sdc_dtype yt, const sdc_tensor *b, int64_t oute
     const void *bd = b ? b->data : NULL;
     int bdt = b ? (int)b->dtype : (int)SDC_F32;
     CU_DISPATCH(yt, T, "bias", err,
-                fill_bias_kernel<T><<<cu_blocks(n, 256), 256>>>((T *)y, bd, bdt, (int)n, (int)nb,
+                fill_bias_kernel<T><<<cu_blocks(n, 256), 256, 0, cu_stream>>>((T *)y, bd, bdt, (int)n, (int)nb,
                                                                 (int)inner));
     return cu_check_launch(err, "bias");
 }

@@ -90,9 +90,9 @@ sdc_status sdc_cuda_group_norm(sdc_backend *be, const sdc_op *op, sdc_err *err) 
     unsigned grid = (unsigned)(ng * chunks);
     sdc_status s = SDC_OK;
     CU_DISPATCH(x->dtype, T, "group_norm", err,
-                gn_stats_kernel<T><<<grid, GN_THREADS>>>((const T *)x->data, len, (int)chunks, part);
+                gn_stats_kernel<T><<<grid, GN_THREADS, 0, cu_stream>>>((const T *)x->data, len, (int)chunks, part);
                 if ((s = cu_check_launch(err, "group_norm (statistics)"))) return s;
-                gn_apply_kernel<T><<<grid, GN_THREADS>>>(
+                gn_apply_kernel<T><<<grid, GN_THREADS, 0, cu_stream>>>(
                     (const T *)x->data, (T *)op->dst->data, gamma->data, (int)gamma->dtype,
                     beta->data, (int)beta->dtype, len, inner, cg, groups, (int)chunks, part,
                     op->p.group_norm.eps, op->p.group_norm.silu));
@@ -132,7 +132,7 @@ sdc_status sdc_cuda_layer_norm(sdc_backend *be, const sdc_op *op, sdc_err *err) 
     int threads = c <= 256 ? 64 : c <= 1024 ? 128 : 256;
     unsigned grid = (unsigned)(rows < 65535 * 32 ? rows : 65535 * 32);
     CU_DISPATCH(x->dtype, T, "layer_norm", err,
-                ln_kernel<T><<<grid, threads>>>((const T *)x->data, (T *)op->dst->data,
+                ln_kernel<T><<<grid, threads, 0, cu_stream>>>((const T *)x->data, (T *)op->dst->data,
                                                 gamma->data, (int)gamma->dtype, beta->data,
                                                 (int)beta->dtype, rows, c, op->p.layer_norm.eps));
     return cu_check_launch(err, "layer_norm");

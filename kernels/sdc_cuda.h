@@ -1,7 +1,7 @@
 /* sdc_cuda.h — what the CUDA backend offers beyond the op contract of
  * sdc_ops.h: device information and memory statistics (the peak is what a
  * txt2img run needed), a choice between kernel variants, a device-side
- * NaN/Inf count, and event timing for benchmarks.
+ * NaN/Inf count, event timing for benchmarks, and CUDA graphs.
  *
  *     sdc_err err = {0};
  *     sdc_backend *be = sdc_cuda_backend_create(0, &err);
@@ -58,6 +58,28 @@ sdc_status sdc_cuda_count_nonfinite(sdc_backend *be, const sdc_tensor *t, int64_
 /* Event timing of the work queued between start and stop (stop waits for it). */
 sdc_status sdc_cuda_timer_start(sdc_backend *be, sdc_err *err);
 sdc_status sdc_cuda_timer_stop(sdc_backend *be, double *ms, sdc_err *err);
+
+/* CUDA graphs: the ops run between begin and end are recorded, not run, and
+ * the graph replays them with the same kernels, arguments and addresses:
+ *
+ *     sdc_cuda_graph_begin(be, &err);
+ *     y = forward(...);                        // recorded
+ *     sdc_cuda_graph *g;
+ *     if (sdc_cuda_graph_end(be, &g, &err) == SDC_OK)
+ *         sdc_cuda_graph_launch(be, g, &err);  // runs it; again with new inputs
+ *     sdc_cuda_graph_free(be, g);
+ *
+ * While recording nothing may wait for the device (download, synchronize,
+ * the embedding op's id check) or grow a scratch buffer: such a call fails
+ * and so does end, which always leaves recording mode. Run the forward once
+ * first so that the arena and the scratch buffers have their size. The caller
+ * keeps every address the graph uses (inputs, output, weights) alive and
+ * unchanged while it replays. */
+typedef struct sdc_cuda_graph sdc_cuda_graph;
+sdc_status sdc_cuda_graph_begin(sdc_backend *be, sdc_err *err);
+sdc_status sdc_cuda_graph_end(sdc_backend *be, sdc_cuda_graph **graph, sdc_err *err);
+sdc_status sdc_cuda_graph_launch(sdc_backend *be, sdc_cuda_graph *graph, sdc_err *err);
+void sdc_cuda_graph_free(sdc_backend *be, sdc_cuda_graph *graph);
 
 #ifdef __cplusplus
 }

@@ -30,7 +30,7 @@ sdc_status sdc_cuda_softmax(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     int threads = c <= 128 ? 32 : c <= 1024 ? 128 : 256;
     unsigned grid = (unsigned)(rows < 65535 * 32 ? rows : 65535 * 32);
     CU_DISPATCH(x->dtype, T, "softmax", err,
-                softmax_kernel<T><<<grid, threads>>>((const T *)x->data, (T *)op->dst->data, rows,
+                softmax_kernel<T><<<grid, threads, 0, cu_stream>>>((const T *)x->data, (T *)op->dst->data, rows,
                                                      c));
     return cu_check_launch(err, "softmax");
 }

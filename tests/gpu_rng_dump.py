@@ -49,6 +49,7 @@ def main():
         "torch": torch.__version__,
         "device": props.name,
         "sm_count": str(props.multi_processor_count),
+        "max_threads_per_sm": str(props.max_threads_per_multi_processor),
         "big_stride": "97",
     }
     for name, seed, shapes in CASES:

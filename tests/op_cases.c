@@ -207,6 +207,12 @@ const op_case op_cases[] = {
     {"attn_edge_peaky_blocks", ATTN(2, false, 0), S3(1, 17, 32), .n = 300, .xscale = 7,
      .tol = {1e-5, 7e-4}}, /* 2.3e-6 1.5e-4 */
 
+    /* Head dims for the flash kernel's other register widths (16·KD padded:
+     * KD 2, 8, 16), over several key tiles of 64, one causal. */
+    {"attn_edge_d24_causal", ATTN(2, true, 0), S3(2, 80, 48)}, /* 1.4e-7 6.9e-7 */
+    {"attn_edge_d96", ATTN(2, false, 0), S3(1, 70, 192), .n = 130}, /* 4.1e-7 1.3e-6 */
+    {"attn_edge_d256", ATTN(1, false, 0), S3(1, 33, 256), .n = 65}, /* 5.0e-7 6.1e-7 */
+
     /* softmax: standalone (attention scores as [..., 77] and [..., 4096]). */
     {"softmax_2x8x77x77", OP(SOFTMAX), S4(2, 8, 77, 77)}, /* 7.7e-8 2.5e-7 */
     {"softmax_16x64x4096", OP(SOFTMAX), S3(16, 64, 4096)}, /* 4.9e-7 2.5e-6 */

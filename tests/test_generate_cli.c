@@ -8,6 +8,9 @@
 #include "cli_run.h"
 #include "suites.h"
 
+#include "../src/pipeline/rng.h"
+#include "sdc.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -150,6 +153,48 @@ START_TEST(generate_img2img_and_injected_noise) {
 }
 END_TEST
 
+/* --rng cuda: torch's CUDA generator on the CPU backend. The seed's noise
+ * is the Philox one (not the CPU generator's), the PNG says nothing about
+ * the source (A1111's default, GPU), and with a deterministic sampler the
+ * image is the one its initial noise gives (--init-noise with the same
+ * Philox draw, made here through the library). */
+START_TEST(generate_rng_cuda) {
+    const char *dir = test_tmpdir();
+    const cli_result *r;
+    for (int cuda = 0; cuda < 2; cuda++) {
+        r = cli_run("generate --model " TINY "diffusers " VOCAB " --prompt 'a fox' --steps 3 "
+                    "--sampler ddim --seed 4242 --width 64 --height 72 %s "
+                    "--save-latents %s/rl%d.safetensors -o %s/r%d.png -q",
+                    cuda ? "--rng cuda" : "", dir, cuda, dir, cuda);
+        ck_assert_msg(r->code == 0, "%s", r->err);
+        r = cli_run("info %s/r%d.png", dir, cuda);
+        ck_assert_msg(r->code == 0, "%s", r->err);
+        ck_assert_msg((strstr(r->out, "RNG:") == NULL) == (cuda == 1), "%s", r->out);
+    }
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cmp -s %s/rl0.safetensors %s/rl1.safetensors", dir, dir);
+    ck_assert_msg(system(cmd) != 0, "--rng cuda gave the CPU generator's latents");
+    /* The same image from the Philox noise passed in. */
+    float noise[4 * 9 * 8];
+    sdc_rng g;
+    sdc_rng_seed_cuda(&g, 4242, 0);
+    sdc_rng_randn(&g, noise, sizeof noise / sizeof *noise);
+    sdc_tensor t;
+    sdc_err err = {0};
+    sdc_tensor_init(&t, SDC_F32, 4, (const int64_t[]){1, 4, 9, 8}, noise, &err);
+    sdc_st_write_item it = {"noise", &t};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/noise.safetensors", dir);
+    ck_assert_int_eq(sdc_safetensors_write(path, &it, 1, NULL, 0, &err), SDC_OK);
+    r = cli_run("generate --model " TINY "diffusers " VOCAB " --prompt 'a fox' --steps 3 "
+                "--sampler ddim --seed 4242 --width 64 --height 72 --init-noise %s "
+                "--save-latents %s/rl2.safetensors -o %s/r2.png -q", path, dir, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    snprintf(cmd, sizeof cmd, "cmp -s %s/rl1.safetensors %s/rl2.safetensors", dir, dir);
+    ck_assert_msg(system(cmd) == 0, "--rng cuda's latents differ from its noise injected");
+}
+END_TEST
+
 /* --low-memory drops every weight's pages after use: the same bytes out,
  * from the single file (text, UNet and VAE share one mapping) and the folder. */
 START_TEST(generate_low_memory_gives_the_same_image) {
@@ -214,6 +259,16 @@ START_TEST(generate_refuses_bad_arguments) {
         {"--model m --prompt x --prompt-syntax fancy -o %s/o.png", 2, "--prompt-syntax"},
         {"--model m --prompt x --bogus -o %s/o.png", 2, "unknown option '--bogus'"},
         {"--model m --prompt x --steps", 2, "needs a value"},
+        {"--model m --prompt x --rng gpu -o %s/o.png", 2, "--rng must be cpu, cuda"},
+        {"--model m --prompt x --rng cuda:0 -o %s/o.png", 2, "--rng must be"},
+        {"--model m --prompt x --rng cuda:12x -o %s/o.png", 2, "--rng must be"},
+        {"--model m --prompt x --precision f8 -o %s/o.png", 2, "--precision must be"},
+        {"--model m --prompt x --vae-precision half -o %s/o.png", 2, "--vae-precision must be"},
+        {"--model m --prompt x -o %s/o.png --rng", 2, "needs a value"},
+        {"--model " TINY "diffusers " VOCAB " --prompt x --width 64 --height 64 --precision f16 "
+         "--backend cpu -o %s/o.png", 1, "precision f16: the cpu backend computes F32"},
+        {"--model " TINY "diffusers " VOCAB " --prompt x --width 64 --height 64 --vae-precision "
+         "bf16 --backend cpu -o %s/o.png", 1, "VAE: precision bf16"},
         {"--model m --prompt x --init %s/o.png -o %s/o.png", 2, "overwrite --init"},
         {"--model /nonexistent " VOCAB " --prompt x -o %s/o.png", 1, "/nonexistent"},
         {"--model " TINY "diffusers --vocab /nonexistent.gz --prompt x -o %s/o.png", 1,
@@ -248,6 +303,7 @@ Suite *suite_generate_cli(void) {
     tcase_add_test(tc, generate_with_textinv_init_embedding);
     tcase_add_test(tc, generate_refuses_bad_arguments);
     tcase_add_test(tc, generate_low_memory_gives_the_same_image);
+    tcase_add_test(tc, generate_rng_cuda);
     suite_add_tcase(s, tc);
     return s;
 }

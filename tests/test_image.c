@@ -567,10 +567,11 @@ START_TEST(test_a1111_format_and_parse) {
     m.denoising_strength = 0.3;
     m.clip_skip = 2;
     m.model = "my, model: v2";
+    m.rng = "CPU"; /* A1111 writes RNG after Clip skip, and only when it is not GPU */
     t = sdc_a1111_parameters(&m);
     ck_assert_str_eq(t, "a photo of a cat\nSteps: 25, Sampler: Euler a, CFG scale: 7.0, Seed: 42, "
                         "Size: 512x512, Model hash: abcd1234ef, Model: \"my, model: v2\", "
-                        "Denoising strength: 0.3, Clip skip: 2");
+                        "Denoising strength: 0.3, Clip skip: 2, RNG: CPU");
     sdc_gen_meta r;
     char *st;
     sdc_err err = {0};
@@ -583,6 +584,7 @@ START_TEST(test_a1111_format_and_parse) {
     ck_assert_str_eq(r.sampler, "Euler a");
     ck_assert_str_eq(r.model, "my, model: v2");
     ck_assert_str_eq(r.model_hash, "abcd1234ef");
+    ck_assert_str_eq(r.rng, "CPU");
     free(st);
     free(t);
     /* multi-line prompt and negative prompt; unknown keys ignored */

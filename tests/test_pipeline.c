@@ -236,6 +236,108 @@ START_TEST(public_api_matches_fixture) {
 }
 END_TEST
 
+/* The CUDA generator through every draw of a run: with a generator per row
+ * (augment's rows), each row's image is the one it gives alone, for the
+ * ancestral (euler_a) and eta (ddim) noise and img2img's posterior sample
+ * and noise; and it is not the CPU generator's. Without rows, A1111's seeds. */
+START_TEST(rng_cuda_rows_invariant) {
+    static const char *const samplers2[] = {"euler_a", "ddim"};
+    sdc_err err = {0};
+    sdc_backend *be = sdc_cpu_backend_create(&err);
+    sdc_pipeline *p = sdc_pipeline_open(FIX "tiny/diffusers", VOCAB, be, &err);
+    ck_assert_msg(p, "%s", err.msg);
+    sdc_tensor *init = fixture("init_image", SDC_F32);
+    for (int k = 0; k < 4; k++) {
+        sdc_generate_row rows[2] = {{.prompt = "a photo of a cat", .seed = 11},
+                                    {.prompt = "a red fox", .seed = 2u << 31}};
+        sdc_generate_opts o = {.prompt = "unused", .negative = "", .cfg = 7.5f, .width = 64,
+                               .height = 64, .batch = 2, .rows = rows, .rng = SDC_RNG_CUDA};
+        ck_assert(sdc_sampler_from_name(samplers2[k % 2], &o.sampler));
+        o.sampler.steps = 4;
+        o.sampler.eta = k % 2 ? 1.0f : 0.0f;
+        if (k >= 2) {
+            rows[0].init_image = rows[1].init_image = init->data;
+            o.strength = 0.75f;
+        }
+        sdc_generate_result both, one, cpu;
+        ck_assert_msg(sdc_generate(p, &o, &both, &err) == SDC_OK, "%s", err.msg);
+        size_t per = (size_t)4 * 8 * 8;
+        for (int b = 0; b < 2; b++) {
+            sdc_generate_opts o1 = o;
+            o1.batch = 1;
+            o1.rows = &rows[b];
+            ck_assert_msg(sdc_generate(p, &o1, &one, &err) == SDC_OK, "%s", err.msg);
+            ck_assert_msg(memcmp(one.latents, both.latents + b * per, per * sizeof(float)) == 0,
+                          "%s row %d: differs from the row alone", samplers2[k % 2], b);
+            sdc_generate_result_free(&one);
+        }
+        o.rng = SDC_RNG_CPU;
+        ck_assert_msg(sdc_generate(p, &o, &cpu, &err) == SDC_OK, "%s", err.msg);
+        ck_assert(memcmp(cpu.latents, both.latents, 2 * per * sizeof(float)) != 0);
+        sdc_generate_result_free(&cpu);
+        sdc_generate_result_free(&both);
+    }
+    /* Without rows, a batch is A1111's: image b from seed + b, so image 1 of
+     * seed 77 is seed 78's image alone. */
+    sdc_generate_opts o = {.prompt = "a photo of a cat", .negative = "", .cfg = 7.5f,
+                           .width = 64, .height = 64, .batch = 2, .seed = 77,
+                           .rng = SDC_RNG_CUDA};
+    ck_assert(sdc_sampler_from_name("euler_a", &o.sampler));
+    o.sampler.steps = 3;
+    sdc_generate_result both, one;
+    ck_assert_msg(sdc_generate(p, &o, &both, &err) == SDC_OK, "%s", err.msg);
+    o.batch = 1;
+    o.seed = 78;
+    ck_assert_msg(sdc_generate(p, &o, &one, &err) == SDC_OK, "%s", err.msg);
+    ck_assert(memcmp(one.latents, both.latents + 4 * 8 * 8, 4 * 8 * 8 * sizeof(float)) == 0);
+    sdc_generate_result_free(&both);
+    sdc_generate_result_free(&one);
+    sdc_tensor_free(init);
+    sdc_pipeline_free(p);
+    sdc_backend_destroy(be);
+}
+END_TEST
+
+/* The CPU backend computes F32 activations: auto means F32 there, and f16
+ * or bf16 (UNet or VAE) is an error naming the backend, before any work. */
+START_TEST(precision_on_the_cpu) {
+    sdc_err err = {0};
+    sdc_backend *be = sdc_cpu_backend_create(&err);
+    sdc_pipeline *p = sdc_pipeline_open(FIX "tiny/diffusers", VOCAB, be, &err);
+    ck_assert_msg(p, "%s", err.msg);
+    sdc_generate_opts o = {.prompt = "a cat", .cfg = 7.5f, .width = 64, .height = 64, .batch = 1};
+    ck_assert(sdc_sampler_from_name("euler", &o.sampler));
+    o.sampler.steps = 2;
+    sdc_generate_result r;
+    ck_assert_msg(sdc_generate(p, &o, &r, &err) == SDC_OK, "%s", err.msg);
+    ck_assert(r.act == SDC_F32 && r.vae_act == SDC_F32 && r.graph_replays == 0);
+    sdc_generate_result_free(&r);
+    o.precision = SDC_PRECISION_F16;
+    ck_assert_int_eq(sdc_generate(p, &o, &r, &err), SDC_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "precision f16") && strstr(err.msg, "cpu"), "%s", err.msg);
+    ck_assert_ptr_null(r.rgb);
+    o.precision = SDC_PRECISION_F32;
+    o.vae_precision = SDC_PRECISION_BF16;
+    ck_assert_int_eq(sdc_generate(p, &o, &r, &err), SDC_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "VAE"), "%s", err.msg);
+    o.vae_precision = (sdc_precision)9;
+    ck_assert_int_eq(sdc_generate(p, &o, &r, &err), SDC_ERR_ARG);
+    sdc_precision pr;
+    ck_assert(sdc_precision_from_name("bf16", &pr) && pr == SDC_PRECISION_BF16);
+    ck_assert(!sdc_precision_from_name("F16", &pr) && !sdc_precision_from_name(NULL, &pr));
+    ck_assert_str_eq(sdc_precision_name(SDC_PRECISION_AUTO), "auto");
+    sdc_pipeline_free(p);
+    sdc_backend_destroy(be);
+    /* The public API's CUDA model: unsupported without a GPU or CUDA build,
+     * or it opens. */
+    sdc_model *m = sdc_model_open_on(FIX "tiny/original.safetensors", VOCAB, SDC_DEVICE_CUDA, &err);
+    ck_assert(m != NULL || err.code == SDC_ERR_UNSUPPORTED);
+    sdc_model_close(m);
+    ck_assert_ptr_null(sdc_model_open_on(FIX "tiny/original.safetensors", VOCAB, (sdc_device)7, &err));
+    ck_assert_int_eq(err.code, SDC_ERR_ARG);
+}
+END_TEST
+
 Suite *suite_pipeline(void) {
     Suite *s = suite_create("pipeline");
     TCase *tc = tcase_create("pipeline");
@@ -244,6 +346,8 @@ Suite *suite_pipeline(void) {
     tcase_add_test(tc, generator_per_row_and_sizes);
     tcase_add_loop_test(tc, other_scheduler_config, 0, N_SAMPLERS + 1);
     tcase_add_test(tc, public_api_matches_fixture);
+    tcase_add_test(tc, rng_cuda_rows_invariant);
+    tcase_add_test(tc, precision_on_the_cpu);
     suite_add_tcase(s, tc);
     return s;
 }

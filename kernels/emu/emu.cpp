@@ -175,12 +175,12 @@ static int smem_optin() {
     return s ? atoi(s) : 101376; // sm_86/89: 99 KB
 }
 
-void run(const Cfg &c, const void *fn, const std::function<void()> &b) {
+bool check_cfg(const Cfg &c, const void *fn) {
     unsigned long long threads = (unsigned long long)c.block.x * c.block.y * c.block.z;
     if (threads == 0 || threads > 1024 || c.grid.x == 0 || c.grid.y == 0 || c.grid.z == 0 ||
         c.grid.y > 65535 || c.grid.z > 65535 || c.grid.x > 2147483647u) {
         last_error = cudaErrorInvalidConfiguration;
-        return;
+        return false;
     }
     int limit = 48 * 1024;
     auto it = max_dyn_smem.find(fn);
@@ -188,14 +188,32 @@ void run(const Cfg &c, const void *fn, const std::function<void()> &b) {
     if (c.smem > (size_t)limit) {
         last_error = cudaErrorInvalidValue;
         fprintf(stderr, "emu: %zu bytes of dynamic shared memory over the limit %d\n", c.smem, limit);
-        return;
+        return false;
     }
+    return true;
+}
+
+static std::vector<std::function<void()>> *capture_list = nullptr;
+static bool capture_broken = false;
+bool recording() { return capture_list != nullptr; }
+void record(std::function<void()> f) { capture_list->push_back(std::move(f)); }
+// What a real recording stream refuses (a synchronous copy, a sync, a free):
+// the call fails and the recording is invalidated, as CUDA does.
+static cudaError_t refuse_while_recording(const char *what) {
+    fprintf(stderr, "emu: %s while a graph is recorded\n", what);
+    capture_broken = true;
+    last_error = cudaErrorStreamCaptureUnsupported;
+    return cudaErrorStreamCaptureUnsupported;
+}
+
+void run(const Cfg &c, const void *fn, const std::function<void()> &b) {
+    if (!check_cfg(c, fn)) return;
     const char *rv = getenv("EMU_REVERSE");
     bool reverse = rv && *rv == '1';
     body = &b;
     g_gridDim = c.grid;
     g_blockDim = c.block;
-    nthreads = (int)threads;
+    nthreads = (int)((unsigned long long)c.block.x * c.block.y * c.block.z);
     free(dsmem);
     dsmem = nullptr;
     dsmem_bytes = c.smem;
@@ -247,6 +265,7 @@ cudaError_t cudaMalloc(void **p, size_t n) {
 }
 cudaError_t cudaFree(void *p) {
     if (!p) return cudaSuccess;
+    if (recording()) return refuse_while_recording("cudaFree");
     if (!allocs.erase((uintptr_t)p)) { fprintf(stderr, "emu: cudaFree of %p, not allocated\n", p); abort(); }
     free(p);
     return cudaSuccess;
@@ -259,15 +278,77 @@ static cudaError_t copy(void *d, const void *s, size_t n, cudaMemcpyKind k) {
     memmove(d, s, n);
     return cudaSuccess;
 }
-cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k) { return copy(d, s, n, k); }
-cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t) { return copy(d, s, n, k); }
+cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k) {
+    if (recording()) return refuse_while_recording("cudaMemcpy");
+    return copy(d, s, n, k);
+}
+cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t) {
+    if (recording()) {
+        // A graph may copy device to device; host memory is not a graph's to hold here.
+        if (k != cudaMemcpyDeviceToDevice) return refuse_while_recording("cudaMemcpyAsync to or from the host");
+        record([=]() { copy(d, s, n, k); });
+        return cudaSuccess;
+    }
+    return copy(d, s, n, k);
+}
 cudaError_t cudaMemset(void *p, int v, size_t n) {
+    if (recording()) return refuse_while_recording("cudaMemset");
     if (!is_dev(p, n)) abort();
     memset(p, v, n);
     return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) { return cudaMemset(p, v, n); }
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
+    if (!is_dev(p, n)) abort();
+    if (recording()) {
+        record([=]() { memset(p, v, n); });
+        return cudaSuccess;
+    }
+    memset(p, v, n);
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize(void) {
+    if (recording()) return refuse_while_recording("cudaDeviceSynchronize");
+    return cudaSuccess;
+}
+struct CUstream_st { int x; };
+cudaError_t cudaStreamCreate(cudaStream_t *s) { *s = new CUstream_st{0}; return cudaSuccess; }
+cudaError_t cudaStreamDestroy(cudaStream_t s) { delete s; return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+    if (recording()) return refuse_while_recording("cudaStreamSynchronize");
+    return cudaSuccess;
+}
+struct CUgraph_st { std::vector<std::function<void()>> work; };
+struct CUgraphExec_st { std::vector<std::function<void()>> work; };
+cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
+    if (recording()) return fail(cudaErrorIllegalState);
+    capture_list = new std::vector<std::function<void()>>();
+    capture_broken = false;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g) {
+    if (!recording()) return fail(cudaErrorIllegalState);
+    std::vector<std::function<void()>> *w = capture_list;
+    capture_list = nullptr;
+    *g = nullptr;
+    if (capture_broken) {
+        delete w;
+        return cudaErrorStreamCaptureInvalidated;
+    }
+    *g = new CUgraph_st{std::move(*w)};
+    delete w;
+    return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *x, cudaGraph_t g, unsigned long long) {
+    *x = new CUgraphExec_st{g->work};
+    return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t g) { delete g; return cudaSuccess; }
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t x) { delete x; return cudaSuccess; }
+cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t) {
+    if (recording()) return refuse_while_recording("cudaGraphLaunch");
+    for (auto &f : x->work) f();
+    return cudaSuccess;
+}
 cudaError_t cudaGetLastError(void) {
     cudaError_t e = last_error;
     last_error = cudaSuccess;
@@ -299,6 +380,15 @@ cudaError_t cudaFuncSetAttribute(const void *fn, cudaFuncAttribute a, int v) {
 struct cublasContext { int x; };
 cublasStatus_t cublasCreate_v2(cublasHandle_t *h) { *h = new cublasContext{0}; return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasDestroy_v2(cublasHandle_t h) { delete h; return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t) { h->x |= 1; return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t h, void *p, size_t n) {
+    // cuBLAS wants it on the device, 256-byte aligned, and after cublasSetStream (which resets it).
+    if (!(h->x & 1) || !is_dev(p, n) || (uintptr_t)p % 256) {
+        fprintf(stderr, "emu cublas: bad workspace %p (%zu bytes)\n", p, n);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
 
 static float ld(const void *p, cudaDataType t, size_t i) {
     if (t == CUDA_R_16F) return __half2float(((const __half *)p)[i]);
@@ -322,13 +412,19 @@ static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, in
         fprintf(stderr, "emu cublas: bad leading dims m=%d n=%d k=%d lda=%d ldb=%d ldc=%d\n", m, n, k, lda, ldb, ldc);
         return CUBLAS_STATUS_INVALID_VALUE;
     }
-    if (at != bt || at != ct || comp != CUBLAS_COMPUTE_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    // cuBLAS's CUBLAS_COMPUTE_32F combinations: A and B of one type, C of theirs or F32.
+    if (at != bt || (at != ct && ct != CUDA_R_32F) || comp != CUBLAS_COMPUTE_32F)
+        return CUBLAS_STATUS_NOT_SUPPORTED;
     float a = *(const float *)alpha, b = *(const float *)beta;
     std::vector<float> Am((size_t)m * k), Bm((size_t)n * k); // op(A) [m][k], op(B)ᵀ [n][k]
     for (int q = 0; q < batch; q++) {
         const char *Ab = (const char *)A + (size_t)(q * sa) * (at == CUDA_R_32F ? 4 : 2);
         const char *Bb = (const char *)B + (size_t)(q * sb) * (bt == CUDA_R_32F ? 4 : 2);
         char *Cb = (char *)C + (size_t)(q * sc) * (ct == CUDA_R_32F ? 4 : 2);
+        if (!is_dev(Ab, 1) || !is_dev(Bb, 1) || !is_dev(Cb, 1)) {
+            fprintf(stderr, "emu cublas: an operand of batch %d is not device memory\n", q);
+            return CUBLAS_STATUS_INVALID_VALUE;
+        }
         for (int i = 0; i < m; i++)
             for (int l = 0; l < k; l++)
                 Am[(size_t)i * k + l] = ld(Ab, at, ta == CUBLAS_OP_N ? i + (size_t)l * lda : l + (size_t)i * lda);
@@ -348,11 +444,30 @@ static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, in
     return CUBLAS_STATUS_SUCCESS;
 }
 
+// While recording: the scalars (host pointers) are read now, as cuBLAS does
+// with CUBLAS_POINTER_MODE_HOST; the GEMM runs at replay.
+static cublasStatus_t gemm_or_record(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                     const void *alpha, const void *A, cudaDataType at, int lda, long long sa,
+                                     const void *B, cudaDataType bt, int ldb, long long sb, const void *beta,
+                                     void *C, cudaDataType ct, int ldc, long long sc, int batch,
+                                     cublasComputeType_t comp) {
+    if (!recording())
+        return gemm(ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ct, ldc, sc, batch, comp);
+    float a = *(const float *)alpha, b = *(const float *)beta;
+    record([=]() {
+        if (gemm(ta, tb, m, n, k, &a, A, at, lda, sa, B, bt, ldb, sb, &b, C, ct, ldc, sc, batch, comp))
+            abort(); // it was valid when recorded below
+    });
+    // Validate now, as a real call would, on a zero-size copy of the problem.
+    float zero = 0;
+    return gemm(ta, tb, m, 0 * n, k, &zero, A, at, lda, sa, B, bt, ldb, sb, &zero, C, ct, ldc, sc, 0, comp);
+}
+
 cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                             const void *alpha, const void *A, cudaDataType at, int lda, const void *B,
                             cudaDataType bt, int ldb, const void *beta, void *C, cudaDataType ct, int ldc,
                             cublasComputeType_t comp, cublasGemmAlgo_t) {
-    return gemm(ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta, C, ct, ldc, 0, 1, comp);
+    return gemm_or_record(ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta, C, ct, ldc, 0, 1, comp);
 }
 
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m,
@@ -361,5 +476,5 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t, cublasOperation_t ta, 
                                           long long sb, const void *beta, void *C, cudaDataType ct, int ldc,
                                           long long sc, int batch, cublasComputeType_t comp,
                                           cublasGemmAlgo_t) {
-    return gemm(ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ct, ldc, sc, batch, comp);
+    return gemm_or_record(ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ct, ldc, sc, batch, comp);
 }

@@ -49,9 +49,21 @@ struct Cfg {
     size_t smem;
 };
 inline Cfg cfg(dim3 g, dim3 b, size_t s = 0) { return Cfg{g, b, s}; }
+inline Cfg cfg(dim3 g, dim3 b, size_t s, cudaStream_t) { return Cfg{g, b, s}; } // one stream
 void run(const Cfg &c, const void *fn, const std::function<void()> &body);
+// Stream capture (CUDA graphs): while recording, launches, cuBLAS calls and
+// async copies are stored as closures over their arguments (copied, as a
+// graph's kernel nodes copy theirs) and cudaGraphLaunch replays them in order.
+bool recording();
+bool check_cfg(const Cfg &c, const void *fn);
+void record(std::function<void()> f);
 template <typename... P, typename... A> void launch(void (*k)(P...), Cfg c, A &&...a) {
     std::tuple<std::decay_t<P>...> args(static_cast<std::decay_t<P>>(a)...);
+    if (recording()) {
+        if (check_cfg(c, (const void *)k))
+            record([k, c, args]() { run(c, (const void *)k, [&]() { std::apply(k, args); }); });
+        return;
+    }
     run(c, (const void *)k, [&]() { std::apply(k, args); });
 }
 } // namespace emu

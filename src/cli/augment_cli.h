@@ -7,6 +7,7 @@
 #include "augment_filter.h"
 #include "augment_train.h"
 #include "cli.h"
+#include "gen_choice.h"
 
 #include "../augment/augment.h"
 #include "../pipeline/pipeline.h"
@@ -22,6 +23,7 @@ typedef struct aug_args {
     bool dry, quiet, json, low_memory, link, force_new_plan;
     augment_filter_cli filter;       /* --filter clip and its options (cmd_augment_filter.c) */
     aug_train_opts train;            /* textinv --train and its options (cmd_augment_train.c) */
+    cli_gen_choice gen;              /* --precision, --vae-precision, --rng */
     /* resolved by cmd_augment.c */
     char vocab_buf[4096];
     const char *vocab_path;          /* NULL: the model folder's own tokenizer */

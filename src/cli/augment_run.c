@@ -147,6 +147,8 @@ static char *plan_params(const aug_args *a, const char *model_abs, const aug_fil
     char buf[256];
     cJSON_AddStringToObject(j, "--method", a->method);
     cJSON_AddNumberToObject(j, "--seed", (double)a->seed);
+    /* Written only when not the default, so that older plans still match. */
+    if (a->gen.rng == SDC_RNG_CUDA) cJSON_AddStringToObject(j, "--rng", a->gen.rng_arg);
     cJSON_AddStringToObject(j, "--model", model_abs);
     cJSON_AddNumberToObject(j, "--steps", (double)a->steps);
     cJSON_AddStringToObject(j, "--sampler", sdc_sampler_canonical(a->sampler_opts.kind, c));
@@ -322,7 +324,7 @@ static void dry_run(const aug_args *a, const aug_dataset *d, const aug_plan *p, 
         sdc_backend *be = cli_backend_create("augment", a->backend, true, &err);
         sdc_pipeline *pl = be ? sdc_pipeline_open_opts(a->model, a->vocab_path, be, (int)a->clip_heads, &err) : NULL;
         int rows = a->cfg > 1 ? 2 : 1;
-        if (pl && !sdc_pipeline_time_unet(pl, rows, w, h, &t, &err)) {
+        if (pl && !sdc_pipeline_time_unet(pl, a->gen.precision, rows, w, h, &t, &err)) {
             bool real = !strcmp(a->method, "boomerang") || a->init;
             double per_row = t / rows, vae = 3.0 * per_row + (real ? 1.4 * per_row : 0);
             est = (double)evals / rows * t + (double)total * vae;
@@ -492,6 +494,7 @@ int augment_run(aug_args *a, const aug_dataset *d, const aug_plan *plan, sdc_emb
                                .height = h, .batch = g, .rows = rows,
                                .strength = (float)group[0]->strength, .sampler = a->sampler_opts};
         o.prompt = group[0]->prompt;
+        cli_gen_choice_apply(&a->gen, &o);
         sdc_generate_result res = {0};
         sdc_status is = sdc_generate(p, &o, &res, &ie);
         for (int j = 0; !s && j < g; j++) {
@@ -509,7 +512,8 @@ int augment_run(aug_args *a, const aug_dataset *d, const aug_plan *plan, sdc_emb
                                    .sampler = a1111, .schedule_type = schedule, .cfg_scale = a->cfg,
                                    .seed = it->seed, .has_seed = true, .width = w, .height = h,
                                    .model = model_name, .model_hash = model_sha ? hash10 : NULL,
-                                   .img2img = it->source != NULL, .rng = "CPU",
+                                   .img2img = it->source != NULL,
+                                   .rng = cli_gen_choice_rng_infotext(&a->gen),
                                    .denoising_strength = it->strength};
                 char *params = prompt && neg ? sdc_a1111_parameters(&gm) : NULL;
                 snprintf(path, sizeof path, "%s/%s", a->out, it->output);

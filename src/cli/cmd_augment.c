@@ -55,7 +55,9 @@ static const struct {
     {"scheduler-config", GEN, "the sampler's config"}, {"spacing", GEN, "the sampler's spacing"},
     {"prediction-type", GEN, "the UNet's prediction type"}, {"cfg", GEN, "the guidance scale"},
     {"size", GEN, "the image size"}, {"width", GEN, "the image size"}, {"height", GEN, "the image size"},
-    {"seed", GEN, "the base seed"}, {"low-memory", GEN, "the generating methods' memory"},
+    {"seed", GEN, "the base seed"}, {"rng", GEN, "the seeds' noise"},
+    {"precision", GEN, "the generating models' activations"},
+    {"vae-precision", GEN, "the VAE's activations"}, {"low-memory", GEN, "the generating methods' memory"},
     {"shard", GEN, "sharding the generating methods"}, {"shard-count", GEN, "sharding"},
     {"limit", GEN, "cutting the plan"}, {"clip-heads", GEN, "the SD text encoder"},
     {"filter", GEN, "judging generated images"},
@@ -100,7 +102,9 @@ static int check_args(aug_args *a, const cli_opt *opts) {
         return cli_usage_error("augment", "--method must be boomerang, prompt, textinv or retrieve "
                                "(got '%s')", a->method);
     int rc = check_applies(a, opts);
-    if (rc || (rc = augment_filter_check(&a->filter, opts))) return rc;
+    if (rc || (rc = augment_filter_check(&a->filter, opts)) ||
+        (rc = cli_gen_choice_resolve("augment", &a->gen)))
+        return rc;
     if (method_bit(a->method) & GEN) {
         if (!a->model && !a->dry)
             return cli_usage_error("augment", "--model is required (except with --dry-run)");
@@ -491,6 +495,7 @@ int cmd_augment(int argc, char **argv) {
                  "their augmentations, labelled"},
         {"force-new-plan", 0, CLI_FLAG, &a.force_new_plan,
          .help = "start DIR over when its plan.json was made with other arguments"},
+        CLI_GEN_CHOICE_OPTS(&a.gen),
         CLI_VOCAB(&a.vocab),
         {"low-memory", 0, CLI_FLAG, &a.low_memory, .help = "keep only the layer at work resident"},
         AUGMENT_FILTER_OPTS(&a.filter),

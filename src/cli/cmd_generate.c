@@ -2,6 +2,7 @@
  * A1111-style parameters, reproducing diffusers' pipelines seed for seed with
  * the model folder's own scheduler config. */
 #include "cli.h"
+#include "gen_choice.h"
 #include "preflight.h"
 #include "progress.h"
 
@@ -21,6 +22,7 @@ typedef struct {
     long long steps, seed, width, height, batch, clip_skip, clip_heads, threads;
     double eta, cfg, strength;
     bool quiet, json, low_memory;
+    cli_gen_choice gen;
 } gen_args;
 
 static const cli_spec spec = {
@@ -75,7 +77,7 @@ static int check_args(gen_args *a, const cli_opt *opts) {
         return cli_usage_error("generate", "the output must not overwrite --init");
     if (!cli_backend_valid("generate", a->backend)) return EXIT_USAGE;
     if (a->seed < -1) return cli_usage_error("generate", "--seed must be -1 (random) or >= 0");
-    return EXIT_OK;
+    return cli_gen_choice_resolve("generate", &a->gen);
 }
 
 /* The sampler options: --sampler or the model's own scheduler, then the
@@ -178,7 +180,8 @@ static sdc_status save_images(const gen_args *a, const sdc_generate_opts *o,
                           .cfg_scale = a->cfg, .seed = (int64_t)(o->seed + (uint64_t)i),
                           .has_seed = true, .width = (int)a->width, .height = (int)a->height,
                           .model_hash = model_hash, .model = base, .img2img = a->init != NULL,
-                          .denoising_strength = a->strength, .rng = "CPU",
+                          .denoising_strength = a->strength,
+                          .rng = cli_gen_choice_rng_infotext(&a->gen),
                           .clip_skip = a->clip_skip ? (int)a->clip_skip + 1 : 0};
         char *params = sdc_a1111_parameters(&m);
         output_name(a->out, i, (int)a->batch, paths[i], 4096);
@@ -203,9 +206,10 @@ static void print_json(const gen_args *a, const sdc_generate_opts *o, const sdc_
     printf("], \"seeds\": [");
     for (int i = 0; i < a->batch; i++) printf("%s%llu", i ? ", " : "", (unsigned long long)(o->seed + (uint64_t)i));
     printf("], \"sampler\": \"%s\", \"prediction_type\": \"%s\", \"timestep_spacing\": \"%s\", "
-           "\"steps\": %lld, \"cfg\": %g, \"width\": %lld, \"height\": %lld}\n",
+           "\"rng\": \"%s\", \"steps\": %lld, \"cfg\": %g, \"width\": %lld, \"height\": %lld}\n",
            sdc_sampler_canonical(o->sampler.kind, sc), sdc_prediction_name(sc->prediction),
-           sdc_spacing_name(sc->spacing), a->steps, a->cfg, a->width, a->height);
+           sdc_spacing_name(sc->spacing), o->rng == SDC_RNG_CUDA ? "cuda" : "cpu", a->steps, a->cfg,
+           a->width, a->height);
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -264,6 +268,7 @@ int cmd_generate(int argc, char **argv) {
          .help = "safetensors tensor 'noise' [B,4,H/8,W/8] replacing the seeded latents"},
         {"save-latents", 0, CLI_STRING, &a.save_latents, .metavar = "F",
          .help = "write the final latents (tensor 'latents') to F"},
+        CLI_GEN_CHOICE_OPTS(&a.gen),
         CLI_VOCAB(&a.vocab),
         {"low-memory", 0, CLI_FLAG, &a.low_memory,
          .help = "keep only the layer at work resident (lower peak RSS, slower)"},
@@ -299,6 +304,7 @@ int cmd_generate(int argc, char **argv) {
     }
     o.seed = a.seed >= 0 ? (uint64_t)a.seed : cli_random_seed();
     if (a.seed < 0) fprintf(stderr, "seed: %llu\n", (unsigned long long)o.seed); /* before the work */
+    cli_gen_choice_apply(&a.gen, &o);
 
     sdc_backend *be = NULL;
     sdc_pipeline *p = NULL;

@@ -355,6 +355,7 @@ static void json_generation(const char *text) {
         json_key_str("model", m.model, &k);
         if (m.img2img) print_double(k++ ? "," : "", "denoising_strength", m.denoising_strength);
         if (m.clip_skip) printf("%s\"clip_skip\":%d", k++ ? "," : "", m.clip_skip);
+        json_key_str("rng", m.rng, &k);
     }
     free(storage);
     printf("}");

@@ -52,6 +52,28 @@ sdc_status sdc_cuda_timer_stop(sdc_backend *be, double *ms, sdc_err *err) {
     *ms = 0;
     return no_cuda(err);
 }
+
+sdc_status sdc_cuda_graph_begin(sdc_backend *be, sdc_err *err) {
+    (void)be;
+    return no_cuda(err);
+}
+
+sdc_status sdc_cuda_graph_end(sdc_backend *be, sdc_cuda_graph **graph, sdc_err *err) {
+    (void)be;
+    *graph = NULL;
+    return no_cuda(err);
+}
+
+sdc_status sdc_cuda_graph_launch(sdc_backend *be, sdc_cuda_graph *graph, sdc_err *err) {
+    (void)be;
+    (void)graph;
+    return no_cuda(err);
+}
+
+void sdc_cuda_graph_free(sdc_backend *be, sdc_cuda_graph *graph) {
+    (void)be;
+    (void)graph;
+}
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int sdc_cuda_stub_unused;

@@ -140,6 +140,7 @@ char *sdc_a1111_parameters(const sdc_gen_meta *m) {
         sb_param(&b, &k, "Clip skip", num);
     }
     if (m->schedule_type) sb_param(&b, &k, "Schedule type", m->schedule_type);
+    /* A1111 writes the noise source only when it is not its default (GPU). */
     if (m->rng) sb_param(&b, &k, "RNG", m->rng);
     if (b.oom || !b.p) {
         free(b.p);

@@ -146,7 +146,7 @@ typedef struct sdc_gen_meta {
     double denoising_strength;     /* written when img2img */
     int clip_skip;
     const char *schedule_type;     /* "Karras" where A1111 names the schedule apart */
-    const char *rng;               /* A1111's noise source: "CPU" (torch's CPU generator) */
+    const char *rng;               /* A1111's "RNG": "CPU" or "NV"; NULL = its default, GPU */
 } sdc_gen_meta;
 
 /* "prompt\nNegative prompt: neg\nSteps: 25, Sampler: Euler a, CFG scale: 7.5,

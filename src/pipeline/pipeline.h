@@ -1,7 +1,9 @@
 /* pipeline.h — txt2img and img2img as diffusers' StableDiffusionPipeline and
  * StableDiffusionImg2ImgPipeline run them: prompt -> conditioning (cond and
  * uncond in one UNet call) -> seeded latents -> sampler loop with CFG -> VAE.
- * Noise comes from a torch-compatible generator in diffusers' order. */
+ * Noise comes from a torch-compatible generator (CPU or CUDA) in diffusers'
+ * order. On CUDA the text encoder and UNet run F16 activations by default and
+ * each step's UNet call is a replayed CUDA graph (unet_call.h). */
 #ifndef SDC_PIPELINE_H
 #define SDC_PIPELINE_H
 
@@ -30,6 +32,11 @@ typedef struct sdc_pipeline {
     /* Keep only the layer at work resident (mmap'ed weights are re-read from
      * the page cache on every use): lower peak memory, slower steps. */
     bool low_memory;
+    /* Record the UNet step as a CUDA graph and replay it (CUDA only; on by
+     * default, $SDC_CUDA_GRAPH=0 turns it off). When recording fails the
+     * steps run eagerly and graph_note says why. */
+    bool cuda_graph;
+    char graph_note[SDC_ERR_MSG_MAX];
 } sdc_pipeline;
 
 /* Loads the checkpoint's three models onto be and the tokenizer (CLIP's
@@ -71,6 +78,18 @@ typedef struct sdc_generate_opts {
      * prompt, strength and schedule; their prompts must encode to the same
      * number of 77-token chunks (always so with the plain syntax). */
     const sdc_generate_row *rows;
+    /* Activations of the text encoder and UNet (AUTO: F16 on CUDA, F32 on
+     * the CPU) and of the VAE (AUTO: F32; with F16 an image whose decode
+     * overflows is decoded again at F32). F32 accumulation and statistics
+     * at every precision; the sampler's latents stay F32 on the host. */
+    sdc_precision precision, vae_precision;
+    /* The generator of every noise draw (initial latents, img2img, the
+     * ancestral and eta noise), and for SDC_RNG_CUDA the GPU's resident
+     * block count to imitate (rng.h; 0 = no cap). SDC_RNG_CUDA without rows
+     * draws a batch as A1111 does: image b from its own generator seeded
+     * seed + b (with SDC_RNG_CPU, diffusers' one generator for the batch). */
+    sdc_rng_source rng;
+    uint32_t rng_grid_cap;
     /* Called after each sampler iteration (i of n). */
     void (*progress)(void *ctx, int i, int n);
     void *progress_ctx;
@@ -82,15 +101,25 @@ typedef struct sdc_generate_result {
     uint8_t *rgb;    /* [batch, height, width, 3] */
     bool truncated;  /* the prompt or negative prompt lost tokens */
     int iterations;  /* UNet calls made */
+    sdc_dtype act, vae_act; /* the activation dtypes used */
+    int vae_upcasts; /* images decoded again at F32 after an F16 overflow */
+    int graph_replays; /* UNet calls that replayed a CUDA graph */
 } sdc_generate_result;
 
 sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generate_result *r,
                         sdc_err *err);
 
+/* The activation dtype of precision on p's backend: AUTO is F16 where the
+ * backend computes F16 (CUDA), else F32. A precision the backend cannot
+ * compute is SDC_ERR_UNSUPPORTED naming it. */
+sdc_status sdc_pipeline_dtype(const sdc_pipeline *p, sdc_precision precision, sdc_dtype *out,
+                              sdc_err *err);
+
 /* Wall time of one UNet evaluation with `rows` rows (2 per image with CFG)
- * at width x height, on fixed non-zero inputs: for cost estimates. */
-sdc_status sdc_pipeline_time_unet(sdc_pipeline *p, int rows, int width, int height,
-                                  double *seconds, sdc_err *err);
+ * at width x height and the activations of precision, on fixed non-zero
+ * inputs: for cost estimates. */
+sdc_status sdc_pipeline_time_unet(sdc_pipeline *p, sdc_precision precision, int rows, int width,
+                                  int height, double *seconds, sdc_err *err);
 void sdc_generate_result_free(sdc_generate_result *r);
 
 #endif

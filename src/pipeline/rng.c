@@ -1,4 +1,5 @@
-/* rng.c — torch's CPU random numbers reproduced bit for bit: mt19937 as ATen seeds
+/* rng.c — torch's CPU random numbers reproduced bit for bit (the CUDA
+ * generator is rng_philox.c): mt19937 as ATen seeds
  * and steps it, 24-bit float uniforms, and torch.randn's two float32 normal paths
  * (the 16-wide Box-Muller with Cephes log/sincos for n >= 16, the double scalar
  * Box-Muller with its cached second value for n < 16). */
@@ -25,6 +26,15 @@ void sdc_rng_seed(sdc_rng *r, uint64_t seed) {
     r->next = 0;
     r->has_normal = false;
     r->cached_normal = 0.0;
+    r->source = SDC_RNG_CPU;
+    r->philox_seed = 0;
+    r->philox_offset = 0;
+    r->grid_cap = 0;
+}
+
+void sdc_rng_seed_as(sdc_rng *r, sdc_rng_source source, uint64_t seed, uint32_t grid_cap) {
+    if (source == SDC_RNG_CUDA) sdc_rng_seed_cuda(r, seed, grid_cap);
+    else sdc_rng_seed(r, seed);
 }
 
 static uint32_t twist(uint32_t u, uint32_t v) {
@@ -201,6 +211,10 @@ static double normal_f64(sdc_rng *r) {
 }
 
 void sdc_rng_randn(sdc_rng *r, float *out, size_t n) {
+    if (r->source == SDC_RNG_CUDA) {
+        sdc_philox_randn(r, out, n);
+        return;
+    }
     if (n < 16) {
         for (size_t i = 0; i < n; i++) out[i] = (float)(normal_f64(r) * 1.0 + 0.0);
         return;
