@@ -307,6 +307,11 @@ START_TEST(augment_resume_after_kill_is_identical) {
     for (int i = 0; i < 24; i++)
         ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(m2, i), "steps")), 3);
     cJSON_Delete(m2);
+    /* The noise source decides the images too: --rng cuda on this folder,
+     * planned with the CPU generator, is refused naming it. */
+    r = cli_run("augment %s " MODEL " --method boomerang --per-image 4 --strength 0.5,0.8 "
+                "--size 64 --steps 3 -q --rng cuda --out %s", root, out);
+    ck_assert_msg(r->code == 1 && strstr(r->err, "--rng") && strstr(r->err, "--force-new-plan"), "%s", r->err);
     free(root);
 }
 END_TEST
