@@ -17,6 +17,10 @@ trainer can be fed the same batches and must reach the same embedding:
   emb [S, n, D]               the placeholder rows after each update
   grad [S, n, D]              their accumulated gradient before each update
   loss [S, A]                 each micro-batch's MSE
+  grad64 [n, D]               the first step's gradient computed in float64
+                              (same draws): torch's own float32 gradient is
+                              up to 3.4e-4 (rel-L2) from it here, so the C
+                              gradient is held to this one
   template_ids [27, 77] I32   every template with the placeholder, tokenized
 and the same for a v-prediction run under the prefix "v." (3 steps, batch
 2, one vector). S steps, A micro-batches per step (gradient accumulation),
@@ -53,12 +57,9 @@ TOKEN = "<sdc-tok>"
 INIT = "cat"
 
 
-def run(tmp, prefix, steps, accum, batch, n_vectors, lr, prediction, seed):
-    import diffusers
-    pipe = tiny_pipeline(tmp)
-    tok, te, unet = pipe.tokenizer, pipe.text_encoder, pipe.unet
-    sched = diffusers.DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                    num_train_timesteps=1000, prediction_type=prediction)
+def placeholder_rows(pipe, n_vectors):
+    """Adds the placeholder tokens, their rows initialised from INIT's."""
+    te, tok = pipe.text_encoder, pipe.tokenizer
     placeholders = [TOKEN] + [f"{TOKEN}_{i}" for i in range(1, n_vectors)]
     assert tok.add_tokens(placeholders) == n_vectors
     init_ids = tok.encode(INIT, add_special_tokens=False)
@@ -69,6 +70,40 @@ def run(tmp, prefix, steps, accum, batch, n_vectors, lr, prediction, seed):
     with torch.no_grad():
         for i in ph_ids:
             W[i] = W[init_ids[0]].clone()
+    return W, ph_ids, init_ids
+
+
+def first_grad_f64(tmp, out, accum, batch, n_vectors, prediction):
+    """The first step's accumulated gradient on the placeholder rows, in
+    float64, from the draws already in out."""
+    import diffusers
+    torch.set_default_dtype(torch.float64)  # transformers' causal mask follows it
+    try:
+        pipe = tiny_pipeline(tmp)
+        pipe.text_encoder.to(torch.float64), pipe.unet.to(torch.float64)
+        sched = diffusers.DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                        num_train_timesteps=1000, prediction_type=prediction)
+        W, ph_ids, _ = placeholder_rows(pipe, n_vectors)
+        for a in range(accum):
+            r = slice(a * batch, (a + 1) * batch)
+            z, eps = out["latents"][r].double(), out["noise"][r].double()
+            t = out["timesteps"][r].long()
+            noisy = sched.add_noise(z, eps, t)
+            pred = pipe.unet(noisy, t, pipe.text_encoder(out["ids"][r].long())[0]).sample
+            target = eps if prediction == "epsilon" else sched.get_velocity(z, eps, t)
+            (F.mse_loss(pred, target) / accum).backward()
+        return W.grad[min(ph_ids):max(ph_ids) + 1].float()
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def run(tmp, prefix, steps, accum, batch, n_vectors, lr, prediction, seed):
+    import diffusers
+    pipe = tiny_pipeline(tmp)
+    tok, te, unet = pipe.tokenizer, pipe.text_encoder, pipe.unet
+    sched = diffusers.DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                    num_train_timesteps=1000, prediction_type=prediction)
+    W, ph_ids, init_ids = placeholder_rows(pipe, n_vectors)
     unet.requires_grad_(False)
     pipe.vae.requires_grad_(False)
     te.text_model.encoder.requires_grad_(False)
@@ -118,6 +153,7 @@ def run(tmp, prefix, steps, accum, batch, n_vectors, lr, prediction, seed):
                timesteps=torch.cat(ts).to(torch.int32), emb=torch.stack(embs), grad=torch.stack(grads),
                loss=torch.stack(losses))
     out["template_ids"] = out["template_ids"].to(torch.int32)
+    out["grad64"] = first_grad_f64(tmp, out, accum, batch, n_vectors, prediction)
     meta = {prefix + "steps": str(steps), prefix + "accum": str(accum), prefix + "batch": str(batch),
             prefix + "num_vectors": str(n_vectors), prefix + "lr": repr(lr),
             prefix + "prediction": prediction, prefix + "init_id": str(init_ids[0])}
