@@ -184,7 +184,7 @@ install: all
 	install -m 755 $(BUILD)/sdc $(DESTDIR)$(PREFIX)/bin/sdc
 	install -m 644 weights/bpe_simple_vocab_16e6.txt.gz $(DESTDIR)$(PREFIX)/share/sdc/
 	install -m 644 $(BUILD)/libsdc.a $(DESTDIR)$(PREFIX)/lib/libsdc.a
-	install -m 644 include/sdc.h include/sdc_ops.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/sdc.h include/sdc_ops.h include/sdc_cuda.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SDC_VERSION "\(.*\)"/\1/p' include/sdc.h)|' \
 	    scripts/sdc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sdc.pc
 

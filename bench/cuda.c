@@ -17,7 +17,7 @@
  *
  * Without a CUDA device it prints why and exits 77 (the "skipped" code of
  * automake test drivers); any failure exits 1. */
-#include "../kernels/sdc_cuda.h"
+#include "sdc_cuda.h"
 #include "../src/pipeline/pipeline.h"
 #include "../tests/op_cases.h"
 #include "bench_util.h"

@@ -298,35 +298,9 @@ extern "C" sdc_backend *sdc_cuda_backend_create(int device_index, sdc_err *err) 
     }
     be->name = "cuda";
     be->device = SDC_DEVICE_CUDA;
-    be->op[SDC_OP_CONV2D] = sdc_cuda_conv2d;
-    be->op[SDC_OP_LINEAR] = sdc_cuda_linear;
-    be->op[SDC_OP_GROUP_NORM] = sdc_cuda_group_norm;
-    be->op[SDC_OP_LAYER_NORM] = sdc_cuda_layer_norm;
-    be->op[SDC_OP_ATTENTION] = sdc_cuda_attention;
-    be->op[SDC_OP_SOFTMAX] = sdc_cuda_softmax;
-    be->op[SDC_OP_GELU] = sdc_cuda_gelu;
-    be->op[SDC_OP_QUICK_GELU] = sdc_cuda_quick_gelu;
-    be->op[SDC_OP_GEGLU] = sdc_cuda_geglu;
-    be->op[SDC_OP_SILU] = sdc_cuda_silu;
-    be->op[SDC_OP_ADD] = sdc_cuda_add;
-    be->op[SDC_OP_MUL] = sdc_cuda_mul;
-    be->op[SDC_OP_UPSAMPLE2X] = sdc_cuda_upsample2x;
-    be->op[SDC_OP_CONCAT] = sdc_cuda_concat;
-    be->op[SDC_OP_TIMESTEP_EMBED] = sdc_cuda_timestep_embedding;
-    be->op[SDC_OP_EMBEDDING] = sdc_cuda_embedding;
-    be->op[SDC_OP_CONVERT] = sdc_cuda_convert;
-    be->op[SDC_OP_TRANSPOSE] = sdc_cuda_transpose;
-    be->op[SDC_OP_CONV2D_BACKWARD] = sdc_cuda_conv2d_backward;
-    be->op[SDC_OP_LINEAR_BACKWARD] = sdc_cuda_linear_backward;
-    be->op[SDC_OP_GROUP_NORM_BACKWARD] = sdc_cuda_group_norm_backward;
-    be->op[SDC_OP_LAYER_NORM_BACKWARD] = sdc_cuda_layer_norm_backward;
-    be->op[SDC_OP_ATTENTION_BACKWARD] = sdc_cuda_attention_backward;
-    be->op[SDC_OP_GELU_BACKWARD] = sdc_cuda_gelu_backward;
-    be->op[SDC_OP_QUICK_GELU_BACKWARD] = sdc_cuda_quick_gelu_backward;
-    be->op[SDC_OP_SILU_BACKWARD] = sdc_cuda_silu_backward;
-    be->op[SDC_OP_GEGLU_BACKWARD] = sdc_cuda_geglu_backward;
-    be->op[SDC_OP_UPSAMPLE2X_BACKWARD] = sdc_cuda_upsample2x_backward;
-    be->op[SDC_OP_SLICE] = sdc_cuda_slice;
+#define CUDA_OP_SLOT(kind, name, outs, act) be->op[SDC_OP_##kind] = sdc_cuda_##name;
+    SDC_OPS(CUDA_OP_SLOT)
+#undef CUDA_OP_SLOT
     be->alloc = cu_alloc_fn;
     be->free = cu_free_fn;
     be->upload = cu_upload_fn;

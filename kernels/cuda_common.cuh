@@ -175,17 +175,10 @@ __device__ __forceinline__ float cu_block_max(float v, float *red) {
 
 /* ---------------------------------------------------------------- ops */
 
-#define SDC_CUDA_OPS(X)                                                                  \
-    X(conv2d) X(linear) X(group_norm) X(layer_norm) X(attention) X(softmax) X(gelu)     \
-    X(quick_gelu) X(geglu) X(silu) X(add) X(mul) X(upsample2x) X(concat)                 \
-    X(timestep_embedding) X(embedding) X(convert) X(transpose)                           \
-    X(conv2d_backward) X(linear_backward) X(group_norm_backward) X(layer_norm_backward)  \
-    X(attention_backward) X(gelu_backward) X(quick_gelu_backward) X(silu_backward)       \
-    X(geglu_backward) X(upsample2x_backward) X(slice)
-
-#define SDC_DECLARE_CUDA_OP(name) \
+/* One function per row of SDC_OPS (include/sdc_ops.h): sdc_cuda_<name>. */
+#define SDC_DECLARE_CUDA_OP(kind, name, outs, act) \
     sdc_status sdc_cuda_##name(sdc_backend *be, const sdc_op *op, sdc_err *err);
-SDC_CUDA_OPS(SDC_DECLARE_CUDA_OP)
+SDC_OPS(SDC_DECLARE_CUDA_OP)
 #undef SDC_DECLARE_CUDA_OP
 
 /* The implicit-GEMM conv (conv2d_igemm.cu): F16/BF16 x and dst only. */

@@ -18,7 +18,7 @@
  * comments give what the first GPU run (H200) measured against them. */
 #include "suites.h"
 
-#include "../kernels/sdc_cuda.h"
+#include "sdc_cuda.h"
 #include "../src/pipeline/pipeline.h"
 #include "../src/pipeline/schedule.h"
 #include "../src/train/textinv_grad.h"

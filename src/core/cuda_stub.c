@@ -1,7 +1,7 @@
 /* cuda_stub.c — the CUDA entry points when sdc is built without CUDA: each
  * says so with SDC_ERR_UNSUPPORTED (kernels/cuda_backend.cu has the real ones). */
 #include "sdc_ops.h"
-#include "../../kernels/sdc_cuda.h"
+#include "sdc_cuda.h"
 
 #ifndef SDC_WITH_CUDA
 static sdc_status no_cuda(sdc_err *err) {

@@ -6,26 +6,9 @@
 #include <string.h>
 
 static const char *const op_names[SDC_OP_COUNT] = {
-    [SDC_OP_CONV2D] = "conv2d",         [SDC_OP_LINEAR] = "linear",
-    [SDC_OP_GROUP_NORM] = "group_norm", [SDC_OP_LAYER_NORM] = "layer_norm",
-    [SDC_OP_ATTENTION] = "attention",   [SDC_OP_SOFTMAX] = "softmax",
-    [SDC_OP_GELU] = "gelu",             [SDC_OP_QUICK_GELU] = "quick_gelu",
-    [SDC_OP_GEGLU] = "geglu",           [SDC_OP_SILU] = "silu",
-    [SDC_OP_ADD] = "add",               [SDC_OP_MUL] = "mul",
-    [SDC_OP_UPSAMPLE2X] = "upsample2x", [SDC_OP_CONCAT] = "concat",
-    [SDC_OP_TIMESTEP_EMBED] = "timestep_embedding", [SDC_OP_EMBEDDING] = "embedding",
-    [SDC_OP_CONVERT] = "convert",       [SDC_OP_TRANSPOSE] = "transpose",
-    [SDC_OP_CONV2D_BACKWARD] = "conv2d_backward",
-    [SDC_OP_LINEAR_BACKWARD] = "linear_backward",
-    [SDC_OP_GROUP_NORM_BACKWARD] = "group_norm_backward",
-    [SDC_OP_LAYER_NORM_BACKWARD] = "layer_norm_backward",
-    [SDC_OP_ATTENTION_BACKWARD] = "attention_backward",
-    [SDC_OP_GELU_BACKWARD] = "gelu_backward",
-    [SDC_OP_QUICK_GELU_BACKWARD] = "quick_gelu_backward",
-    [SDC_OP_SILU_BACKWARD] = "silu_backward",
-    [SDC_OP_GEGLU_BACKWARD] = "geglu_backward",
-    [SDC_OP_UPSAMPLE2X_BACKWARD] = "upsample2x_backward",
-    [SDC_OP_SLICE] = "slice",
+#define OP_NAME(kind, name, outs, act) [SDC_OP_##kind] = #name,
+    SDC_OPS(OP_NAME)
+#undef OP_NAME
 };
 
 const char *sdc_op_name(sdc_op_kind k) {
@@ -412,7 +395,14 @@ static sdc_status infer_slice(const sdc_op *op, sdc_dtype dt, sdc_tensor *out, s
     return SDC_OK;
 }
 
-int sdc_op_dst_count(sdc_op_kind k) { return k == SDC_OP_ATTENTION_BACKWARD ? 3 : 1; }
+int sdc_op_dst_count(sdc_op_kind k) {
+    static const unsigned char outs_of[SDC_OP_COUNT] = {
+#define OP_OUTS(kind, name, outs, act) [SDC_OP_##kind] = outs,
+        SDC_OPS(OP_OUTS)
+#undef OP_OUTS
+    };
+    return (unsigned)k < SDC_OP_COUNT ? outs_of[k] : 1;
+}
 
 sdc_status sdc_op_infer(const sdc_op *op, sdc_dtype act, sdc_tensor *out, sdc_err *err) {
     return sdc_op_infer_dst(op, act, 0, out, err);
@@ -500,15 +490,9 @@ sdc_status sdc_op_run(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     /* Activations share dst's dtype; weights (conv/linear w and bias, norm
      * gamma/beta, embedding table) may be any float type; t is always F32. */
     static const unsigned char act_mask[SDC_OP_COUNT] = {
-        [SDC_OP_CONV2D] = 1, [SDC_OP_LINEAR] = 1, [SDC_OP_GROUP_NORM] = 1,
-        [SDC_OP_LAYER_NORM] = 1, [SDC_OP_ATTENTION] = 7, [SDC_OP_SOFTMAX] = 1,
-        [SDC_OP_GELU] = 1, [SDC_OP_QUICK_GELU] = 1, [SDC_OP_GEGLU] = 1, [SDC_OP_SILU] = 1,
-        [SDC_OP_ADD] = 3, [SDC_OP_MUL] = 3, [SDC_OP_UPSAMPLE2X] = 1, [SDC_OP_CONCAT] = 3,
-        [SDC_OP_TRANSPOSE] = 1, [SDC_OP_CONV2D_BACKWARD] = 1, [SDC_OP_LINEAR_BACKWARD] = 1,
-        [SDC_OP_GROUP_NORM_BACKWARD] = 9, [SDC_OP_LAYER_NORM_BACKWARD] = 5,
-        [SDC_OP_ATTENTION_BACKWARD] = 15, [SDC_OP_GELU_BACKWARD] = 3,
-        [SDC_OP_QUICK_GELU_BACKWARD] = 3, [SDC_OP_SILU_BACKWARD] = 3,
-        [SDC_OP_GEGLU_BACKWARD] = 3, [SDC_OP_UPSAMPLE2X_BACKWARD] = 1, [SDC_OP_SLICE] = 1,
+#define OP_ACT(kind, name, outs, act) [SDC_OP_##kind] = act,
+        SDC_OPS(OP_ACT)
+#undef OP_ACT
     };
     for (int i = 0; i < SDC_OP_MAX_SRC; i++)
         if ((act_mask[op->kind] >> i & 1) && op->src[i]->dtype != op->dst->dtype)

@@ -108,35 +108,9 @@ sdc_backend *sdc_cpu_backend_create(sdc_err *err) {
     }
     be->name = "cpu";
     be->device = SDC_DEVICE_CPU;
-    be->op[SDC_OP_CONV2D] = sdc_cpu_conv2d;
-    be->op[SDC_OP_LINEAR] = sdc_cpu_linear;
-    be->op[SDC_OP_GROUP_NORM] = sdc_cpu_group_norm;
-    be->op[SDC_OP_LAYER_NORM] = sdc_cpu_layer_norm;
-    be->op[SDC_OP_ATTENTION] = sdc_cpu_attention;
-    be->op[SDC_OP_SOFTMAX] = sdc_cpu_softmax;
-    be->op[SDC_OP_GELU] = sdc_cpu_gelu;
-    be->op[SDC_OP_QUICK_GELU] = sdc_cpu_quick_gelu;
-    be->op[SDC_OP_GEGLU] = sdc_cpu_geglu;
-    be->op[SDC_OP_SILU] = sdc_cpu_silu;
-    be->op[SDC_OP_ADD] = sdc_cpu_add;
-    be->op[SDC_OP_MUL] = sdc_cpu_mul;
-    be->op[SDC_OP_UPSAMPLE2X] = sdc_cpu_upsample2x;
-    be->op[SDC_OP_CONCAT] = sdc_cpu_concat;
-    be->op[SDC_OP_TIMESTEP_EMBED] = sdc_cpu_timestep_embedding;
-    be->op[SDC_OP_EMBEDDING] = sdc_cpu_embedding;
-    be->op[SDC_OP_CONVERT] = sdc_cpu_convert;
-    be->op[SDC_OP_TRANSPOSE] = sdc_cpu_transpose;
-    be->op[SDC_OP_CONV2D_BACKWARD] = sdc_cpu_conv2d_backward;
-    be->op[SDC_OP_LINEAR_BACKWARD] = sdc_cpu_linear_backward;
-    be->op[SDC_OP_GROUP_NORM_BACKWARD] = sdc_cpu_group_norm_backward;
-    be->op[SDC_OP_LAYER_NORM_BACKWARD] = sdc_cpu_layer_norm_backward;
-    be->op[SDC_OP_ATTENTION_BACKWARD] = sdc_cpu_attention_backward;
-    be->op[SDC_OP_GELU_BACKWARD] = sdc_cpu_gelu_backward;
-    be->op[SDC_OP_QUICK_GELU_BACKWARD] = sdc_cpu_quick_gelu_backward;
-    be->op[SDC_OP_SILU_BACKWARD] = sdc_cpu_silu_backward;
-    be->op[SDC_OP_GEGLU_BACKWARD] = sdc_cpu_geglu_backward;
-    be->op[SDC_OP_UPSAMPLE2X_BACKWARD] = sdc_cpu_upsample2x_backward;
-    be->op[SDC_OP_SLICE] = sdc_cpu_slice;
+#define CPU_OP_SLOT(kind, name, outs, act) be->op[SDC_OP_##kind] = sdc_cpu_##name;
+    SDC_OPS(CPU_OP_SLOT)
+#undef CPU_OP_SLOT
     be->alloc = cpu_alloc;
     be->free = cpu_free;
     be->upload = cpu_copy;

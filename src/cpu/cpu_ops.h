@@ -39,16 +39,10 @@ void sdc_cpu_norm_stats(const float *x, int64_t n, double *mean, double *var);
  * lse2 [B·H, Nq] (attention.c; the backward recomputes P = 2^(s - lse2)). */
 sdc_status sdc_cpu_attention_lse(sdc_backend *be, const sdc_op *op, float *lse2, sdc_err *err);
 
-#define SDC_CPU_OPS(X)                                                                   \
-    X(conv2d) X(linear) X(group_norm) X(layer_norm) X(attention) X(softmax) X(gelu)     \
-    X(quick_gelu) X(geglu) X(silu) X(add) X(mul) X(upsample2x) X(concat)                 \
-    X(timestep_embedding) X(embedding) X(convert) X(transpose)                           \
-    X(conv2d_backward) X(linear_backward) X(group_norm_backward) X(layer_norm_backward)  \
-    X(attention_backward) X(gelu_backward) X(quick_gelu_backward) X(silu_backward)       \
-    X(geglu_backward) X(upsample2x_backward) X(slice)
-
-#define SDC_DECLARE_CPU_OP(name) sdc_status sdc_cpu_##name(sdc_backend *be, const sdc_op *op, sdc_err *err);
-SDC_CPU_OPS(SDC_DECLARE_CPU_OP)
+/* One function per row of SDC_OPS (include/sdc_ops.h): sdc_cpu_<name>. */
+#define SDC_DECLARE_CPU_OP(kind, name, outs, act) \
+    sdc_status sdc_cpu_##name(sdc_backend *be, const sdc_op *op, sdc_err *err);
+SDC_OPS(SDC_DECLARE_CPU_OP)
 #undef SDC_DECLARE_CPU_OP
 
 #endif

@@ -19,7 +19,7 @@
 #ifndef SDC_UNET_CALL_H
 #define SDC_UNET_CALL_H
 
-#include "../../kernels/sdc_cuda.h"
+#include "sdc_cuda.h"
 #include "pipeline.h"
 
 typedef struct sdc_unet_call {
