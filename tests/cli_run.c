@@ -1,19 +1,13 @@
 /* cli_run.c — see cli_run.h. */
 #include "cli_run.h"
 #include "suites.h"
+#include "test_util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-
-static void slurp(const char *path, char *buf, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = '\0';
-    if (f) fclose(f);
-}
 
 const cli_result *cli_run(const char *fmt, ...) {
     static cli_result r;
@@ -33,7 +27,7 @@ const cli_result *cli_run(const char *fmt, ...) {
              wrap && *wrap ? " " : "", test_sdc_bin(), args, out_path, err_path);
     int st = system(cmd);
     r.code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    slurp(out_path, r.out, sizeof r.out);
-    slurp(err_path, r.err, sizeof r.err);
+    tu_slurp_into(out_path, r.out, sizeof r.out);
+    tu_slurp_into(err_path, r.err, sizeof r.err);
     return &r;
 }

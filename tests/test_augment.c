@@ -4,6 +4,7 @@
  * source recorded and skipped, the lock, and the plan's seed derivation. */
 #include "cli_run.h"
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/augment/augment.h"
 #include "../src/image/image.h"
@@ -22,15 +23,6 @@
 #define MODEL "--model tests/fixtures/tiny/diffusers --vocab weights/bpe_simple_vocab_16e6.txt.gz"
 #define FAST "--size 64 --steps 2 -q"
 
-/* A patterned (never constant) PNG of w x h. */
-static void write_png(const char *path, int w, int h, int salt) {
-    uint8_t *rgb = malloc((size_t)w * h * 3);
-    for (int i = 0; i < w * h * 3; i++) rgb[i] = (uint8_t)(i * 7 + salt * 31 + (i / (w * 3)) * 13);
-    sdc_err err = {0};
-    ck_assert_msg(sdc_image_save_png(path, rgb, w, h, NULL, &err) == SDC_OK, "%s", err.msg);
-    free(rgb);
-}
-
 /* dir/data/<class>/imgK.png for each class, n images each. */
 static char *make_dataset(const char *dir, const char *const *classes, int nc, int n) {
     static char root[600];
@@ -42,17 +34,10 @@ static char *make_dataset(const char *dir, const char *const *classes, int nc, i
         mkdir(path, 0755);
         for (int i = 0; i < n; i++) {
             snprintf(path, sizeof path, "%s/%s/img%d.png", root, classes[c], i);
-            write_png(path, 64 + 8 * i, 48, c * 10 + i);
+            tu_write_png(path, 64 + 8 * i, 48, c * 10 + i);
         }
     }
     return root;
-}
-
-static char *slurp(const char *path, size_t *len) {
-    uint8_t *buf = NULL;
-    sdc_err err = {0};
-    if (sdc_read_file_capped(path, (size_t)1 << 30, &buf, len, &err)) return NULL;
-    return (char *)buf;
 }
 
 /* Every file of out (top level and class folders; not the lock files) is
@@ -82,7 +67,7 @@ static void same_tree(const char *ref, const char *out, const char *rel) {
             same_tree(ref, out, sub);
         } else {
             size_t la, lb;
-            char *da = slurp(pa, &la), *db = slurp(pb, &lb);
+            char *da = tu_slurp(pa, &la), *db = tu_slurp(pb, &lb);
             ck_assert_msg(da && db && la == lb && !memcmp(da, db, la), "%s differs", pb);
             free(da);
             free(db);
@@ -94,22 +79,6 @@ static void same_tree(const char *ref, const char *out, const char *rel) {
     for (int k = 0; k < nb; k++) free(eb[k]);
     free(ea);
     free(eb);
-}
-
-/* Parsed manifest lines (a cJSON array). */
-static cJSON *read_manifest(const char *path) {
-    size_t len;
-    char *buf = slurp(path, &len);
-    ck_assert_msg(buf != NULL, "%s missing", path);
-    cJSON *arr = cJSON_CreateArray();
-    for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-        *nl = '\0';
-        cJSON *j = cJSON_Parse(line);
-        ck_assert_msg(j != NULL, "bad manifest line: %s", line);
-        cJSON_AddItemToArray(arr, j);
-    }
-    free(buf);
-    return arr;
 }
 
 static const char *str(const cJSON *j, const char *k) {
@@ -126,7 +95,7 @@ START_TEST(augment_boomerang_manifest_and_corrupt_source) {
     fputs("\x89PNG not really", f);
     fclose(f);
     snprintf(path, sizeof path, "%s/cat/.hidden.png", root);
-    write_png(path, 64, 64, 9);
+    tu_write_png(path, 64, 64, 9);
     snprintf(path, sizeof path, "%s/cat/notes.txt", root);
     fclose(fopen(path, "w"));
     snprintf(path, sizeof path, "%s/names.txt", dir);
@@ -138,7 +107,7 @@ START_TEST(augment_boomerang_manifest_and_corrupt_source) {
                                   root, dir, dir);
     ck_assert_msg(r->code == 1 && strstr(r->err, "2 items failed"), "%d %s", r->code, r->err);
     snprintf(path, sizeof path, "%s/out/manifest.jsonl", dir);
-    cJSON *m = read_manifest(path);
+    cJSON *m = tu_read_manifest(path);
     ck_assert_int_eq(cJSON_GetArraySize(m), 10);
     const char *keys[] = {"output", "class", "class_name", "method", "source", "prompt",
                           "negative_prompt", "seed", "strength", "steps", "sampler", "cfg", "width",
@@ -175,7 +144,7 @@ START_TEST(augment_boomerang_manifest_and_corrupt_source) {
                 "--class-names %s/names.txt --out %s/out " FAST, root, dir, dir);
     ck_assert_msg(r->code == 1 && strstr(r->err, "2 items failed"), "rerun: %d %s", r->code, r->err);
     snprintf(path, sizeof path, "%s/out/manifest.jsonl", dir);
-    m = read_manifest(path);
+    m = tu_read_manifest(path);
     ck_assert_int_eq(cJSON_GetArraySize(m), 10); /* failed lines replaced, not doubled */
     cJSON_Delete(m);
 }
@@ -194,7 +163,7 @@ START_TEST(augment_prompt_and_textinv) {
                                   "%s/t.txt --out %s/p " FAST, root, dir, dir);
     ck_assert_msg(r->code == 0, "%s", r->err);
     snprintf(path, sizeof path, "%s/p/manifest.jsonl", dir);
-    cJSON *m = read_manifest(path);
+    cJSON *m = tu_read_manifest(path);
     ck_assert_int_eq(cJSON_GetArraySize(m), 6);
     ck_assert_str_eq(str(cJSON_GetArrayItem(m, 1), "prompt"), "a drawing of a ant");
     ck_assert_str_eq(str(cJSON_GetArrayItem(m, 5), "prompt"), "the bee at night");
@@ -227,7 +196,7 @@ START_TEST(augment_prompt_and_textinv) {
     r = cli_run("info %s/grid.png", dir); /* the contact sheet is a valid PNG */
     ck_assert_msg(r->code == 0 && strstr(r->out, "1026x"), "%s%s", r->out, r->err); /* 10 tiles */
     snprintf(path, sizeof path, "%s/tr/manifest.jsonl", dir);
-    m = read_manifest(path);
+    m = tu_read_manifest(path);
     ck_assert_int_eq(cJSON_GetArraySize(m), 2);
     ck_assert_str_eq(str(cJSON_GetArrayItem(m, 0), "source"), "ant/img0.png");
     cJSON_Delete(m);
@@ -280,7 +249,7 @@ START_TEST(augment_resume_after_kill_is_identical) {
     same_tree(ref, out, ".");
     /* A corrupt line in the middle is an error naming it. */
     size_t len;
-    char *buf = slurp(path, &len);
+    char *buf = tu_slurp(path, &len);
     buf[strchr(buf, '\n') - buf + 2] = '#';
     f = fopen(path, "w");
     fwrite(buf, 1, len, f);
@@ -302,7 +271,7 @@ START_TEST(augment_resume_after_kill_is_identical) {
     snprintf(path, sizeof path, "%s/manifest.old-1.jsonl", out);
     ck_assert_msg(access(path, F_OK) == 0, "%s missing", path);
     snprintf(path, sizeof path, "%s/manifest.jsonl", out);
-    cJSON *m2 = read_manifest(path);
+    cJSON *m2 = tu_read_manifest(path);
     ck_assert_int_eq(cJSON_GetArraySize(m2), 24); /* every item redone with --steps 3 */
     for (int i = 0; i < 24; i++)
         ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(m2, i), "steps")), 3);
@@ -348,7 +317,7 @@ START_TEST(augment_shards_merge_to_the_whole_run) {
     /* A doubled line is named. */
     snprintf(path, sizeof path, "%s/manifest.jsonl", b);
     size_t len;
-    char *buf = slurp(path, &len);
+    char *buf = tu_slurp(path, &len);
     char p2[1200];
     snprintf(p2, sizeof p2, "%s/manifest.shard-0-of-2.jsonl", b);
     FILE *f = fopen(p2, "w");
@@ -479,12 +448,12 @@ START_TEST(augment_disk_error_stops_and_heals) {
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
     snprintf(path, sizeof path, "%s/err.txt", dir);
     size_t len;
-    char *err = slurp(path, &len);
+    char *err = tu_slurp(path, &len);
     ck_assert_msg(strstr(err, "Input/output error") && strstr(err, "stopped after 1 images") &&
                   strstr(err, "rerun the same command to resume"), "%s", err);
     free(err);
     snprintf(path, sizeof path, "%s/out/manifest.jsonl", dir);
-    cJSON *m = read_manifest(path);
+    cJSON *m = tu_read_manifest(path);
     ck_assert_int_eq(cJSON_GetArraySize(m), 1);
     ck_assert_str_eq(str(cJSON_GetArrayItem(m, 0), "status"), "ok");
     cJSON_Delete(m);
@@ -533,7 +502,7 @@ START_TEST(augment_interrupt_says_rerun) {
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
     snprintf(path, sizeof path, "%s/err.txt", dir);
     size_t len;
-    char *err = slurp(path, &len);
+    char *err = tu_slurp(path, &len);
     ck_assert_msg(strstr(err, "interrupted; rerun the same command to resume"), "%s", err);
     free(err);
     const cli_result *r = cli_run("augment %s " MODEL " --method prompt --per-class 30 --size 64 "

@@ -13,6 +13,7 @@
 #include "cli_run.h"
 #include "st_malformed.h"
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/eval/features.h"
 #include "../src/image/image.h"
@@ -52,13 +53,6 @@ static void put(const char *dir, const char *name, const void *p, size_t n) {
     ck_assert_msg(st_write_bytes(path, p, n), "cannot write %s", path);
 }
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    uint8_t *buf = NULL;
-    sdc_err err = {0};
-    ck_assert_msg(sdc_read_file_capped(path, (size_t)64 << 20, &buf, n, &err) == SDC_OK, "%s", err.msg);
-    return buf;
-}
-
 static const st_case *st_case_named(const char *name) {
     for (size_t i = 0; i < st_n_cases; i++)
         if (!strcmp(st_cases[i].name, name)) return &st_cases[i];
@@ -82,7 +76,7 @@ static void mk_copy(const char *dir, const char *arg) {
     char *half = strstr(name, ":half");
     if (half) *half = '\0';
     size_t n;
-    uint8_t *b = slurp(src, &n);
+    uint8_t *b = tu_slurp_ok(src, &n);
     put(dir, name, b, half ? n / 2 : n);
     free(b);
 }
@@ -202,7 +196,7 @@ static void mk_diffusers(const char *dir, const char *arg) {
         ck_assert(st_write_bytes(path, "{\"_class_name\": ", 16));
     } else {
         size_t n;
-        char *b = (char *)slurp(path, &n), *gt = strchr(edit, '>');
+        char *b = (char *)tu_slurp_ok(path, &n), *gt = strchr(edit, '>');
         *gt = '\0';
         char *at = strstr(b, edit);
         ck_assert_msg(at != NULL, "%s lacks %s", path, edit);
@@ -770,7 +764,7 @@ START_TEST(corrupt_dataset_image_is_recorded) {
     ck_assert_msg(r->code == 1 && strstr(r->err, "1 items failed"), "%d %s", r->code, r->err);
     snprintf(path, sizeof path, "%s/out/aug/manifest.jsonl", dir);
     size_t n;
-    char *buf = (char *)slurp(path, &n);
+    char *buf = (char *)tu_slurp_ok(path, &n);
     int ok = 0, failed = 0;
     for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
         *nl = '\0';

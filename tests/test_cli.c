@@ -2,6 +2,7 @@
  * exit codes 0/1/2, --help and --version, and `sdc info` on valid files,
  * diffusers folders and every malformed file of st_malformed.c. */
 #include "suites.h"
+#include "test_util.h"
 #include "st_malformed.h"
 
 #include <cJSON.h>
@@ -18,13 +19,6 @@ typedef struct run_result {
     char out[65536];  /* stdout (truncated) */
     char err[8192];   /* stderr (truncated) */
 } run_result;
-
-static void read_file(const char *path, char *buf, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = '\0';
-}
 
 /* Runs `sdc args...` (args NULL-terminated) with stdout and stderr captured
  * in files, so neither pipe can fill up and block. */
@@ -52,8 +46,8 @@ static run_result *run_sdc(const char *const *args) {
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     ck_assert_msg(r.code != 127, "cannot run %s (set SDC_BIN)", argv[0]);
-    read_file(out_path, r.out, sizeof r.out);
-    read_file(err_path, r.err, sizeof r.err);
+    tu_slurp_into(out_path, r.out, sizeof r.out);
+    tu_slurp_into(err_path, r.err, sizeof r.err);
     return &r;
 }
 
@@ -125,10 +119,10 @@ START_TEST(vocab_lookup) {
     ck_assert_int_eq(system(cmd), 0);
     char path[700], text[4096];
     snprintf(path, sizeof path, "%s/rc.txt", dir);
-    read_file(path, text, sizeof text);
+    tu_slurp_into(path, text, sizeof text);
     ck_assert_msg(atoi(text) == 1, "rc %s", text);
     snprintf(path, sizeof path, "%s/err.txt", dir);
-    read_file(path, text, sizeof text);
+    tu_slurp_into(path, text, sizeof text);
     ck_assert_msg(strstr(text, "not found") && strstr(text, "make install") && strstr(text, "$SDC_VOCAB") &&
                   strstr(text, "--vocab") && strstr(text, "share/sdc"), "%s", text);
     /* next to the binary */
@@ -136,14 +130,14 @@ START_TEST(vocab_lookup) {
              "%s/sdc tokenize cat >out.txt 2>err.txt", bin, dir, bin);
     ck_assert_int_eq(system(cmd), 0);
     snprintf(path, sizeof path, "%s/out.txt", dir);
-    read_file(path, text, sizeof text);
+    tu_slurp_into(path, text, sizeof text);
     ck_assert_msg(!strncmp(text, "49406 2368 49407", 16), "%s", text);
     /* $SDC_VOCAB, right and wrong */
     snprintf(cmd, sizeof cmd, "cd %s && SDC_VOCAB=%s/bpe_simple_vocab_16e6.txt.gz %s/sdc tokenize cat "
              ">out.txt 2>err.txt && ! SDC_VOCAB=%s/none.gz %s/sdc tokenize cat 2>err.txt", dir, bin, bin, dir, bin);
     ck_assert_int_eq(system(cmd), 0);
     snprintf(path, sizeof path, "%s/err.txt", dir);
-    read_file(path, text, sizeof text);
+    tu_slurp_into(path, text, sizeof text);
     ck_assert_msg(strstr(text, "$SDC_VOCAB=") && strstr(text, "none.gz") && strstr(text, "No such file"), "%s", text);
 }
 END_TEST

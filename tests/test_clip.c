@@ -5,6 +5,7 @@
  * of files that are not a CLIPModel, and `sdc eval clip-image|clip-text`. */
 #include "cli_run.h"
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/image/clip_preprocess.h"
 #include "../src/models/clip_model.h"
@@ -22,13 +23,7 @@
 static const char *const images[] = {"landscape.png", "portrait_gray.png", "wide_rgba.png"};
 
 static sdc_tensor *fixture(const char *name, sdc_dtype dtype) {
-    sdc_err err = {0};
-    sdc_safetensors *st = sdc_safetensors_open(IO, &err);
-    ck_assert_msg(st, "%s (regenerate with: build/venv/bin/python tests/fixtures/fx_clip.py)", err.msg);
-    sdc_tensor *t = sdc_safetensors_load(st, name, dtype, &err);
-    ck_assert_msg(t, "%s (regenerate with: build/venv/bin/python tests/fixtures/fx_clip.py)", err.msg);
-    sdc_safetensors_close(st);
-    return t;
+    return tu_fixture(IO, name, dtype, "build/venv/bin/python tests/fixtures/fx_clip.py");
 }
 
 static sdc_compare_result expect_close(const char *what, const sdc_tensor *got,

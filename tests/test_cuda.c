@@ -17,6 +17,7 @@
  * Half-precision tolerances below are derived from F16/BF16 rounding; the
  * comments give what the first GPU run (H200) measured against them. */
 #include "suites.h"
+#include "test_util.h"
 
 #include "sdc_cuda.h"
 #include "../src/pipeline/pipeline.h"
@@ -420,15 +421,9 @@ static void side_close(side *s) {
     sdc_backend_destroy(s->be);
 }
 
+#define REGEN_FIXTURES "build/venv/bin/python tests/make_fixtures.py"
 static sdc_tensor *fixture(const char *file, const char *name, sdc_dtype dt) {
-    sdc_err err = {0};
-    sdc_safetensors *st = sdc_safetensors_open(file, &err);
-    ck_assert_msg(st, "%s (regenerate with: build/venv/bin/python tests/make_fixtures.py)",
-                  err.msg);
-    sdc_tensor *t = sdc_safetensors_load(st, name, dt, &err);
-    ck_assert_msg(t, "%s", err.msg);
-    sdc_safetensors_close(st);
-    return t;
+    return tu_fixture(file, name, dt, REGEN_FIXTURES);
 }
 
 /* t (any float dtype, on ex's backend) as a new host F32 tensor; frees t. */
@@ -498,12 +493,7 @@ END_TEST
 
 /* The UNet fixture's timesteps as F32 [B]. */
 static sdc_tensor *timesteps_f32(void) {
-    sdc_tensor *t = fixture(FIXTURES "unet_io.safetensors", "timestep", SDC_I32);
-    sdc_err err = {0};
-    sdc_tensor *f = sdc_tensor_new(SDC_F32, 1, t->shape, &err);
-    for (int64_t i = 0; i < t->shape[0]; i++) ((float *)f->data)[i] = (float)((int32_t *)t->data)[i];
-    sdc_tensor_free(t);
-    return f;
+    return tu_timesteps_f32(FIXTURES "unet_io.safetensors", "timestep", REGEN_FIXTURES);
 }
 
 /* sample (and timestep, context) -> the UNet's prediction on one side. */

@@ -12,6 +12,7 @@
  * driver at 20 random moments (SDC_TEST_SEED=N reproduces a run), resuming
  * each time. */
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/image/image.h"
 
@@ -114,16 +115,9 @@ static const run_result *run(const char *fault, const char *match, const char *f
 
 /* ---------------------------------------------------------------- files */
 
-static char *slurp(const char *path, size_t *len) {
-    uint8_t *buf = NULL;
-    sdc_err err = {0};
-    if (sdc_read_file_capped(path, (size_t)1 << 30, &buf, len, &err)) return NULL;
-    return (char *)buf;
-}
-
 static bool same_file(const char *a, const char *b) {
     size_t la, lb;
-    char *da = slurp(a, &la), *db = slurp(b, &lb);
+    char *da = tu_slurp(a, &la), *db = tu_slurp(b, &lb);
     bool same = da && db && la == lb && !memcmp(da, db, la);
     free(da);
     free(db);
@@ -164,7 +158,7 @@ static int check_consistent(const char *out, const char *ref, bool torn_ok) {
     char path[1200], rpath[1200];
     snprintf(path, sizeof path, "%s/manifest.jsonl", out);
     size_t len = 0;
-    char *buf = slurp(path, &len);
+    char *buf = tu_slurp(path, &len);
     cJSON *listed = cJSON_CreateObject();
     int ok = 0;
     for (char *line = buf, *nl; buf && line < buf + len; line = nl + 1) {
@@ -224,7 +218,7 @@ static int check_consistent(const char *out, const char *ref, bool torn_ok) {
 /* The sorted lines of a manifest, joined (for an order-free comparison). */
 static char *sorted_lines(const char *path) {
     size_t len;
-    char *buf = slurp(path, &len);
+    char *buf = tu_slurp(path, &len);
     ck_assert_msg(buf != NULL, "%s missing", path);
     char *lines[4096];
     int n = 0;
@@ -265,14 +259,6 @@ static void same_job(const char *ref, const char *out, bool in_order) {
     }
 }
 
-static void write_png(const char *path, int w, int h, int salt) {
-    uint8_t *rgb = malloc((size_t)w * h * 3);
-    for (int i = 0; i < w * h * 3; i++) rgb[i] = (uint8_t)(i * 7 + salt * 31 + (i / (w * 3)) * 13);
-    sdc_err err = {0};
-    ck_assert_msg(sdc_image_save_png(path, rgb, w, h, NULL, &err) == SDC_OK, "%s", err.msg);
-    free(rgb);
-}
-
 /* dir/data/{a,b}/img{0..n-1}.png */
 static void make_dataset(const char *dir, int n) {
     char path[1200];
@@ -283,7 +269,7 @@ static void make_dataset(const char *dir, int n) {
         mkdir(path, 0755);
         for (int i = 0; i < n; i++) {
             snprintf(path, sizeof path, "%s/data/%c/img%d.png", dir, 'a' + c, i);
-            write_png(path, 64 + 8 * i, 48, c * 10 + i);
+            tu_write_png(path, 64 + 8 * i, 48, c * 10 + i);
         }
     }
 }
@@ -299,7 +285,7 @@ static char *manifest_errors(const char *out) {
     char path[1200];
     size_t len;
     snprintf(path, sizeof path, "%s/manifest.jsonl", out);
-    char *buf = slurp(path, &len), *errs = calloc(1, len + 1);
+    char *buf = tu_slurp(path, &len), *errs = calloc(1, len + 1);
     ck_assert(buf && errs);
     for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
         *nl = '\0';
@@ -472,7 +458,7 @@ static int manifest_lines(const char *out) {
     char path[1200];
     size_t len = 0;
     snprintf(path, sizeof path, "%s/manifest.jsonl", out);
-    char *m = slurp(path, &len);
+    char *m = tu_slurp(path, &len);
     int n = 0;
     for (size_t i = 0; m && i < len; i++) n += m[i] == '\n';
     free(m);

@@ -7,6 +7,7 @@
  * planted features in test_eval.c. */
 #include "cli_run.h"
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/image/image.h"
 
@@ -29,14 +30,6 @@
 #define MIXED FILTER " --filter-threshold 0.94 --filter-dedup 1 --max-tries 3"
 #define BOOM "--method boomerang --per-image 2 --strength 0.5,0.8"
 
-static void write_png(const char *path, int w, int h, int salt) {
-    uint8_t *rgb = malloc((size_t)w * h * 3);
-    for (int i = 0; i < w * h * 3; i++) rgb[i] = (uint8_t)(i * 7 + salt * 31 + (i / (w * 3)) * 13);
-    sdc_err err = {0};
-    ck_assert_msg(sdc_image_save_png(path, rgb, w, h, NULL, &err) == SDC_OK, "%s", err.msg);
-    free(rgb);
-}
-
 static const char *make_data(const char *dir) {
     static char root[700];
     char path[1200];
@@ -47,35 +40,16 @@ static const char *make_data(const char *dir) {
         mkdir(path, 0755);
         for (int i = 0; i < 3; i++) {
             snprintf(path, sizeof path, "%s/%s/img%d.png", root, c ? "dog" : "cat", i);
-            write_png(path, 64 + 8 * i, 48, c * 10 + i);
+            tu_write_png(path, 64 + 8 * i, 48, c * 10 + i);
         }
     }
     return root;
 }
 
-static char *slurp(const char *path, size_t *len) {
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    sdc_err err = {0};
-    if (sdc_read_file_capped(path, (size_t)1 << 30, &buf, &n, &err)) return NULL;
-    if (len) *len = n;
-    return (char *)buf;
-}
-
 static cJSON *manifest(const char *out, const char *name) {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s", out, name);
-    char *buf = slurp(path, NULL);
-    ck_assert_msg(buf != NULL, "%s missing", path);
-    cJSON *arr = cJSON_CreateArray();
-    for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-        *nl = '\0';
-        cJSON *j = cJSON_Parse(line);
-        ck_assert_msg(j != NULL, "bad manifest line: %s", line);
-        cJSON_AddItemToArray(arr, j);
-    }
-    free(buf);
-    return arr;
+    return tu_read_manifest(path);
 }
 
 static const char *str(const cJSON *j, const char *k) {
@@ -133,10 +107,10 @@ START_TEST(filter_manifest_seeds_and_rejections) {
     cJSON_Delete(m);
     /* A rerun has nothing to do: rejected items are done too. */
     snprintf(path, sizeof path, "%s/manifest.jsonl", out);
-    char *before = slurp(path, NULL);
+    char *before = tu_slurp(path, NULL);
     r = cli_run("augment %s " SD " " BOOM " " MIXED " --out %s", root, out);
     ck_assert_msg(r->code == 0, "%s", r->err);
-    char *after = slurp(path, NULL);
+    char *after = tu_slurp(path, NULL);
     ck_assert_str_eq(before, after);
     free(before), free(after);
     /* Other filter settings are another plan. */
@@ -227,7 +201,7 @@ static void same_files(const char *a, const char *b, const char *rel) {
             same_files(a, b, sub);
         } else {
             size_t la = 0, lb = 0;
-            char *da = slurp(fa, &la), *db = slurp(fb, &lb);
+            char *da = tu_slurp(fa, &la), *db = tu_slurp(fb, &lb);
             ck_assert_msg(da && db && la == lb && !memcmp(da, db, la), "%s differs", fb);
             free(da), free(db);
         }

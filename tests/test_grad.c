@@ -9,6 +9,7 @@
  * The requirement is rel-L2 <= 1e-4 in F32 against autograd; each check's
  * measured value is in its comment. */
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/models/checkpoint.h"
 #include "../src/models/clip_text_backward.h"
@@ -26,26 +27,10 @@
 #define TINY "tests/fixtures/tiny/diffusers"
 #define REGEN "build/venv/bin/python tests/make_grad_fixtures.py"
 
-static sdc_tensor *fixture(const char *name, sdc_dtype dt) {
-    sdc_err err = {0};
-    sdc_safetensors *st = sdc_safetensors_open(GRAD_IO, &err);
-    ck_assert_msg(st, "%s (regenerate with: " REGEN ")", err.msg);
-    sdc_tensor *t = sdc_safetensors_load(st, name, dt, &err);
-    ck_assert_msg(t, "%s (regenerate with: " REGEN ")", err.msg);
-    sdc_safetensors_close(st);
-    return t;
-}
+static sdc_tensor *fixture(const char *name, sdc_dtype dt) { return tu_fixture(GRAD_IO, name, dt, REGEN); }
 
 /* I64/I32 timesteps as F32. */
-static sdc_tensor *timesteps_f32(const char *name) {
-    sdc_tensor *t = fixture(name, SDC_I32);
-    sdc_err err = {0};
-    sdc_tensor *f = sdc_tensor_new(SDC_F32, 1, t->shape, &err);
-    ck_assert_ptr_nonnull(f);
-    for (int64_t i = 0; i < t->shape[0]; i++) ((float *)f->data)[i] = (float)((int32_t *)t->data)[i];
-    sdc_tensor_free(t);
-    return f;
-}
+static sdc_tensor *timesteps_f32(const char *name) { return tu_timesteps_f32(GRAD_IO, name, REGEN); }
 
 static void expect_close(const char *what, const sdc_tensor *got, const sdc_tensor *want,
                          double tol) {

@@ -2,6 +2,7 @@
  * transformers/diffusers (tests/make_fixtures.py), in both checkpoint layouts
  * and in F16 (as committed), F32 and BF16 (copies written here). */
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/models/checkpoint.h"
 
@@ -12,16 +13,10 @@
 #define FIXTURES "tests/fixtures/"
 #define TINY FIXTURES "tiny/"
 
+#define REGEN_FIXTURES "build/venv/bin/python tests/make_fixtures.py"
 /* Reads fixture tensor `name` from `file` as dtype (F32 or I32), host-owned. */
 static sdc_tensor *fixture(const char *file, const char *name, sdc_dtype dtype) {
-    sdc_err err = {0};
-    sdc_safetensors *st = sdc_safetensors_open(file, &err);
-    ck_assert_msg(st, "%s (regenerate with: build/venv/bin/python tests/make_fixtures.py)",
-                  err.msg);
-    sdc_tensor *t = sdc_safetensors_load(st, name, dtype, &err);
-    ck_assert_msg(t, "%s (regenerate the fixtures)", err.msg);
-    sdc_safetensors_close(st);
-    return t;
+    return tu_fixture(file, name, dtype, REGEN_FIXTURES);
 }
 
 static void expect_close(const char *what, const sdc_tensor *got, const sdc_tensor *want,
@@ -161,12 +156,7 @@ END_TEST
 
 /* Timesteps arrive as any numeric dtype; the UNet takes them as F32. */
 static sdc_tensor *timesteps_f32(void) {
-    sdc_tensor *t = fixture(FIXTURES "unet_io.safetensors", "timestep", SDC_I32);
-    sdc_err err = {0};
-    sdc_tensor *f = sdc_tensor_new(SDC_F32, 1, t->shape, &err);
-    for (int64_t i = 0; i < t->shape[0]; i++) ((float *)f->data)[i] = (float)((int32_t *)t->data)[i];
-    sdc_tensor_free(t);
-    return f;
+    return tu_timesteps_f32(FIXTURES "unet_io.safetensors", "timestep", REGEN_FIXTURES);
 }
 
 typedef struct {

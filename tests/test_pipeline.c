@@ -6,6 +6,7 @@
  * leading spacing). Final latents within fp32 rel-L2 1e-4; decoded 8-bit
  * images within mean-abs 0.5 and max 2 levels. */
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/pipeline/pipeline.h"
 
@@ -25,14 +26,8 @@ static const char *const samplers[] = {"ddim", "pndm", "euler", "euler_a", "dpmp
 static const char *const runs[] = {"seed", "latents", "img2img"};
 
 static sdc_tensor *fixture(const char *name, sdc_dtype dt) {
-    sdc_err err = {0};
-    sdc_safetensors *st = sdc_safetensors_open(FIX "pipeline_io.safetensors", &err);
-    ck_assert_msg(st, "%s (regenerate: build/venv/bin/python tests/make_fixtures.py pipelines)",
-                  err.msg);
-    sdc_tensor *t = sdc_safetensors_load(st, name, dt, &err);
-    ck_assert_msg(t, "%s", err.msg);
-    sdc_safetensors_close(st);
-    return t;
+    return tu_fixture(FIX "pipeline_io.safetensors", name, dt,
+                      "build/venv/bin/python tests/make_fixtures.py pipelines");
 }
 
 /* Final latents, fp32: measured rel-L2 1.1e-5 to 4.7e-5 over the SD 1.5

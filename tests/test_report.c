@@ -8,6 +8,7 @@
  * chromium package is installed; tests/report_view.sh requires it). */
 #include "cli_run.h"
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/eval/features.h"
 #include "../src/eval/stats.h"
@@ -33,14 +34,6 @@ static void write_png(const char *path, int w, int h, int salt) {
     sdc_err err = {0};
     ck_assert_msg(sdc_image_save_png(path, rgb, w, h, NULL, &err) == SDC_OK, "%s", err.msg);
     free(rgb);
-}
-
-static char *slurp(const char *path) {
-    uint8_t *buf = NULL;
-    size_t n;
-    sdc_err err = {0};
-    ck_assert_msg(sdc_read_file_capped(path, (size_t)64 << 20, &buf, &n, &err) == SDC_OK, "%s", err.msg);
-    return (char *)buf;
 }
 
 static void put_text(const char *path, const char *text, const char *mode) {
@@ -108,7 +101,7 @@ static int index_lines(const char *root, const char *folder) {
     sdc_err err = {0};
     ck_assert_int_eq(feat_cache_dir(root, folder, cache, sizeof cache, &err), SDC_OK);
     snprintf(path, sizeof path, "%s/index.jsonl", cache);
-    char *t = slurp(path);
+    char *t = tu_slurp_ok(path, NULL);
     int n = 0;
     for (char *p = t; *p; p++) n += *p == '\n';
     free(t);
@@ -229,7 +222,7 @@ START_TEST(report_probe_planted_through_the_cli) {
     ck_assert_msg(r->code == 0, "exit %d: %s", r->code, r->err);
     ck_assert_msg(strstr(r->out, "| prompt (good) |") && strstr(r->out, "## Per class"), "%s", r->out);
     snprintf(path, sizeof path, "%s/report.json", rep);
-    char *t = slurp(path);
+    char *t = tu_slurp_ok(path, NULL);
     j = cJSON_Parse(t);
     free(t);
     ck_assert(j != NULL);
@@ -303,7 +296,7 @@ START_TEST(report_generated_outputs_files) {
     make_report(dir);
     char path[1200];
     snprintf(path, sizeof path, "%s/rep/report.json", dir);
-    char *t = slurp(path);
+    char *t = tu_slurp_ok(path, NULL);
     cJSON *j = cJSON_Parse(t);
     free(t);
     ck_assert(j != NULL);
@@ -319,12 +312,12 @@ START_TEST(report_generated_outputs_files) {
     }
     cJSON_Delete(j);
     snprintf(path, sizeof path, "%s/rep/report.md", dir);
-    t = slurp(path);
+    t = tu_slurp_ok(path, NULL);
     ck_assert_msg(strstr(t, "| class | method |") && strstr(t, "| dog | boomerang |"), "%s", t);
     free(t);
     /* The page stands alone: no script, nothing fetched. */
     snprintf(path, sizeof path, "%s/rep/report.html", dir);
-    t = slurp(path);
+    t = tu_slurp_ok(path, NULL);
     ck_assert_msg(!strncmp(t, "<!DOCTYPE html>", 15) && strstr(t, "<svg") && strstr(t, "data:image/png;base64,") &&
                   !strstr(t, "<script") && !strstr(t, "src=\"http") && !strstr(t, "href=") && strstr(t, "</html>"),
                   "HTML page");

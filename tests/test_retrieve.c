@@ -5,6 +5,7 @@
  * --method retrieve` end to end with the tiny CLIP fixture. */
 #include "cli_run.h"
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/augment/augment.h"
 #include "../src/augment/embcache.h"
@@ -257,13 +258,6 @@ static void write_png(const char *path, int w, int h, int salt) {
     free(rgb);
 }
 
-static char *slurp(const char *path, size_t *len) {
-    uint8_t *buf = NULL;
-    sdc_err err = {0};
-    if (sdc_read_file_capped(path, (size_t)1 << 30, &buf, len, &err)) return NULL;
-    return (char *)buf;
-}
-
 static void append_bytes(const char *path, const char *bytes, size_t n) {
     FILE *f = fopen(path, "ab");
     ck_assert_ptr_nonnull(f);
@@ -341,7 +335,7 @@ START_TEST(embcache_recovers_torn_batches_and_locks) {
     /* A corrupt line in the middle is an error, not a silent cut. */
     snprintf(path, sizeof path, "%s/index.jsonl", cache);
     size_t len;
-    char *text = slurp(path, &len);
+    char *text = tu_slurp(path, &len);
     text[0] = '#';
     FILE *f = fopen(path, "wb");
     fwrite(text, 1, len, f);
@@ -532,14 +526,14 @@ START_TEST(npy_export_import_round_trip) {
     ck_assert_msg(r->code == 0 && strstr(r->err, "7 x 16 F32"), "%s", r->err);
     /* The NPY header is numpy's v1 layout, 64-byte aligned. */
     size_t len;
-    char *b = slurp(npy, &len);
+    char *b = tu_slurp(npy, &len);
     ck_assert(!memcmp(b, "\x93NUMPY\x01\x00", 8));
     int hl = (unsigned char)b[8] | (unsigned char)b[9] << 8;
     ck_assert_int_eq((10 + hl) % 64, 0);
     ck_assert_ptr_nonnull(strstr(b + 10, "'descr': '<f4', 'fortran_order': False, 'shape': (7, 16)"));
     ck_assert_int_eq(len, 10 + hl + 7 * 16 * 4);
     free(b);
-    b = slurp(csv, &len);
+    b = tu_slurp(csv, &len);
     ck_assert_msg(!strncmp(b, "row,path,sha256,bytes\n", 22) && strstr(b, "\"odd, \"\"name\"\".png\""), "%s", b);
     free(b);
     emb_npy a;
@@ -613,21 +607,6 @@ END_TEST
 
 /* ---------------------------------------------------------------- augment --method retrieve */
 
-static cJSON *read_manifest(const char *path) {
-    size_t len;
-    char *buf = slurp(path, &len);
-    ck_assert_msg(buf != NULL, "%s missing", path);
-    cJSON *arr = cJSON_CreateArray();
-    for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-        *nl = '\0';
-        cJSON *j = cJSON_Parse(line);
-        ck_assert_msg(j != NULL, "bad manifest line: %s", line);
-        cJSON_AddItemToArray(arr, j);
-    }
-    free(buf);
-    return arr;
-}
-
 START_TEST(augment_retrieve_end_to_end) {
     const char *dir = test_tmpdir();
     char pool[600], cache[600], data[600], out[600], path[2048];
@@ -660,7 +639,7 @@ START_TEST(augment_retrieve_end_to_end) {
                     "--dedup 0.9999 --preview %s/grid-%s.png -q", data, cache, query, out, dir, query);
         ck_assert_msg(r->code == 0, "%s: exit %d: %s", query, r->code, r->err);
         snprintf(path, sizeof path, "%s/manifest.jsonl", out);
-        cJSON *m = read_manifest(path);
+        cJSON *m = tu_read_manifest(path);
         ck_assert_int_eq(cJSON_GetArraySize(m), 8);
         int ranks[2] = {0, 0}, ns = 0;
         double last[2] = {2, 2};
@@ -687,7 +666,7 @@ START_TEST(augment_retrieve_end_to_end) {
             size_t la, lb;
             char op[1500];
             snprintf(op, sizeof op, "%s/%s", out, o);
-            char *x = slurp(src, &la), *y = slurp(op, &lb);
+            char *x = tu_slurp(src, &la), *y = tu_slurp(op, &lb);
             ck_assert_msg(x && y && la == lb && !memcmp(x, y, la), "%s is not a copy of %s", op, src);
             free(x), free(y);
         }
@@ -707,7 +686,7 @@ START_TEST(augment_retrieve_end_to_end) {
     r = cli_run("augment %s --method retrieve --pool %s --per-class 3 --dedup 0.9999 --out %s --link -q", data, cache, out);
     ck_assert_msg(r->code == 0, "%s", r->err);
     snprintf(path, sizeof path, "%s/manifest.jsonl", out);
-    cJSON *m = read_manifest(path);
+    cJSON *m = tu_read_manifest(path);
     const cJSON *first = m->child;
     struct stat s1, s2;
     snprintf(path, sizeof path, "%s/%s", out, cJSON_GetStringValue(cJSON_GetObjectItem(first, "output")));
@@ -719,7 +698,7 @@ START_TEST(augment_retrieve_end_to_end) {
     r = cli_run("augment %s --method retrieve --pool %s --per-class 3 --dedup 0.9999 --out %s --link", data, cache, out);
     ck_assert_msg(r->code == 0 && strstr(r->err, "1 retrieved, 5 already done"), "%s", r->err);
     snprintf(path, sizeof path, "%s/manifest.jsonl", out);
-    m = read_manifest(path);
+    m = tu_read_manifest(path);
     ck_assert_int_eq(cJSON_GetArraySize(m), 6);
     cJSON_Delete(m);
     /* Other arguments in the same folder: a different plan, refused. */
@@ -736,7 +715,7 @@ START_TEST(augment_retrieve_end_to_end) {
     ck_assert_msg(r->code == 1 && strstr(r->err, "1 items failed"), "%d %s", r->code, r->err);
     snprintf(path, sizeof path, "%s/manifest.jsonl", out);
     size_t len;
-    char *text = slurp(path, &len);
+    char *text = tu_slurp(path, &len);
     ck_assert_msg(strstr(text, "changed since it was embedded"), "%s", text);
     free(text);
     /* Refusals. */
@@ -767,7 +746,7 @@ START_TEST(augment_retrieve_end_to_end) {
     ck_assert_msg(r->code == 0 && strstr(r->out, "--per-class K"), "%s", r->out);
     /* The cache records the model's absolute path (it was given relative). */
     snprintf(path, sizeof path, "%s/meta.json", cache);
-    text = slurp(path, &len);
+    text = tu_slurp(path, &len);
     const char *mv = strstr(text, "\"model\":");
     ck_assert_msg(mv, "%s", text);
     mv += 8;

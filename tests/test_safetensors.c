@@ -2,6 +2,7 @@
  * byte-exact agreement with the reference writer, unaligned data, read()
  * conversions, layout detection, and every malformed file of st_malformed.c. */
 #include "suites.h"
+#include "test_util.h"
 #include "st_malformed.h"
 
 #include <dirent.h>
@@ -28,19 +29,6 @@ static const char *hand_file(const char *dir, const char *name, const char *head
     ck_assert(st_write_bytes(path, p, len));
     free(p);
     return path;
-}
-
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(n > 0 ? (size_t)n : 1);
-    ck_assert(fread(p, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
 }
 
 static int count_dir_entries(const char *dir) {
@@ -86,7 +74,7 @@ START_TEST(write_read_round_trip) {
 
     /* The header is padded with spaces to a multiple of 8. */
     size_t len;
-    unsigned char *raw = slurp(path, &len);
+    unsigned char *raw = tu_slurp_ok(path, &len);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | raw[i];
     ck_assert_uint_eq(n % 8, 0);
@@ -147,7 +135,7 @@ START_TEST(writer_matches_reference_bytes) {
     ck_assert_int_eq(sdc_safetensors_write(path, &item, 1, NULL, 0, NULL), SDC_OK);
     const char *hdr = "{\"attn.0\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]}}";
     size_t len;
-    unsigned char *raw = slurp(path, &len);
+    unsigned char *raw = tu_slurp_ok(path, &len);
     ck_assert_uint_eq(len, 8 + 64 + 24);
     ck_assert_int_eq(raw[0], 64);
     ck_assert(memcmp(raw + 8, hdr, 64) == 0);
@@ -156,7 +144,7 @@ START_TEST(writer_matches_reference_bytes) {
 
     const char *meta[] = {"framework", "pt"};
     ck_assert_int_eq(sdc_safetensors_write(path, NULL, 0, meta, 1, NULL), SDC_OK);
-    raw = slurp(path, &len);
+    raw = tu_slurp_ok(path, &len);
     const char *want = "{\"__metadata__\":{\"framework\":\"pt\"}}     ";
     ck_assert_uint_eq(len, 8 + 40);
     ck_assert_int_eq(raw[0], 40);
@@ -164,7 +152,7 @@ START_TEST(writer_matches_reference_bytes) {
     free(raw);
 
     ck_assert_int_eq(sdc_safetensors_write(path, NULL, 0, NULL, 0, NULL), SDC_OK);
-    raw = slurp(path, &len);
+    raw = tu_slurp_ok(path, &len);
     ck_assert_uint_eq(len, 16);
     ck_assert(memcmp(raw, "\x08\0\0\0\0\0\0\0{}      ", 16) == 0);
     free(raw);
@@ -503,7 +491,7 @@ START_TEST(every_truncation_rejected) {
     snprintf(path, sizeof path, "%s/full.safetensors", dir);
     ck_assert_int_eq(sdc_safetensors_write(path, items, 2, meta, 1, NULL), SDC_OK);
     size_t len;
-    unsigned char *raw = slurp(path, &len);
+    unsigned char *raw = tu_slurp_ok(path, &len);
     for (size_t cut = 0; cut < len; cut++) {
         unsigned char *p = malloc(cut ? cut : 1); /* exact size: ASan sees overreads */
         memcpy(p, raw, cut);

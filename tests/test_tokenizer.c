@@ -3,6 +3,7 @@
  * vocabulary, corrupt gzip files, the inflate decoder on its own, invalid
  * UTF-8, huge prompts in bounded time, and `sdc tokenize`. */
 #include "suites.h"
+#include "test_util.h"
 #include "cli_run.h"
 
 #include <cJSON.h>
@@ -25,21 +26,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(p);
-    ck_assert(fread(p, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
-    p[n] = 0;
-    *len = (size_t)n;
-    return p;
 }
 
 static void write_file(const char *path, const void *data, size_t len) {
@@ -66,7 +52,7 @@ typedef struct tcase_data {
 
 static tcase_data *load_cases(size_t *n) {
     size_t len;
-    char *text = slurp(CASES_PATH, &len);
+    char *text = tu_slurp(CASES_PATH, &len);
     ck_assert_msg(text != NULL, "missing %s; regenerate it with: %s", CASES_PATH, REGEN);
     size_t cap = 1024, k = 0;
     long want = -1;
@@ -199,7 +185,7 @@ static void write_diffusers_tokenizer(const char *dir) {
     char tmp[512];
     snprintf(tmp, sizeof tmp, "%s/tokenizer/m.tmp", dir);
     size_t len;
-    char *merges = slurp(tmp, &len);
+    char *merges = tu_slurp(tmp, &len);
     ck_assert_ptr_nonnull(merges);
     FILE *m = fopen(mt, "wb");
     fprintf(m, "#version: 0.2\n%s", merges);
@@ -346,7 +332,7 @@ static void expect_gz_error(const char *path, const void *data, size_t len, cons
 
 START_TEST(test_corrupt_gz) {
     size_t len;
-    char *gz = slurp(GZ_PATH, &len);
+    char *gz = tu_slurp(GZ_PATH, &len);
     ck_assert_msg(gz != NULL, "%s missing (run `make setup`)", GZ_PATH);
     char path[512];
     snprintf(path, sizeof path, "%s/bad.gz", test_tmpdir());
@@ -406,7 +392,7 @@ static void gzip_roundtrip(const char *dir, const unsigned char *data, size_t le
         char gzp[600];
         snprintf(gzp, sizeof gzp, members == 1 ? "%s.gz" : "%s.2.gz", raw);
         size_t glen;
-        char *g = slurp(gzp, &glen);
+        char *g = tu_slurp(gzp, &glen);
         uint8_t *out;
         size_t olen;
         sdc_err err = {0};

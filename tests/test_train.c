@@ -7,6 +7,7 @@
  * concept (tcase "planted"). */
 #include "cli_run.h"
 #include "suites.h"
+#include "test_util.h"
 
 #include "../src/core/sha256.h"
 #include "../src/image/image.h"
@@ -253,13 +254,6 @@ static pid_t start(const char *cmd) {
     return pid;
 }
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    uint8_t *buf = NULL;
-    sdc_err err = {0};
-    if (sdc_read_file_capped(path, (size_t)64 << 20, &buf, n, &err)) return NULL;
-    return buf;
-}
-
 /* Every file under a (recursively; lock files skipped) is in b with the same
  * bytes and vice versa; b holds no temp file. Returns the files compared. */
 static int same_tree(const char *a, const char *b) {
@@ -284,7 +278,7 @@ static int same_tree(const char *a, const char *b) {
                 continue;
             }
             size_t la = 0, lb = 0;
-            uint8_t *x = slurp(pa, &la), *y = slurp(pb, &lb);
+            uint8_t *x = tu_slurp(pa, &la), *y = tu_slurp(pb, &lb);
             ck_assert_msg(y != NULL, "%s exists, %s does not", pa, pb);
             ck_assert_msg(la == lb && !memcmp(x, y, la), "%s and %s differ", pa, pb);
             free(x), free(y);
@@ -362,10 +356,10 @@ START_TEST(train_folder_refuses_other_settings_and_damage) {
     ck_assert_msg(r->code == 0, "%s", r->err);
     snprintf(js, sizeof js, "%s/train.json", a);
     size_t n0, n1;
-    uint8_t *before = slurp(js, &n0);
+    uint8_t *before = tu_slurp(js, &n0);
     r = cli_run(TRAIN_SHORT " --steps 4 --json", dir, a);
     ck_assert_msg(r->code == 0 && strstr(r->out, "\"already_done\":\ttrue"), "%s %s", r->out, r->err);
-    uint8_t *after = slurp(js, &n1);
+    uint8_t *after = tu_slurp(js, &n1);
     ck_assert_msg(n0 == n1 && !memcmp(before, after, n0), "a finished run was rewritten");
     free(before), free(after);
     r = cli_run(TRAIN_SHORT " --steps 5", dir, a);
@@ -549,7 +543,7 @@ static void make_concept_model(const char *dst) {
     snprintf(path, sizeof path, "%s/vae/diffusion_pytorch_model.safetensors", dst);
     rewrite_weights(FIX "tiny/diffusers/vae/diffusion_pytorch_model.safetensors", path, edit_vae);
     size_t n;
-    char *cfg = (char *)slurp(FIX "tiny/diffusers/vae/config.json", &n), *sf = strstr(cfg, "0.18215");
+    char *cfg = (char *)tu_slurp(FIX "tiny/diffusers/vae/config.json", &n), *sf = strstr(cfg, "0.18215");
     ck_assert(sf != NULL);
     snprintf(path, sizeof path, "%s/vae/config.json", dst);
     FILE *f = fopen(path, "w");
@@ -772,7 +766,7 @@ static void make_folder(const char *root) {
 
 static cJSON *read_json(const char *path) {
     size_t n;
-    char *b = (char *)slurp(path, &n);
+    char *b = (char *)tu_slurp(path, &n);
     ck_assert_msg(b, "%s missing", path);
     cJSON *j = cJSON_Parse(b);
     free(b);
@@ -799,7 +793,7 @@ START_TEST(augment_train_learns_each_class_then_generates) {
     ck_assert_msg(r->code == 0, "%s", r->err);
     snprintf(path, sizeof path, "%s/manifest.jsonl", whole);
     size_t n;
-    char *m = (char *)slurp(path, &n);
+    char *m = (char *)tu_slurp(path, &n);
     ck_assert(m != NULL);
     int lines = 0;
     for (char *line = m, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
@@ -859,7 +853,7 @@ START_TEST(augment_train_learns_each_class_then_generates) {
     char pa[1400], pb[1400];
     snprintf(pa, sizeof pa, "%s/manifest.jsonl", whole);
     snprintf(pb, sizeof pb, "%s/manifest.jsonl", sh);
-    uint8_t *x = slurp(pa, &la), *y = slurp(pb, &lb);
+    uint8_t *x = tu_slurp(pa, &la), *y = tu_slurp(pb, &lb);
     ck_assert_msg(x && y && la == lb && !memcmp(x, y, la), "merged manifest differs from the whole run's");
     free(x), free(y);
     printf("train: augment --train: 2 classes, 4 images; class shards merged equal the whole run (%d files)\n", files);
