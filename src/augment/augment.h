@@ -30,6 +30,9 @@ typedef struct aug_dataset {
 sdc_status aug_dataset_scan(const char *root, const char *names_file, const char *only,
                             aug_dataset *d, sdc_err *err);
 void aug_dataset_free(aug_dataset *d);
+/* True when path is root or lies inside it (path need not exist yet; its
+ * parent must). The output of a run must not be read back as its input. */
+bool aug_path_inside(const char *root, const char *path);
 
 /* ---------------------------------------------------------------- plan */
 typedef enum aug_method { AUG_BOOMERANG, AUG_PROMPT, AUG_TEXTINV } aug_method;
@@ -81,10 +84,19 @@ sdc_status aug_plan_build(const aug_dataset *d, const aug_plan_opts *o, aug_plan
 void aug_plan_free(aug_plan *p);
 /* The plan's identity as JSON text (malloc'ed): parameters and output names. */
 char *aug_plan_json(const aug_plan *p, const char *params_json);
-/* Writes path (plan.json) when absent; otherwise it must hold this very plan
- * (a rerun or another shard with other arguments is refused). */
-sdc_status aug_plan_check(const char *path, const aug_plan *p, const char *params_json,
-                          sdc_err *err);
+/* out/plan.json against this run's parameters, under a folder-wide lock
+ * (out/.sdc-plan.lock, waited for: shards check and replace the plan one at
+ * a time): written when absent; when it differs, the message names the first
+ * argument that differs and offers --force-new-plan, which (only then) moves
+ * the old plan and every manifest aside (plan.old-N.json,
+ * manifest*.old-N.jsonl) so the new plan starts over; note (note_cap bytes)
+ * then says why ("out/plan.json: --seed was 1 ..., now 2"), else it is "".
+ * params is a JSON object of "--flag": value. */
+sdc_status aug_plan_check(const char *out, const aug_plan *p, const char *params, bool force,
+                          char *note, size_t note_cap, sdc_err *err);
+/* The prompt templates of --templates: simple, clip, clip7 (weights/) or a
+ * file of one template a line; *out (n strings) is the caller's to free. */
+sdc_status aug_load_templates(const char *which, char ***out, int *n, sdc_err *err);
 
 /* ---------------------------------------------------------------- manifest */
 typedef struct aug_manifest {
@@ -110,6 +122,14 @@ void aug_manifest_free(aug_manifest *m);
 /* One write() of the whole line on an O_APPEND fd, then fsync; on a failure
  * of either the file is truncated back to its length before the call. */
 sdc_status aug_manifest_append(int fd, const char *line, sdc_err *err);
+
+/* A manifest line's first fields (index, output, class, class_name, method)
+ * as a new cJSON object to add the method's own fields to; NULL: out of memory. */
+struct cJSON;
+struct cJSON *aug_manifest_item_json(const aug_dataset *d, const aug_item *it, const char *method);
+/* j as one manifest line ("{...}\n", malloc'ed; cJSON escapes everything:
+ * pandas reads it); frees j. NULL: out of memory. */
+char *aug_manifest_line_text(struct cJSON *j);
 
 /* Removes out/<output>.tmp.* of the shard's items (left by a killed run). */
 void aug_remove_temps(const char *out, const aug_plan *p, int shard, int n_shards);

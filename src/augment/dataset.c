@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,3 +146,19 @@ void aug_dataset_free(aug_dataset *d) {
     free(d->classes);
     *d = (aug_dataset){0};
 }
+
+bool aug_path_inside(const char *data, const char *out) {
+    char d[PATH_MAX], o[2 * PATH_MAX + 2], tmp[PATH_MAX];
+    if (!realpath(data, d)) return false;
+    if (!realpath(out, o)) {
+        snprintf(tmp, sizeof tmp, "%s", out);
+        for (size_t l = strlen(tmp); l > 1 && tmp[l - 1] == '/';) tmp[--l] = '\0'; /* "new/" */
+        char *base = strrchr(tmp, '/'), parent[PATH_MAX];
+        if (base) *base++ = '\0';
+        if (!realpath(base ? (tmp[0] ? tmp : "/") : ".", parent)) return false;
+        snprintf(o, sizeof o, "%s/%s", parent, base ? base : tmp);
+    }
+    size_t n = strlen(d);
+    return !strncmp(o, d, n) && (o[n] == '\0' || o[n] == '/' || (n == 1 && d[0] == '/'));
+}
+

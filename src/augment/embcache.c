@@ -287,13 +287,12 @@ void emb_cache_close(emb_cache *c) {
 static sdc_status lock_dir(emb_cache *c, sdc_err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/.lock", c->dir);
-    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (c->lock_fd < 0) return sdc_err_set(err, SDC_ERR_IO, "%s: cannot create lock: %s", path, strerror(errno));
-    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
+    int fd = sdc_lock_file(path, false);
+    if (fd == -1) return sdc_err_set(err, SDC_ERR_IO, "%s: cannot create lock: %s", path, strerror(errno));
+    if (fd == -2)
         return sdc_err_set(err, SDC_ERR_IO, "%s: %s", c->dir,
-                           e == EWOULDBLOCK ? "another sdc embed is writing to this cache" : strerror(e));
-    }
+                           errno == EWOULDBLOCK ? "another sdc embed is writing to this cache" : strerror(errno));
+    c->lock_fd = fd;
     return SDC_OK;
 }
 

@@ -152,21 +152,33 @@ sdc_status aug_manifest_append(int fd, const char *line, sdc_err *err) {
     return s;
 }
 
+cJSON *aug_manifest_item_json(const aug_dataset *d, const aug_item *it, const char *method) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddNumberToObject(j, "index", it->index);
+    cJSON_AddStringToObject(j, "output", it->output);
+    cJSON_AddStringToObject(j, "class", d->classes[it->cls].folder);
+    cJSON_AddStringToObject(j, "class_name", d->classes[it->cls].name);
+    cJSON_AddStringToObject(j, "method", method);
+    return j;
+}
+
+char *aug_manifest_line_text(cJSON *j) {
+    char *s = cJSON_PrintUnformatted(j), *line = s ? malloc(strlen(s) + 2) : NULL;
+    if (line) sprintf(line, "%s\n", s);
+    free(s);
+    cJSON_Delete(j);
+    return line;
+}
+
 int aug_lock(const char *path, sdc_err *err) {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        sdc_err_set(err, SDC_ERR_IO, "%s: cannot create lock: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(fd);
+    int fd = sdc_lock_file(path, false);
+    if (fd == -1) sdc_err_set(err, SDC_ERR_IO, "%s: cannot create lock: %s", path, strerror(errno));
+    else if (fd == -2)
         sdc_err_set(err, SDC_ERR_IO, "%s: %s", path,
-                    e == EWOULDBLOCK ? "another sdc augment is writing to this output folder"
-                                     : strerror(e));
-        return -1;
-    }
-    return fd;
+                    errno == EWOULDBLOCK ? "another sdc augment is writing to this output folder"
+                                         : strerror(errno));
+    return fd < 0 ? -1 : fd;
 }
 
 /* True when a temp file's writer (the pid in NAME.tmp.PID.N) is gone. */

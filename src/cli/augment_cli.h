@@ -40,16 +40,7 @@ int augment_run(aug_args *a, const aug_dataset *d, const aug_plan *plan, sdc_emb
 /* --method retrieve. */
 int augment_retrieve(const aug_args *a);
 
-/* The templates of --templates (simple, clip, clip7 or a file). */
-sdc_status augment_load_templates(const char *which, char ***out, int *n, sdc_err *err);
-/* True when out is data or lies inside it (out need not exist yet). */
-bool augment_out_inside(const char *data, const char *out);
-
-/* plan.json against this run's parameters, under a folder-wide lock: written
- * when absent; when it differs, the message names the first argument that
- * differs and offers --force-new-plan, which (only then) moves the old plan
- * and every manifest aside (plan.old-N.json, manifest*.old-N.jsonl) so the
- * new plan starts over. params is a JSON object of "--flag": value. */
+/* aug_plan_check that prints its note (unless quiet) when it starts over. */
 sdc_status augment_plan_check(const char *out, const aug_plan *plan, const char *params,
                               bool force, bool quiet, sdc_err *err);
 

@@ -139,7 +139,7 @@ static int check_args(aug_args *a, const cli_opt *opts) {
             return cli_usage_error("augment", "--method retrieve needs --pool CACHE and --per-class K");
         if (a->batch > 256) return cli_usage_error("augment", "--batch: at most 256 query images");
     }
-    if (augment_out_inside(a->data, a->out))
+    if (aug_path_inside(a->data, a->out))
         return cli_usage_error("augment", "--out %s is inside the dataset %s (its images would be "
                                "read back as real ones); choose a folder outside it", a->out, a->data);
     return EXIT_OK;
@@ -157,41 +157,6 @@ static int parse_strengths(const char *list, double *s, int cap) {
     }
     if (!n) cli_usage_error("augment", "--strength needs at least one value");
     return n ? n : -1;
-}
-
-static const char *simple_templates[] = {"a photo of the {}", "a HQ image of the {}"};
-
-sdc_status augment_load_templates(const char *which, char ***out, int *n, sdc_err *err) {
-    *out = NULL;
-    *n = 0;
-    if (!strcmp(which, "simple")) {
-        *out = calloc(2, sizeof **out);
-        for (int i = 0; *out && i < 2; i++)
-            if (((*out)[*n] = strdup(simple_templates[i]))) (*n)++;
-        return *out && *n == 2 ? SDC_OK : sdc_err_set(err, SDC_ERR_OOM, "out of memory");
-    }
-    const char *path = !strcmp(which, "clip") ? "weights/clip_templates.txt"
-                       : !strcmp(which, "clip7") ? "weights/clip7_templates.txt" : which;
-    FILE *f = fopen(path, "r");
-    if (!f) return sdc_err_set(err, SDC_ERR_IO, "--templates: %s: %s", path, strerror(errno));
-    char line[2048];
-    int cap = 0;
-    sdc_status s = SDC_OK;
-    while (!s && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!line[0]) continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **v = realloc(*out, sizeof *v * (size_t)cap);
-            if (!v) { s = sdc_err_set(err, SDC_ERR_OOM, "out of memory"); break; }
-            *out = v;
-        }
-        if (!((*out)[*n] = strdup(line))) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
-        else (*n)++;
-    }
-    fclose(f);
-    if (!s && !*n) s = sdc_err_set(err, SDC_ERR_FORMAT, "--templates: %s: no templates", path);
-    return s;
 }
 
 /* --shard K/N or auto (Slurm array, or Kubernetes Indexed Job). */
@@ -225,21 +190,6 @@ static int parse_shard(const aug_args *a, long long *k, long long *n) {
     }
     if (*k >= *n) return cli_usage_error("augment", "--shard: index %lld not below count %lld", *k, *n);
     return EXIT_OK;
-}
-
-bool augment_out_inside(const char *data, const char *out) {
-    char d[PATH_MAX], o[2 * PATH_MAX + 2], tmp[PATH_MAX];
-    if (!realpath(data, d)) return false;
-    if (!realpath(out, o)) {
-        snprintf(tmp, sizeof tmp, "%s", out);
-        for (size_t l = strlen(tmp); l > 1 && tmp[l - 1] == '/';) tmp[--l] = '\0'; /* "new/" */
-        char *base = strrchr(tmp, '/'), parent[PATH_MAX];
-        if (base) *base++ = '\0';
-        if (!realpath(base ? (tmp[0] ? tmp : "/") : ".", parent)) return false;
-        snprintf(o, sizeof o, "%s/%s", parent, base ? base : tmp);
-    }
-    size_t n = strlen(d);
-    return !strncmp(o, d, n) && (o[n] == '\0' || o[n] == '/' || (n == 1 && d[0] == '/'));
 }
 
 /* The sampler and the checks before any model loads (generating methods). */
@@ -335,7 +285,7 @@ static int generate_methods(aug_args *a) {
         if ((tmpls = calloc(1, sizeof *tmpls)) && (tmpls[0] = strdup(a->tmpl))) n_tmpl = 1;
         else s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
     } else {
-        s = augment_load_templates(a->templates, &tmpls, &n_tmpl, &err);
+        s = aug_load_templates(a->templates, &tmpls, &n_tmpl, &err);
     }
     const char **words = calloc((size_t)d.n_classes + 1, sizeof *words);
     sdc_embedding_set **sets = calloc((size_t)d.n_classes + 1, sizeof *sets);

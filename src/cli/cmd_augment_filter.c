@@ -24,7 +24,7 @@ aug_filter *augment_filter_open(const augment_filter_cli *fc, const aug_dataset 
                                 const char *out, const char *shard_tag, const char *vocab, sdc_err *err) {
     char **tmpls = NULL;
     int nt = 0;
-    if (augment_load_templates(fc->templates, &tmpls, &nt, err)) {
+    if (aug_load_templates(fc->templates, &tmpls, &nt, err)) {
         sdc_err_wrap(err, "--filter-templates");
         return NULL;
     }

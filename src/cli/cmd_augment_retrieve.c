@@ -1,7 +1,8 @@
 /* cmd_augment_retrieve.c — sdc augment --method retrieve: per class, the
- * pool images (an `sdc embed` cache) nearest to the class's CLIP query,
- * copied or hard-linked into an ImageFolder output with the same manifest,
- * plan, resume and lock as the generating methods. */
+ * pool images (an `sdc embed` cache) nearest to the class's CLIP query; the
+ * library's retrieve loop (src/augment/run.c) copies or hard-links them into
+ * an ImageFolder output with the same manifest, plan, resume and lock as the
+ * generating methods. */
 #include "augment_cli.h"
 #include "preflight.h"
 #include "progress.h"
@@ -9,40 +10,21 @@
 #include "../augment/augment.h"
 #include "../augment/embcache.h"
 #include "../augment/retrieve.h"
-#include "../core/atomic_file.h"
+#include "../augment/run.h"
 #include "../core/sha256.h"
+#include "../eval/zeroshot.h"
 #include "../image/clip_preprocess.h"
 #include "../models/clip_model.h"
 
 #include <cJSON.h>
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef aug_args ret_args;
 
 /* ---------------------------------------------------------------- queries */
-
-/* tmpl with "{}" / "{name}" replaced by word (as the prompt method fills it). */
-static char *fill(const char *tmpl, const char *word) {
-    size_t cap = strlen(tmpl) + 1, wl = strlen(word);
-    for (const char *p = tmpl; (p = strchr(p, '{')); p++) cap += wl;
-    char *out = malloc(cap), *o = out;
-    if (!out) return NULL;
-    for (const char *p = tmpl; *p;) {
-        if (!strncmp(p, "{}", 2)) { memcpy(o, word, wl); o += wl; p += 2; }
-        else if (!strncmp(p, "{name}", 6)) { memcpy(o, word, wl); o += wl; p += 6; }
-        else *o++ = *p++;
-    }
-    *o = '\0';
-    return out;
-}
 
 typedef struct {
     const ret_args *a;
@@ -58,7 +40,7 @@ static sdc_status text_queries(const qctx *q, float *out, sdc_err *err) {
     char **tmpls = NULL;
     int nt = 0;
     sdc_tokenizer *tok = NULL;
-    sdc_status s = augment_load_templates(q->a->templates, &tmpls, &nt, err);
+    sdc_status s = aug_load_templates(q->a->templates, &tmpls, &nt, err);
     /* A CLIPModel folder's own tokenizer files win over --vocab. */
     char vj[PATH_MAX], mt[PATH_MAX];
     snprintf(vj, sizeof vj, "%s/vocab.json", q->m->path);
@@ -73,7 +55,7 @@ static sdc_status text_queries(const qctx *q, float *out, sdc_err *err) {
     if (!s && (!ids || !emb)) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
     for (int c = 0; !s && c < q->d->n_classes; c++) {
         for (int t = 0; !s && t < nt; t++) {
-            char *prompt = fill(tmpls[t], q->d->classes[c].name);
+            char *prompt = zs_fill(tmpls[t], q->d->classes[c].name);
             if (!prompt) s = sdc_err_set(err, SDC_ERR_OOM, "out of memory");
             else s = sdc_tokenize_77(tok, prompt, strlen(prompt), ids + (size_t)t * SDC_TOKENS_MAX, NULL, err);
             free(prompt);
@@ -178,132 +160,7 @@ static sdc_status image_queries(const qctx *q, float *out, ret_real *real, sdc_e
 
 /* ---------------------------------------------------------------- placing files */
 
-static sdc_status fsync_parent(const char *path, sdc_err *err) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        sdc_status s = sdc_err_set(err, SDC_ERR_IO, "%s: fsync of the folder failed: %s", dir, strerror(errno));
-        if (fd >= 0) close(fd);
-        return s;
-    }
-    close(fd);
-    return SDC_OK;
-}
-
-/* Copies (or hard-links) src to dst atomically, checking that src still
- * holds the content the cache embedded. */
-static sdc_status place(const char *src, const char *dst, const char *want_sha, bool hard,
-                        sdc_err *err) {
-    char got[65] = "";
-    sdc_status s = SDC_OK;
-    if (hard) {
-        if ((s = sdc_sha256_file(src, got, err))) return s;
-        if (strcmp(got, want_sha))
-            return sdc_err_set(err, SDC_ERR_FORMAT, "%s changed since it was embedded (rerun sdc embed)", src);
-        char tmp[PATH_MAX + 32];
-        snprintf(tmp, sizeof tmp, "%s.tmp.%ld.0", dst, (long)getpid());
-        unlink(tmp);
-        if (link(src, tmp) != 0)
-            return sdc_err_set(err, SDC_ERR_IO, "%s: cannot hard-link to %s: %s%s", src, dst, strerror(errno),
-                               errno == EXDEV ? " (--link needs the pool and the output on one filesystem)" : "");
-        if (rename(tmp, dst) != 0) {
-            s = sdc_err_set(err, SDC_ERR_IO, "%s: rename failed: %s", dst, strerror(errno));
-            unlink(tmp);
-            return s;
-        }
-        return fsync_parent(dst, err);
-    }
-    int fd = open(src, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return sdc_err_set(err, SDC_ERR_IO, "%s: %s", src, strerror(errno));
-    sdc_atomic_file *f = sdc_atomic_open(dst, err);
-    if (!f) {
-        close(fd);
-        return err->code;
-    }
-    sdc_sha256 h;
-    sdc_sha256_init(&h);
-    uint8_t buf[1 << 16];
-    for (;;) {
-        ssize_t r = read(fd, buf, sizeof buf);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) { s = sdc_err_set(err, SDC_ERR_IO, "%s: read failed: %s", src, strerror(errno)); break; }
-        if (r == 0) break;
-        sdc_sha256_update(&h, buf, (size_t)r);
-        if ((s = sdc_atomic_write(f, buf, (size_t)r, err))) break;
-    }
-    close(fd);
-    uint8_t d[32];
-    sdc_sha256_final(&h, d);
-    for (int i = 0; i < 32; i++) snprintf(got + 2 * i, 3, "%02x", d[i]);
-    if (!s && strcmp(got, want_sha))
-        s = sdc_err_set(err, SDC_ERR_FORMAT, "%s changed since it was embedded (rerun sdc embed)", src);
-    if (s) {
-        sdc_atomic_abort(f);
-        return s;
-    }
-    return sdc_atomic_commit(f, err);
-}
-
-/* <class>/retrieve-<rank>-<stem>-<sha8>.<ext> (the stem cut to 80 bytes). */
-static char *output_name(const char *folder, int rank, const char *pool_path, const char *sha) {
-    const char *base = strrchr(pool_path, '/');
-    base = base ? base + 1 : pool_path;
-    const char *dot = strrchr(base, '.');
-    size_t stem = dot ? (size_t)(dot - base) : strlen(base);
-    if (stem > 80) stem = 80;
-    char ext[8] = "";
-    for (int i = 0; dot && dot[i] && i < 7; i++) ext[i] = (char)tolower((unsigned char)dot[i]);
-    size_t n = strlen(folder) + stem + 64;
-    char *out = malloc(n);
-    if (out) snprintf(out, n, "%s/retrieve-%04d-%.*s-%.8s%s", folder, rank, (int)stem, base, sha, ext);
-    return out;
-}
-
 /* ---------------------------------------------------------------- the run */
-
-typedef struct {
-    int64_t row;
-    float score;
-    int rank;
-} pick;
-
-static char *manifest_line(const ret_args *a, const aug_dataset *d, const aug_item *it,
-                           const pick *pk, const emb_cache *pool, const char *model,
-                           const char *model_sha, const char *error) {
-    const emb_entry *e = &pool->entries[pk->row];
-    char src[PATH_MAX];
-    snprintf(src, sizeof src, "%s/%s", pool->root, e->path);
-    cJSON *j = cJSON_CreateObject();
-    if (!j) return NULL;
-    cJSON_AddNumberToObject(j, "index", it->index);
-    cJSON_AddStringToObject(j, "output", it->output);
-    cJSON_AddStringToObject(j, "class", d->classes[it->cls].folder);
-    cJSON_AddStringToObject(j, "class_name", d->classes[it->cls].name);
-    cJSON_AddStringToObject(j, "method", "retrieve");
-    cJSON_AddStringToObject(j, "source", src);
-    cJSON_AddStringToObject(j, "pool_file", e->path);
-    cJSON_AddNumberToObject(j, "pool_row", (double)pk->row);
-    cJSON_AddStringToObject(j, "pool_sha256", e->sha256);
-    cJSON_AddNumberToObject(j, "similarity", pk->score);
-    cJSON_AddNumberToObject(j, "rank", pk->rank);
-    cJSON_AddStringToObject(j, "query", a->query);
-    cJSON_AddBoolToObject(j, "link", a->link);
-    cJSON_AddStringToObject(j, "model", model);
-    cJSON_AddStringToObject(j, "model_sha256", model_sha);
-    cJSON_AddStringToObject(j, "sdc_version", SDC_VERSION);
-    cJSON_AddStringToObject(j, "status", error ? "failed" : "ok");
-    if (error) cJSON_AddStringToObject(j, "error", error);
-    else cJSON_AddNullToObject(j, "error");
-    char *s = cJSON_PrintUnformatted(j), *line = s ? malloc(strlen(s) + 2) : NULL;
-    if (line) sprintf(line, "%s\n", s);
-    free(s);
-    cJSON_Delete(j);
-    return line;
-}
 
 static char *plan_params(const ret_args *a, const char *model_sha) {
     cJSON *j = cJSON_CreateObject();
@@ -320,100 +177,45 @@ static char *plan_params(const ret_args *a, const char *model_sha) {
     return s;
 }
 
-/* Hash set of done outputs (the manifest may be long). */
-typedef struct { char **v; size_t n; } done_set;
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-static bool done_has(const done_set *d, const char *s) {
-    if (!d->n) return false;
-    for (size_t h = hash_str(s) & (d->n - 1);; h = (h + 1) & (d->n - 1)) {
-        if (!d->v[h]) return false;
-        if (!strcmp(d->v[h], s)) return true;
-    }
+static void on_progress(void *ctx, int done) { cli_progress_update(ctx, done); }
+
+static void on_failed(void *ctx, const char *output, const char *msg) {
+    (void)ctx;
+    fprintf(stderr, "\nsdc augment: %s: %s\n", output, msg);
 }
 
-static int run_items(const ret_args *a, const aug_dataset *d, const aug_plan *plan, const pick *picks,
-                     const int *count, const emb_cache *pool, const char *model, const char *model_sha) {
+static int run_items(const ret_args *a, const aug_dataset *d, const aug_plan *plan,
+                     const aug_pick *picks, const int *count, const emb_cache *pool,
+                     const char *model, const char *model_sha) {
     sdc_err err = {0};
-    char path[PATH_MAX], mpath[PATH_MAX];
-    if (mkdir(a->out, 0755) && errno != EEXIST) {
-        sdc_err_set(&err, SDC_ERR_IO, "%s: cannot create: %s", a->out, strerror(errno));
-        return cli_error("augment", &err);
-    }
-    for (int c = 0; c < d->n_classes; c++) {
-        if (!count[c]) continue; /* torchvision's ImageFolder refuses an empty class folder */
-        snprintf(path, sizeof path, "%s/%s", a->out, d->classes[c].folder);
-        if (mkdir(path, 0755) && errno != EEXIST) {
-            sdc_err_set(&err, SDC_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-            return cli_error("augment", &err);
-        }
-    }
-    snprintf(path, sizeof path, "%s/.sdc-augment.lock", a->out);
-    int lock = aug_lock(path, &err);
-    if (lock < 0) return cli_error("augment", &err);
-    snprintf(mpath, sizeof mpath, "%s/manifest.jsonl", a->out);
-    aug_manifest man = {0};
-    done_set ds = {0};
-    int fd = -1, failed = 0, done = 0, todo = 0;
+    aug_out o; /* class folders only for classes with picks: ImageFolder refuses an empty one */
+    if (aug_out_create(&o, a->out, d, count, 0, 1, false, &err)) return cli_error("augment", &err);
+    int todo = 0;
     char *pp = plan_params(a, model_sha);
     sdc_status s = pp ? augment_plan_check(a->out, plan, pp, a->force_new_plan, a->quiet, &err)
                       : sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
     free(pp);
-    if (!s) s = aug_manifest_load(mpath, a->out, &man, &err);
-    if (!s) {
-        aug_remove_temps(a->out, plan, 0, 1);
-        size_t cap = 16;
-        while (cap < 2 * (size_t)man.n + 2) cap *= 2;
-        if (!(ds.v = calloc(cap, sizeof *ds.v))) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
-        ds.n = cap;
-        for (int i = 0; !s && i < man.n; i++) {
-            size_t h = hash_str(man.outputs[i]) & (cap - 1);
-            while (ds.v[h]) h = (h + 1) & (cap - 1);
-            ds.v[h] = man.outputs[i];
-        }
-    }
-    if (!s && (fd = open(mpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
-        s = sdc_err_set(&err, SDC_ERR_IO, "%s: %s", mpath, strerror(errno));
-    for (int i = 0; !s && i < plan->n; i++) todo += !done_has(&ds, plan->items[i].output);
+    if (!s) s = aug_out_load(&o, &err);
+    if (!s) s = aug_out_begin(&o, plan, &err);
+    if (!s) todo = aug_out_todo(&o, plan);
     cli_progress pr;
     if (!s && todo) cli_progress_start(&pr, "retrieve", "img", todo, a->quiet || a->json);
-    for (int i = 0; !s && i < plan->n; i++) {
-        const aug_item *it = &plan->items[i];
-        if (done_has(&ds, it->output)) continue;
-        const emb_entry *e = &pool->entries[picks[i].row];
-        char src[PATH_MAX], dst[PATH_MAX];
-        snprintf(src, sizeof src, "%s/%s", pool->root, e->path);
-        snprintf(dst, sizeof dst, "%s/%s", a->out, it->output);
-        sdc_err ie = {0};
-        sdc_status is = place(src, dst, e->sha256, a->link, &ie);
-        /* The line goes in after the file is durable; a failed item is
-         * recorded (and retried by the next run). */
-        char *line = manifest_line(a, d, it, &picks[i], pool, model, model_sha, is ? ie.msg : NULL);
-        if (!line) s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
-        else if (!(s = aug_manifest_append(fd, line, &err)) && is) {
-            failed++;
-            if (!a->quiet) fprintf(stderr, "\nsdc augment: %s: %s\n", it->output, ie.msg);
-        }
-        free(line);
-        cli_progress_update(&pr, ++done);
-    }
+    aug_retrieve_opts ro = {.query = a->query, .link = a->link, .model = model, .model_sha = model_sha};
+    aug_run_hooks hooks = {.progress = on_progress, .failed = a->quiet ? NULL : on_failed, .ctx = &pr};
+    aug_run_counts n = {0};
+    if (!s) s = aug_retrieve_items(&o, d, plan, picks, pool, &ro, &hooks, &n, &err);
+    int failed = n.failed, done = n.done;
     if (!s && todo) cli_progress_end(&pr);
     if (!s && a->preview && aug_preview(a->preview, a->data, a->out, d, plan, &err)) s = err.code;
-    if (fd >= 0 && close(fd) && !s) s = sdc_err_set(&err, SDC_ERR_IO, "%s: close: %s", mpath, strerror(errno));
-    close(lock);
-    free(ds.v);
-    aug_manifest_free(&man);
+    s = aug_out_close(&o, d, s, false, &err);
     if (s) return cli_error("augment", &err);
     if (a->json)
         printf("{\"retrieved\": %d, \"already_done\": %d, \"failed\": %d, \"manifest\": \"%s\"}\n",
-               done - failed, plan->n - todo, failed, mpath);
+               done - failed, plan->n - todo, failed, o.mpath);
     else if (!a->quiet)
         fprintf(stderr, "sdc augment: %d retrieved, %d already done\n", done - failed, plan->n - todo);
     if (failed) {
-        fprintf(stderr, "sdc augment: %d items failed (see %s)\n", failed, mpath);
+        fprintf(stderr, "sdc augment: %d items failed (see %s)\n", failed, o.mpath);
         return EXIT_RUNTIME;
     }
     return EXIT_OK;
@@ -429,7 +231,7 @@ int augment_retrieve(const aug_args *ap) {
     ret_real real = {0};
     ret_result res = {0};
     aug_plan plan = {0};
-    pick *picks = NULL;
+    aug_pick *picks = NULL;
     float *qt = NULL, *qi = NULL;
     char sha[65] = "";
     const char *model = NULL;
@@ -482,9 +284,9 @@ int augment_retrieve(const aug_args *ap) {
             const emb_entry *e = &pool.entries[h->row];
             aug_item *it = &plan.items[plan.n];
             *it = (aug_item){.index = plan.n, .cls = c, .src = -1, .k = r + 1, .strength = -1};
-            picks[plan.n] = (pick){h->row, h->score, r + 1};
+            picks[plan.n] = (aug_pick){h->row, h->score, r + 1};
             plan.n++;
-            if (!(it->output = output_name(d.classes[c].folder, r + 1, e->path, e->sha256)))
+            if (!(it->output = aug_retrieve_output_name(d.classes[c].folder, r + 1, e->path, e->sha256)))
                 s = sdc_err_set(&err, SDC_ERR_OOM, "out of memory");
         }
     if (!s && a.dry && a.json) {

@@ -97,7 +97,7 @@ static sdc_status class_queries(const report_args *a, const eval_model *em, cons
     int nt = 0;
     sdc_tokenizer *tok = NULL;
     const char **names = malloc(sizeof *names * (size_t)fs->data.n_classes);
-    sdc_status s = names ? augment_load_templates(a->templates, &tmpls, &nt, err)
+    sdc_status s = names ? aug_load_templates(a->templates, &tmpls, &nt, err)
                          : sdc_err_set(err, SDC_ERR_OOM, "out of memory");
     if (!s && !(tok = zs_tokenizer_open(em->m, a->vocab, err))) s = err->code;
     for (int c = 0; !s && c < fs->data.n_classes; c++) names[c] = fs->data.classes[c].name;

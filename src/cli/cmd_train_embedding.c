@@ -94,7 +94,7 @@ static int parse(int argc, char **argv, train_args *a) {
     if (!strstr(a->vprompt, "{}"))
         return cli_usage_error(cmd, "--validation-prompt needs {} where the token goes");
     if (!cli_backend_valid(cmd, a->backend)) return EXIT_USAGE;
-    if (augment_out_inside(a->images, a->out))
+    if (aug_path_inside(a->images, a->out))
         return cli_usage_error(cmd, "-o %s is inside the image folder %s (its files would be read as "
                                "training images); choose a folder outside it", a->out, a->images);
     cli_apply_threads(a->threads);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 struct sdc_atomic_file {
@@ -54,7 +55,7 @@ sdc_status sdc_atomic_write(sdc_atomic_file *f, const void *data, size_t len, sd
     return SDC_OK;
 }
 
-static sdc_status fsync_dir(const char *path, sdc_err *err) {
+sdc_status sdc_fsync_parent(const char *path, sdc_err *err) {
     char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');
     if (!slash) snprintf(dir, sizeof dir, ".");
@@ -88,7 +89,7 @@ sdc_status sdc_atomic_commit(sdc_atomic_file *f, sdc_err *err) {
     if (s) unlink(f->tmp);
     /* The rename is not durable: the file failed, so it goes (a caller that
      * records only successes must find no file it did not record). */
-    else if ((s = fsync_dir(f->path, err))) unlink(f->path);
+    else if ((s = sdc_fsync_parent(f->path, err))) unlink(f->path);
     free_file(f);
     return s;
 }
@@ -109,4 +110,16 @@ sdc_status sdc_write_file_atomic(const char *path, const void *data, size_t len,
         return s;
     }
     return sdc_atomic_commit(f, err);
+}
+
+int sdc_lock_file(const char *path, bool wait) {
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    if (flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -2;
+    }
+    return fd;
 }

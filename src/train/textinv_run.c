@@ -54,17 +54,12 @@ static void path_in(char *buf, const char *dir, const char *name) { snprintf(buf
 static int lock_folder(const char *dir, sdc_err *err) {
     char path[PATH_CAP];
     path_in(path, dir, ".sdc-train.lock");
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        sdc_err_set(err, SDC_ERR_IO, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int fd = sdc_lock_file(path, false);
+    if (fd == -1) sdc_err_set(err, SDC_ERR_IO, "%s: %s", path, strerror(errno));
+    else if (fd == -2)
         sdc_err_set(err, SDC_ERR_IO, "%s: another training run is using this folder (%s)", dir,
                     strerror(errno));
-        close(fd);
-        return -1;
-    }
+    if (fd < 0) return -1;
     return fd;
 }
 
