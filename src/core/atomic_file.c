@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct sdc_atomic_file {
@@ -122,4 +123,40 @@ int sdc_lock_file(const char *path, bool wait) {
         return -2;
     }
     return fd;
+}
+
+sdc_status sdc_read_file_capped(const char *path, size_t max_bytes, uint8_t **buf, size_t *len,
+                                sdc_err *err) {
+    *buf = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sdc_err_set(err, SDC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    sdc_status st = SDC_OK;
+    if (fstat(fd, &sb) != 0)
+        st = sdc_err_set(err, SDC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        st = sdc_err_set(err, SDC_ERR_ARG, "%s: not a regular file", path);
+    else if ((uint64_t)sb.st_size > max_bytes)
+        st = sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: file of %lld bytes is over the %zu-byte limit",
+                         path, (long long)sb.st_size, max_bytes);
+    size_t n = st ? 0 : (size_t)sb.st_size, got = 0;
+    uint8_t *p = st ? NULL : malloc(n + 1);
+    if (!st && !p) st = sdc_err_set(err, SDC_ERR_OOM, "%s: cannot allocate %zu bytes", path, n + 1);
+    while (!st && got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) st = sdc_err_set(err, SDC_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        else if (r == 0) st = sdc_err_set(err, SDC_ERR_IO, "%s: file shrank while reading", path);
+        else got += (size_t)r;
+    }
+    close(fd);
+    if (st) {
+        free(p);
+        return st;
+    }
+    p[n] = 0;
+    *buf = p;
+    *len = n;
+    return SDC_OK;
 }

@@ -1,7 +1,7 @@
-/* atomic_file.h — whole files: durable writes, the fsync of a parent
- * folder, lock files. A durable write goes to a temp file in the target's
- * directory (O_EXCL), every write checked, fsync, rename into place, fsync of
- * the directory. A failure at any step removes the temp file
+/* atomic_file.h — whole files: durable writes, reads with a size cap, the
+ * fsync of a parent folder, lock files. A durable write goes to a temp file
+ * in the target's directory (O_EXCL), every write checked, fsync, rename into
+ * place, fsync of the directory. A failure at any step removes the temp file
  * and leaves the target untouched (except a failed fsync of the directory
  * after the rename: then the new file is removed); an fsync error is a
  * failure (never retried). */
@@ -30,5 +30,10 @@ sdc_status sdc_fsync_parent(const char *path, sdc_err *err);
  * path cannot be opened, -2 when the lock is not taken (errno says why:
  * EWOULDBLOCK when another process holds it). */
 int sdc_lock_file(const char *path, bool wait);
+
+/* Reads a whole regular file into a malloc'ed buffer (+1 NUL byte, not
+ * counted); larger than max_bytes is refused before reading. */
+sdc_status sdc_read_file_capped(const char *path, size_t max_bytes, uint8_t **buf, size_t *len,
+                                sdc_err *err);
 
 #endif

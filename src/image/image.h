@@ -26,6 +26,8 @@
 
 #include "sdc.h"
 
+#include "../core/atomic_file.h" /* sdc_read_file_capped */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,11 +60,6 @@ sdc_status sdc_image_load(const char *path, const sdc_image_limits *lim, sdc_ima
 sdc_status sdc_image_decode(const uint8_t *buf, size_t len, const char *what,
                             const sdc_image_limits *lim, sdc_image *out, sdc_err *err);
 void sdc_image_free(sdc_image *im);
-
-/* Reads a whole regular file into a malloc'ed buffer (+1 NUL byte, not
- * counted); larger than max_bytes is refused before reading. */
-sdc_status sdc_read_file_capped(const char *path, size_t max_bytes, uint8_t **buf, size_t *len,
-                                sdc_err *err);
 
 /* ---------------------------------------------------------------- img2img input */
 

@@ -387,16 +387,6 @@ void sdc_sampler_free(sdc_sampler *s) {
 
 const sdc_sched_config *sdc_sampler_config(const sdc_sampler *s) { return &s->c; }
 
-void sdc_sampler_push_hist(sdc_sampler *s, const float *v, int max) {
-    if (s->n_hist == max) {
-        float *old = s->hist[0];
-        memmove(s->hist, s->hist + 1, (size_t)(max - 1) * sizeof s->hist[0]);
-        s->hist[max - 1] = old;
-        s->n_hist--;
-    }
-    memcpy(s->hist[s->n_hist++], v, s->n * sizeof(float));
-}
-
 /* ---------------------------------------------------------------- queries */
 
 int sdc_sampler_iterations(const sdc_sampler *s) { return s->n_ts - s->begin; }

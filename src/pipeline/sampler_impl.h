@@ -33,8 +33,6 @@ struct sdc_sampler {
     bool heun_second;           /* next Heun step is the correction */
 };
 
-/* Pushes a copy of v[n] as newest history entry (dropping the oldest past max). */
-void sdc_sampler_push_hist(sdc_sampler *s, const float *v, int max);
 
 sdc_status sdc_step_ddim(sdc_sampler *s, int idx, const float *out, float *x, sdc_rng *rngs,
                          int n_rngs, sdc_err *err);

@@ -7,6 +7,17 @@
 #include <math.h>
 #include <string.h>
 
+/* Pushes a copy of v[n] as newest history entry (dropping the oldest past max). */
+static void push_hist(sdc_sampler *s, const float *v, int max) {
+    if (s->n_hist == max) {
+        float *old = s->hist[0];
+        memmove(s->hist, s->hist + 1, (size_t)(max - 1) * sizeof s->hist[0]);
+        s->hist[max - 1] = old;
+        s->n_hist--;
+    }
+    memcpy(s->hist[s->n_hist++], v, s->n * sizeof(float));
+}
+
 /* alphas_cumprod at a timestep; before 0 it is final_alpha_cumprod (1 with
  * set_alpha_to_one, else alphas_cumprod[0]). Past N-1 (PLMS's warm-up looks one
  * ratio above the first timestep, which at N steps is N, where diffusers
@@ -92,7 +103,7 @@ static sdc_status step_prk(sdc_sampler *s, int idx, const float *out, float *x) 
     switch (counter % 4) {
     case 0:
         for (size_t k = 0; k < s->n; k++) s->keep2[k] = (float)(1.0 / 6) * out[k];
-        sdc_sampler_push_hist(s, out, 4);
+        push_hist(s, out, 4);
         memcpy(s->keep, x, s->n * sizeof(float)); /* cur_sample */
         break;
     case 1:
@@ -113,7 +124,7 @@ sdc_status sdc_step_pndm(sdc_sampler *s, int idx, const float *out, float *x) {
     int counter = s->taken;
     float *e = s->tmp;
     if (counter != 1) {
-        sdc_sampler_push_hist(s, out, 4);
+        push_hist(s, out, 4);
     } else {
         /* The repeated timestep: redo the first step with the averaged output. */
         prev = t;
@@ -200,7 +211,7 @@ sdc_status sdc_step_dpm(sdc_sampler *s, int idx, const float *out, float *x, sdc
     dpm_coeffs(s->sig[idx], &a_s0, &s_s0, &l_s0);
     dpm_coeffs(s->sig[idx + 1], &a_t, &s_t, &l_t);
     dpm_convert(s, a_s0, s_s0, out, x, s->tmp);
-    sdc_sampler_push_hist(s, s->tmp, 2);
+    push_hist(s, s->tmp, 2);
     bool sde = c->algorithm == SDC_DPM_SDE_PLUSPLUS, plain = c->algorithm == SDC_DPM_PLAIN;
     if (sde) { /* drawn before every update, first-order ones included */
         if (!rngs) return sdc_err_set(err, SDC_ERR_ARG, "sampler dpmpp_2m_sde: needs an rng");
@@ -285,7 +296,7 @@ sdc_status sdc_step_lms(sdc_sampler *s, int idx, const float *out, float *x) {
         float x0 = x0_of(s->c.prediction, x[k], out[k], sigma, c_out, c_in);
         s->tmp[k] = (x[k] - x0) / sigma;
     }
-    sdc_sampler_push_hist(s, s->tmp, 4);
+    push_hist(s, s->tmp, 4);
     /* order = min(step_index + 1, 4), even after img2img skipped steps (then
      * zip() below uses only as many coefficients as derivatives exist). */
     int order = idx + 1 < 4 ? idx + 1 : 4;
