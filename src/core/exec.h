@@ -118,4 +118,14 @@ void sdc_x_accumulate(sdc_exec *ex, sdc_tensor *acc, sdc_tensor *t);
 #define sdc_x_add(ex, a, b) sdc_x_binary((ex), SDC_OP_ADD, (a), (b))
 #define sdc_x_mul(ex, a, b) sdc_x_binary((ex), SDC_OP_MUL, (a), (b))
 
+/* Replaces the tensor h by expr (which usually reads h), freeing h's old
+ * value on the sdc_exec named ex in the caller's scope:
+ *     SDC_X_STEP(h, sdc_x_silu(ex, h)); */
+#define SDC_X_STEP(h, expr)        \
+    do {                           \
+        sdc_tensor next_ = (expr); \
+        sdc_x_free(ex, &(h));      \
+        (h) = next_;               \
+    } while (0)
+
 #endif

@@ -225,21 +225,13 @@ sdc_tensor sdc_unet_transformer_forward(sdc_exec *ex, const unet_transformer *t,
     return out;
 }
 
-/* Replaces *h by f(*h), freeing the old value. */
-#define STEP(h, expr)                  \
-    do {                               \
-        sdc_tensor next_ = (expr);     \
-        sdc_x_free(ex, &(h));          \
-        (h) = next_;                   \
-    } while (0)
-
 /* t: [B] -> [B, 4·C0]; every resnet uses SiLU(temb), so it is applied once. */
 sdc_tensor sdc_unet_time_embedding(sdc_exec *ex, const sdc_unet *m, sdc_tensor t) {
     sdc_tensor e = sdc_x_timestep_embedding(ex, t, m->cfg.channels[0], true, 0.0f);
-    STEP(e, sdc_x_linear(ex, e, &m->temb1_w, &m->temb1_b));
-    STEP(e, sdc_x_silu(ex, e));
-    STEP(e, sdc_x_linear(ex, e, &m->temb2_w, &m->temb2_b));
-    STEP(e, sdc_x_silu(ex, e));
+    SDC_X_STEP(e, sdc_x_linear(ex, e, &m->temb1_w, &m->temb1_b));
+    SDC_X_STEP(e, sdc_x_silu(ex, e));
+    SDC_X_STEP(e, sdc_x_linear(ex, e, &m->temb2_w, &m->temb2_b));
+    SDC_X_STEP(e, sdc_x_silu(ex, e));
     return e;
 }
 
@@ -275,7 +267,7 @@ sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_t
         for (int j = 0; j < L; j++) {
             h = sdc_unet_resnet_forward(ex, &m->down[i].res[j], c, h, e);
             if (c->attn[i])
-                STEP(h, sdc_unet_transformer_forward(ex, &m->down[i].attn[j], c, h, ctx));
+                SDC_X_STEP(h, sdc_unet_transformer_forward(ex, &m->down[i].attn[j], c, h, ctx));
             skips[ns++] = h;
         }
         if (i < n - 1) {
@@ -287,32 +279,32 @@ sdc_tensor sdc_unet_forward(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_t
     }
     /* h aliases the last skip; the mid block starts from it without freeing. */
     h = sdc_unet_resnet_forward(ex, &m->mid_res[0], c, h, e);
-    STEP(h, sdc_unet_transformer_forward(ex, &m->mid_attn, c, h, ctx));
-    STEP(h, sdc_unet_resnet_forward(ex, &m->mid_res[1], c, h, e));
+    SDC_X_STEP(h, sdc_unet_transformer_forward(ex, &m->mid_attn, c, h, ctx));
+    SDC_X_STEP(h, sdc_unet_resnet_forward(ex, &m->mid_res[1], c, h, e));
     sdc_x_dump(ex, "mid_block", &h);
     for (int i = 0; i < n; i++) {
         int lvl = n - 1 - i;
         for (int j = 0; j <= L; j++) {
             sdc_tensor s = skips[--ns];
-            STEP(h, sdc_x_concat(ex, h, s));
+            SDC_X_STEP(h, sdc_x_concat(ex, h, s));
             sdc_x_free(ex, &s);
-            STEP(h, sdc_unet_resnet_forward(ex, &m->up[i].res[j], c, h, e));
+            SDC_X_STEP(h, sdc_unet_resnet_forward(ex, &m->up[i].res[j], c, h, e));
             if (c->attn[lvl])
-                STEP(h, sdc_unet_transformer_forward(ex, &m->up[i].attn[j], c, h, ctx));
+                SDC_X_STEP(h, sdc_unet_transformer_forward(ex, &m->up[i].attn[j], c, h, ctx));
         }
         if (i < n - 1) {
             /* To the next skip's size: an odd size came from a stride-2
              * conv of an odd input (diffusers' upsample_size). */
             const sdc_tensor *next = &skips[ns - 1];
-            STEP(h, sdc_x_upsample_to(ex, h, next->shape[2], next->shape[3]));
-            STEP(h, sdc_x_conv2d(ex, h, &m->up[i].sample_w, &m->up[i].sample_b, 1, 1));
+            SDC_X_STEP(h, sdc_x_upsample_to(ex, h, next->shape[2], next->shape[3]));
+            SDC_X_STEP(h, sdc_x_conv2d(ex, h, &m->up[i].sample_w, &m->up[i].sample_b, 1, 1));
         }
         snprintf(name, sizeof name, "up_blocks.%d", i);
         sdc_x_dump(ex, name, &h);
     }
     sdc_x_free(ex, &e);
-    STEP(h, sdc_x_group_norm(ex, h, &m->norm_out_w, &m->norm_out_b, c->groups, c->norm_eps, true));
-    STEP(h, sdc_x_conv2d(ex, h, &m->conv_out_w, &m->conv_out_b, 1, 1));
+    SDC_X_STEP(h, sdc_x_group_norm(ex, h, &m->norm_out_w, &m->norm_out_b, c->groups, c->norm_eps, true));
+    SDC_X_STEP(h, sdc_x_conv2d(ex, h, &m->conv_out_w, &m->conv_out_b, 1, 1));
     /* On failure, release whatever skips are still held. */
     while (ns > 0) sdc_x_free(ex, &skips[--ns]);
     return h;

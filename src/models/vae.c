@@ -116,20 +116,13 @@ void sdc_vae_free(sdc_vae *m) {
 
 /* ------------------------------------------------------------ forward */
 
-#define STEP(h, expr)              \
-    do {                           \
-        sdc_tensor next_ = (expr); \
-        sdc_x_free(ex, &(h));      \
-        (h) = next_;               \
-    } while (0)
-
 /* x: [B, in, H, W] -> [B, out, H, W]; x is consumed. */
 static sdc_tensor resnet_forward(sdc_exec *ex, const vae_resnet *r, int groups, sdc_tensor x) {
     sdc_tensor h = sdc_x_group_norm(ex, x, &r->norm1_w, &r->norm1_b, groups, VAE_EPS, true);
-    STEP(h, sdc_x_conv2d(ex, h, &r->conv1_w, &r->conv1_b, 1, 1));
-    STEP(h, sdc_x_group_norm(ex, h, &r->norm2_w, &r->norm2_b, groups, VAE_EPS, true));
-    STEP(h, sdc_x_conv2d(ex, h, &r->conv2_w, &r->conv2_b, 1, 1));
-    if (r->in != r->out) STEP(x, sdc_x_conv2d(ex, x, &r->skip_w, &r->skip_b, 1, 0));
+    SDC_X_STEP(h, sdc_x_conv2d(ex, h, &r->conv1_w, &r->conv1_b, 1, 1));
+    SDC_X_STEP(h, sdc_x_group_norm(ex, h, &r->norm2_w, &r->norm2_b, groups, VAE_EPS, true));
+    SDC_X_STEP(h, sdc_x_conv2d(ex, h, &r->conv2_w, &r->conv2_b, 1, 1));
+    if (r->in != r->out) SDC_X_STEP(x, sdc_x_conv2d(ex, x, &r->skip_w, &r->skip_b, 1, 0));
     sdc_x_add_inplace(ex, h, x);
     sdc_x_free(ex, &x);
     return h;
@@ -150,8 +143,8 @@ static sdc_tensor attention_forward(sdc_exec *ex, const vae_attention *a, int gr
     sdc_x_free(ex, &q);
     sdc_x_free(ex, &k);
     sdc_x_free(ex, &v);
-    STEP(o, sdc_x_linear(ex, o, &a->o_w, &a->o_b));
-    STEP(o, sdc_x_transpose(ex, o)); /* [B, C, HW] */
+    SDC_X_STEP(o, sdc_x_linear(ex, o, &a->o_w, &a->o_b));
+    SDC_X_STEP(o, sdc_x_transpose(ex, o)); /* [B, C, HW] */
     sdc_tensor y = sdc_x_reshape(ex, o, 4, (const int64_t[]){B, C, H, W});
     sdc_x_add_inplace(ex, y, x);
     sdc_x_free(ex, &x);
@@ -189,12 +182,12 @@ sdc_status sdc_vae_encode(sdc_exec *ex, const sdc_vae *m, sdc_tensor x, sdc_tens
         for (int j = 0; j < L; j++) h = resnet_forward(ex, &m->enc[i].res[j], c->groups, h);
         /* diffusers pads (0, 1, 0, 1) and convolves with stride 2, padding 0. */
         if (i < n - 1)
-            STEP(h, sdc_x_conv2d_pad(ex, h, &m->enc[i].sample_w, &m->enc[i].sample_b, 2, 0, 1, 0, 1));
+            SDC_X_STEP(h, sdc_x_conv2d_pad(ex, h, &m->enc[i].sample_w, &m->enc[i].sample_b, 2, 0, 1, 0, 1));
     }
     h = mid_forward(ex, &m->enc_mid, c->groups, h);
-    STEP(h, sdc_x_group_norm(ex, h, &m->enc_norm_w, &m->enc_norm_b, c->groups, VAE_EPS, true));
-    STEP(h, sdc_x_conv2d(ex, h, &m->enc_out_w, &m->enc_out_b, 1, 1));
-    STEP(h, sdc_x_conv2d(ex, h, &m->quant_w, &m->quant_b, 1, 0)); /* [B, 2*lat, h, w] */
+    SDC_X_STEP(h, sdc_x_group_norm(ex, h, &m->enc_norm_w, &m->enc_norm_b, c->groups, VAE_EPS, true));
+    SDC_X_STEP(h, sdc_x_conv2d(ex, h, &m->enc_out_w, &m->enc_out_b, 1, 1));
+    SDC_X_STEP(h, sdc_x_conv2d(ex, h, &m->quant_w, &m->quant_b, 1, 0)); /* [B, 2*lat, h, w] */
     if (ex->status) return ex->status;
     /* Split the moments through the host, which works on every backend and
      * activation dtype: both halves are contiguous per sample and the latent
@@ -231,17 +224,17 @@ sdc_tensor sdc_vae_decode(sdc_exec *ex, const sdc_vae *m, sdc_tensor z) {
     int n = c->levels, L = c->layers_per_block;
     if (!check_input(ex, m, z, c->latent_channels, 1, "decode")) return (sdc_tensor){0};
     sdc_tensor h = sdc_x_conv2d(ex, z, &m->post_quant_w, &m->post_quant_b, 1, 0);
-    STEP(h, sdc_x_conv2d(ex, h, &m->dec_in_w, &m->dec_in_b, 1, 1));
+    SDC_X_STEP(h, sdc_x_conv2d(ex, h, &m->dec_in_w, &m->dec_in_b, 1, 1));
     h = mid_forward(ex, &m->dec_mid, c->groups, h);
     for (int i = 0; i < n; i++) {
         for (int j = 0; j <= L; j++) h = resnet_forward(ex, &m->dec[i].res[j], c->groups, h);
         if (i < n - 1) {
-            STEP(h, sdc_x_upsample2x(ex, h));
-            STEP(h, sdc_x_conv2d(ex, h, &m->dec[i].sample_w, &m->dec[i].sample_b, 1, 1));
+            SDC_X_STEP(h, sdc_x_upsample2x(ex, h));
+            SDC_X_STEP(h, sdc_x_conv2d(ex, h, &m->dec[i].sample_w, &m->dec[i].sample_b, 1, 1));
         }
     }
-    STEP(h, sdc_x_group_norm(ex, h, &m->dec_norm_w, &m->dec_norm_b, c->groups, VAE_EPS, true));
-    STEP(h, sdc_x_conv2d(ex, h, &m->dec_out_w, &m->dec_out_b, 1, 1));
+    SDC_X_STEP(h, sdc_x_group_norm(ex, h, &m->dec_norm_w, &m->dec_norm_b, c->groups, VAE_EPS, true));
+    SDC_X_STEP(h, sdc_x_conv2d(ex, h, &m->dec_out_w, &m->dec_out_b, 1, 1));
     return h;
 }
 
