@@ -60,24 +60,28 @@ sdc_status sdc_clip_text_init(sdc_clip_text *m, const sdc_clip_text_config *cfg,
     int D = cfg->width, F = cfg->ffn;
     ADD(&m->token_emb, "text_model.embeddings.token_embedding.weight", cfg->vocab, D);
     ADD(&m->pos_emb, "text_model.embeddings.position_embedding.weight", cfg->max_pos, D);
-    char pre[128], name[160];
+    char pre[128];
     for (int i = 0; i < cfg->layers; i++) {
-        clip_text_layer *L = &m->layer[i];
         snprintf(pre, sizeof pre, "text_model.encoder.layers.%d", i);
-#define SUB(s) (snprintf(name, sizeof name, "%s.%s", pre, s), name)
-        sdc_params_norm(P, &L->ln1_w, &L->ln1_b, D, SUB("layer_norm1"), NULL);
-        sdc_params_linear(P, &L->q_w, &L->q_b, D, D, SUB("self_attn.q_proj"), NULL);
-        sdc_params_linear(P, &L->k_w, &L->k_b, D, D, SUB("self_attn.k_proj"), NULL);
-        sdc_params_linear(P, &L->v_w, &L->v_b, D, D, SUB("self_attn.v_proj"), NULL);
-        sdc_params_linear(P, &L->out_w, &L->out_b, D, D, SUB("self_attn.out_proj"), NULL);
-        sdc_params_norm(P, &L->ln2_w, &L->ln2_b, D, SUB("layer_norm2"), NULL);
-        sdc_params_linear(P, &L->fc1_w, &L->fc1_b, F, D, SUB("mlp.fc1"), NULL);
-        sdc_params_linear(P, &L->fc2_w, &L->fc2_b, D, F, SUB("mlp.fc2"), NULL);
-#undef SUB
+        sdc_clip_layer_params(P, &m->layer[i], pre, D, F);
     }
     sdc_params_norm(P, &m->final_ln_w, &m->final_ln_b, D, "text_model.final_layer_norm", NULL);
     if (P->status) return sdc_err_set(err, P->status, "clip text: building the parameter table");
     return SDC_OK;
+}
+
+void sdc_clip_layer_params(sdc_params *P, clip_text_layer *L, const char *pre, int D, int F) {
+    char name[160];
+#define SUB(s) (snprintf(name, sizeof name, "%s.%s", pre, s), name)
+    sdc_params_norm(P, &L->ln1_w, &L->ln1_b, D, SUB("layer_norm1"), NULL);
+    sdc_params_linear(P, &L->q_w, &L->q_b, D, D, SUB("self_attn.q_proj"), NULL);
+    sdc_params_linear(P, &L->k_w, &L->k_b, D, D, SUB("self_attn.k_proj"), NULL);
+    sdc_params_linear(P, &L->v_w, &L->v_b, D, D, SUB("self_attn.v_proj"), NULL);
+    sdc_params_linear(P, &L->out_w, &L->out_b, D, D, SUB("self_attn.out_proj"), NULL);
+    sdc_params_norm(P, &L->ln2_w, &L->ln2_b, D, SUB("layer_norm2"), NULL);
+    sdc_params_linear(P, &L->fc1_w, &L->fc1_b, F, D, SUB("mlp.fc1"), NULL);
+    sdc_params_linear(P, &L->fc2_w, &L->fc2_b, D, F, SUB("mlp.fc2"), NULL);
+#undef SUB
 }
 
 void sdc_clip_text_free(sdc_clip_text *m) {

@@ -60,6 +60,11 @@ sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int
 sdc_tensor sdc_clip_text_embed(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids,
                                int batch, int skip, const float *extra, int n_extra);
 
+/* Registers one encoder layer's parameters in P under pre ("text_model.
+ * encoder.layers.3", "vision_model.encoder.layers.3"): layer_norm1,
+ * self_attn.{q,k,v,out}_proj, layer_norm2, mlp.fc1 [F, D], mlp.fc2 [D, F];
+ * both towers share it. */
+void sdc_clip_layer_params(sdc_params *P, clip_text_layer *L, const char *pre, int D, int F);
 /* One pre-LN transformer layer on x [B, T, D], in place (the text tower's
  * causal layer; the vision tower runs the same layer without the mask). */
 void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, float eps,

@@ -49,20 +49,10 @@ sdc_status sdc_clip_vision_init(sdc_clip_vision *m, const sdc_clip_vision_config
     sdc_params_add(P, &m->pos_emb, 2, (const int64_t[]){T, D},
                    "vision_model.embeddings.position_embedding.weight", NULL);
     sdc_params_norm(P, &m->pre_ln_w, &m->pre_ln_b, D, "vision_model.pre_layrnorm", NULL);
-    char pre[128], name[160];
+    char pre[128];
     for (int i = 0; i < cfg->layers; i++) {
-        clip_text_layer *L = &m->layer[i];
         snprintf(pre, sizeof pre, "vision_model.encoder.layers.%d", i);
-#define SUB(s) (snprintf(name, sizeof name, "%s.%s", pre, s), name)
-        sdc_params_norm(P, &L->ln1_w, &L->ln1_b, D, SUB("layer_norm1"), NULL);
-        sdc_params_linear(P, &L->q_w, &L->q_b, D, D, SUB("self_attn.q_proj"), NULL);
-        sdc_params_linear(P, &L->k_w, &L->k_b, D, D, SUB("self_attn.k_proj"), NULL);
-        sdc_params_linear(P, &L->v_w, &L->v_b, D, D, SUB("self_attn.v_proj"), NULL);
-        sdc_params_linear(P, &L->out_w, &L->out_b, D, D, SUB("self_attn.out_proj"), NULL);
-        sdc_params_norm(P, &L->ln2_w, &L->ln2_b, D, SUB("layer_norm2"), NULL);
-        sdc_params_linear(P, &L->fc1_w, &L->fc1_b, F, D, SUB("mlp.fc1"), NULL);
-        sdc_params_linear(P, &L->fc2_w, &L->fc2_b, D, F, SUB("mlp.fc2"), NULL);
-#undef SUB
+        sdc_clip_layer_params(P, &m->layer[i], pre, D, F);
     }
     sdc_params_norm(P, &m->post_ln_w, &m->post_ln_b, D, "vision_model.post_layernorm", NULL);
     if (P->status) return sdc_err_set(err, P->status, "clip vision: building the parameter table");
