@@ -2,6 +2,8 @@
  * original layout's configs from tensor shapes, and binding the models. */
 #include "checkpoint.h"
 
+#include "../weights/probe.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,31 +26,13 @@ void sdc_checkpoint_close(sdc_checkpoint *ck) {
     free(ck);
 }
 
-static const sdc_st_entry *find(const sdc_safetensors *st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static const sdc_st_entry *find(const sdc_safetensors *st, const char *fmt, ...) {
-    char key[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(key, sizeof key, fmt, ap);
-    va_end(ap);
-    return sdc_safetensors_find(st, key);
-}
-
-static bool has_prefix(const sdc_safetensors *st, const char *prefix) {
-    size_t n = strlen(prefix);
-    for (size_t i = 0; i < sdc_safetensors_count(st); i++)
-        if (strncmp(sdc_safetensors_entry(st, i)->name, prefix, n) == 0) return true;
-    return false;
-}
-
 /* A short description of what a non-SD-1.x single file looks like. */
 static const char *what_it_looks_like(const sdc_safetensors *st) {
-    if (has_prefix(st, "lora_") || has_prefix(st, "lora_unet_") ||
-        find(st, "lora_te_text_model_encoder_layers_0_mlp_fc1.alpha"))
+    if (sdc_st_has_prefix(st, "lora_") || sdc_st_has_prefix(st, "lora_unet_") ||
+        sdc_st_findf(st, "lora_te_text_model_encoder_layers_0_mlp_fc1.alpha"))
         return "a LoRA, not a full checkpoint";
-    if (has_prefix(st, "conditioner.embedders.")) return "an SDXL checkpoint";
-    if (has_prefix(st, "cond_stage_model.model.")) return "an SD 2.x checkpoint (OpenCLIP text encoder)";
+    if (sdc_st_has_prefix(st, "conditioner.embedders.")) return "an SDXL checkpoint";
+    if (sdc_st_has_prefix(st, "cond_stage_model.model.")) return "an SD 2.x checkpoint (OpenCLIP text encoder)";
     if (sdc_safetensors_count(st) == 0) return "an empty file";
     return "not an SD 1.x checkpoint";
 }
@@ -71,9 +55,9 @@ static long meta_long(const sdc_safetensors *st, const char *key, long def) {
 
 static sdc_status infer_clip(const sdc_safetensors *st, const char *path, sdc_clip_text_config *c,
                              sdc_err *err) {
-    const sdc_st_entry *tok = find(st, CLIP_PREFIX "text_model.embeddings.token_embedding.weight");
-    const sdc_st_entry *pos = find(st, CLIP_PREFIX "text_model.embeddings.position_embedding.weight");
-    const sdc_st_entry *fc1 = find(st, CLIP_PREFIX "text_model.encoder.layers.0.mlp.fc1.weight");
+    const sdc_st_entry *tok = sdc_st_findf(st, CLIP_PREFIX "text_model.embeddings.token_embedding.weight");
+    const sdc_st_entry *pos = sdc_st_findf(st, CLIP_PREFIX "text_model.embeddings.position_embedding.weight");
+    const sdc_st_entry *fc1 = sdc_st_findf(st, CLIP_PREFIX "text_model.encoder.layers.0.mlp.fc1.weight");
     NEED(tok && tok->ndim == 2, CLIP_PREFIX "text_model.embeddings.token_embedding.weight");
     NEED(pos && pos->ndim == 2, CLIP_PREFIX "text_model.embeddings.position_embedding.weight");
     NEED(fc1 && fc1->ndim == 2, CLIP_PREFIX "text_model.encoder.layers.0.mlp.fc1.weight");
@@ -84,7 +68,7 @@ static sdc_status infer_clip(const sdc_safetensors *st, const char *path, sdc_cl
     c->ffn = (int)fc1->shape[0];
     c->layers = 0;
     while (c->layers < 1024 &&
-           find(st, CLIP_PREFIX "text_model.encoder.layers.%d.layer_norm1.weight", c->layers))
+           sdc_st_findf(st, CLIP_PREFIX "text_model.encoder.layers.%d.layer_norm1.weight", c->layers))
         c->layers++;
     /* Heads are not in any shape: width / 64 (SD 1.x's 768 / 64 = 12) or the
      * file's sdc.clip.heads. When neither works, 0: only loading the text
@@ -98,8 +82,8 @@ static sdc_status infer_clip(const sdc_safetensors *st, const char *path, sdc_cl
 
 static sdc_status infer_unet(const sdc_safetensors *st, const char *path, sdc_unet_config *c,
                              sdc_err *err) {
-    const sdc_st_entry *in = find(st, UNET_PREFIX "input_blocks.0.0.weight");
-    const sdc_st_entry *out = find(st, UNET_PREFIX "out.2.weight");
+    const sdc_st_entry *in = sdc_st_findf(st, UNET_PREFIX "input_blocks.0.0.weight");
+    const sdc_st_entry *out = sdc_st_findf(st, UNET_PREFIX "out.2.weight");
     NEED(in && in->ndim == 4, UNET_PREFIX "input_blocks.0.0.weight");
     NEED(out && out->ndim == 4, UNET_PREFIX "out.2.weight");
     *c = sdc_unet_sd15;
@@ -111,26 +95,26 @@ static sdc_status infer_unet(const sdc_safetensors *st, const char *path, sdc_un
                            c->in_channels == 9 ? " (an inpainting model)" : "");
     /* input_blocks.{L+1}.0.op is the first downsampler. */
     int L = 1;
-    while (L <= UNET_MAX_LAYERS && !find(st, UNET_PREFIX "input_blocks.%d.0.op.weight", L + 1)) L++;
+    while (L <= UNET_MAX_LAYERS && !sdc_st_findf(st, UNET_PREFIX "input_blocks.%d.0.op.weight", L + 1)) L++;
     NEED(L <= UNET_MAX_LAYERS, "the first downsampler (input_blocks.N.0.op)");
     c->layers_per_block = L;
     int n = 0;
     while (n < UNET_MAX_LEVELS &&
-           find(st, UNET_PREFIX "input_blocks.%d.0.out_layers.3.weight", 1 + n * (L + 1))) {
+           sdc_st_findf(st, UNET_PREFIX "input_blocks.%d.0.out_layers.3.weight", 1 + n * (L + 1))) {
         const sdc_st_entry *e =
-            find(st, UNET_PREFIX "input_blocks.%d.0.out_layers.3.weight", 1 + n * (L + 1));
+            sdc_st_findf(st, UNET_PREFIX "input_blocks.%d.0.out_layers.3.weight", 1 + n * (L + 1));
         c->channels[n] = (int)e->shape[0];
-        c->attn[n] = find(st, UNET_PREFIX "input_blocks.%d.1.proj_in.weight", 1 + n * (L + 1));
+        c->attn[n] = sdc_st_findf(st, UNET_PREFIX "input_blocks.%d.1.proj_in.weight", 1 + n * (L + 1));
         n++;
     }
     NEED(n >= 1, "UNet down blocks");
     c->levels = n;
     const sdc_st_entry *k2 =
-        find(st, UNET_PREFIX "middle_block.1.transformer_blocks.0.attn2.to_k.weight");
+        sdc_st_findf(st, UNET_PREFIX "middle_block.1.transformer_blocks.0.attn2.to_k.weight");
     NEED(k2 && k2->ndim == 2, UNET_PREFIX "middle_block.1.transformer_blocks.0.attn2.to_k.weight");
     c->context_dim = (int)k2->shape[1];
-    if (find(st, UNET_PREFIX "input_blocks.1.1.proj_in.weight") &&
-        find(st, UNET_PREFIX "input_blocks.1.1.proj_in.weight")->ndim == 2)
+    if (sdc_st_findf(st, UNET_PREFIX "input_blocks.1.1.proj_in.weight") &&
+        sdc_st_findf(st, UNET_PREFIX "input_blocks.1.1.proj_in.weight")->ndim == 2)
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: the UNet uses linear projections "
                            "(an SD 2.x model)", path);
     long heads = meta_long(st, "sdc.unet.heads", 8);
@@ -141,9 +125,9 @@ static sdc_status infer_unet(const sdc_safetensors *st, const char *path, sdc_un
 
 static sdc_status infer_vae(const sdc_safetensors *st, const char *path, sdc_vae_config *c,
                             sdc_err *err) {
-    const sdc_st_entry *in = find(st, VAE_PREFIX "encoder.conv_in.weight");
-    const sdc_st_entry *out = find(st, VAE_PREFIX "decoder.conv_out.weight");
-    const sdc_st_entry *pq = find(st, VAE_PREFIX "post_quant_conv.weight");
+    const sdc_st_entry *in = sdc_st_findf(st, VAE_PREFIX "encoder.conv_in.weight");
+    const sdc_st_entry *out = sdc_st_findf(st, VAE_PREFIX "decoder.conv_out.weight");
+    const sdc_st_entry *pq = sdc_st_findf(st, VAE_PREFIX "post_quant_conv.weight");
     NEED(in && in->ndim == 4, VAE_PREFIX "encoder.conv_in.weight");
     NEED(out && out->ndim == 4, VAE_PREFIX "decoder.conv_out.weight");
     NEED(pq && pq->ndim >= 2, VAE_PREFIX "post_quant_conv.weight");
@@ -152,12 +136,12 @@ static sdc_status infer_vae(const sdc_safetensors *st, const char *path, sdc_vae
     c->out_channels = (int)out->shape[0];
     c->latent_channels = (int)pq->shape[0];
     int L = 0;
-    while (L < VAE_MAX_LAYERS && find(st, VAE_PREFIX "encoder.down.0.block.%d.conv1.weight", L)) L++;
+    while (L < VAE_MAX_LAYERS && sdc_st_findf(st, VAE_PREFIX "encoder.down.0.block.%d.conv1.weight", L)) L++;
     NEED(L >= 1, VAE_PREFIX "encoder.down.0.block.0");
     c->layers_per_block = L;
     int n = 0;
-    while (n < VAE_MAX_LEVELS && find(st, VAE_PREFIX "encoder.down.%d.block.0.conv2.weight", n)) {
-        c->channels[n] = (int)find(st, VAE_PREFIX "encoder.down.%d.block.0.conv2.weight", n)->shape[0];
+    while (n < VAE_MAX_LEVELS && sdc_st_findf(st, VAE_PREFIX "encoder.down.%d.block.0.conv2.weight", n)) {
+        c->channels[n] = (int)sdc_st_findf(st, VAE_PREFIX "encoder.down.%d.block.0.conv2.weight", n)->shape[0];
         n++;
     }
     c->levels = n;
@@ -169,8 +153,8 @@ static sdc_status open_original(sdc_checkpoint *ck, sdc_err *err) {
     ck->single = sdc_safetensors_open(path, err);
     if (!ck->single) return err->code;
     const sdc_safetensors *st = ck->single;
-    if (!has_prefix(st, UNET_PREFIX) || !has_prefix(st, VAE_PREFIX) ||
-        !has_prefix(st, CLIP_PREFIX "text_model."))
+    if (!sdc_st_has_prefix(st, UNET_PREFIX) || !sdc_st_has_prefix(st, VAE_PREFIX) ||
+        !sdc_st_has_prefix(st, CLIP_PREFIX "text_model."))
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: %s (an SD 1.x file holds %s*, %s* and "
                            "%s*)", path, what_it_looks_like(st), UNET_PREFIX, VAE_PREFIX,
                            CLIP_PREFIX "text_model.");

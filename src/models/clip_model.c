@@ -3,6 +3,7 @@
 #include "clip_model.h"
 
 #include "../weights/hf_config.h"
+#include "../weights/probe.h"
 
 #include <errno.h>
 #include <math.h>
@@ -202,32 +203,14 @@ static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weig
 
 /* ------------------------------------------------------------ single file */
 
-static const sdc_st_entry *find(const sdc_safetensors *st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static const sdc_st_entry *find(const sdc_safetensors *st, const char *fmt, ...) {
-    char key[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(key, sizeof key, fmt, ap);
-    va_end(ap);
-    return sdc_safetensors_find(st, key);
-}
-
-static bool has_prefix(const sdc_safetensors *st, const char *prefix) {
-    size_t n = strlen(prefix);
-    for (size_t i = 0; i < sdc_safetensors_count(st); i++)
-        if (strncmp(sdc_safetensors_entry(st, i)->name, prefix, n) == 0) return true;
-    return false;
-}
-
 static const char *looks_like(const sdc_safetensors *st) {
-    if (has_prefix(st, "cond_stage_model.") || has_prefix(st, "model.diffusion_model."))
+    if (sdc_st_has_prefix(st, "cond_stage_model.") || sdc_st_has_prefix(st, "model.diffusion_model."))
         return "a Stable Diffusion checkpoint, not a CLIPModel";
-    if (has_prefix(st, "visual.") || has_prefix(st, "transformer.resblocks."))
+    if (sdc_st_has_prefix(st, "visual.") || sdc_st_has_prefix(st, "transformer.resblocks."))
         return "an OpenCLIP state dict (convert it to transformers' CLIPModel layout)";
-    if (has_prefix(st, "vision_model.") && !has_prefix(st, "text_model."))
+    if (sdc_st_has_prefix(st, "vision_model.") && !sdc_st_has_prefix(st, "text_model."))
         return "a vision-only CLIP file (both towers are needed)";
-    if (has_prefix(st, "text_model.") && !has_prefix(st, "vision_model."))
+    if (sdc_st_has_prefix(st, "text_model.") && !sdc_st_has_prefix(st, "vision_model."))
         return "a text-only CLIP file (both towers are needed)";
     if (sdc_safetensors_count(st) == 0) return "an empty file";
     return "not a CLIPModel";
@@ -254,13 +237,13 @@ static long meta_heads(const sdc_safetensors *st, const char *key, int width) {
 static sdc_status infer_config(const sdc_safetensors *st, const char *path, sdc_clip_config *c,
                                sdc_err *err) {
     *c = sdc_clip_vit_l14;
-    const sdc_st_entry *tok = find(st, "text_model.embeddings.token_embedding.weight");
-    const sdc_st_entry *tpos = find(st, "text_model.embeddings.position_embedding.weight");
-    const sdc_st_entry *tfc = find(st, "text_model.encoder.layers.0.mlp.fc1.weight");
-    const sdc_st_entry *patch = find(st, "vision_model.embeddings.patch_embedding.weight");
-    const sdc_st_entry *vpos = find(st, "vision_model.embeddings.position_embedding.weight");
-    const sdc_st_entry *vfc = find(st, "vision_model.encoder.layers.0.mlp.fc1.weight");
-    const sdc_st_entry *proj = find(st, "visual_projection.weight");
+    const sdc_st_entry *tok = sdc_st_findf(st, "text_model.embeddings.token_embedding.weight");
+    const sdc_st_entry *tpos = sdc_st_findf(st, "text_model.embeddings.position_embedding.weight");
+    const sdc_st_entry *tfc = sdc_st_findf(st, "text_model.encoder.layers.0.mlp.fc1.weight");
+    const sdc_st_entry *patch = sdc_st_findf(st, "vision_model.embeddings.patch_embedding.weight");
+    const sdc_st_entry *vpos = sdc_st_findf(st, "vision_model.embeddings.position_embedding.weight");
+    const sdc_st_entry *vfc = sdc_st_findf(st, "vision_model.encoder.layers.0.mlp.fc1.weight");
+    const sdc_st_entry *proj = sdc_st_findf(st, "visual_projection.weight");
     NEED(tok && tok->ndim == 2, "text_model.embeddings.token_embedding.weight");
     NEED(tpos && tpos->ndim == 2, "text_model.embeddings.position_embedding.weight");
     NEED(tfc && tfc->ndim == 2, "text_model.encoder.layers.0.mlp.fc1.weight");
@@ -280,7 +263,7 @@ static sdc_status infer_config(const sdc_safetensors *st, const char *path, sdc_
     t->max_pos = (int)tpos->shape[0];
     t->ffn = (int)tfc->shape[0];
     t->layers = 0;
-    while (t->layers < 1024 && find(st, "text_model.encoder.layers.%d.layer_norm1.weight", t->layers))
+    while (t->layers < 1024 && sdc_st_findf(st, "text_model.encoder.layers.%d.layer_norm1.weight", t->layers))
         t->layers++;
     sdc_clip_vision_config *v = &c->vision;
     v->width = (int)patch->shape[0];
@@ -288,7 +271,7 @@ static sdc_status infer_config(const sdc_safetensors *st, const char *path, sdc_
     v->patch = (int)patch->shape[2];
     v->ffn = (int)vfc->shape[0];
     v->layers = 0;
-    while (v->layers < 1024 && find(st, "vision_model.encoder.layers.%d.layer_norm1.weight", v->layers))
+    while (v->layers < 1024 && sdc_st_findf(st, "vision_model.encoder.layers.%d.layer_norm1.weight", v->layers))
         v->layers++;
     int64_t n = vpos->shape[0] - 1, g = (int64_t)llround(sqrt((double)(n > 0 ? n : 0)));
     if (n < 1 || g * g != n)
@@ -401,7 +384,7 @@ sdc_clip_model *sdc_clip_model_open(const char *path, sdc_backend *be, sdc_err *
     }
     sdc_status s = sdc_clip_config_read(path, &m->cfg, &m->weights, err);
     if (!s && !(m->st = sdc_safetensors_open(m->weights, err))) s = err->code;
-    if (!s && !has_prefix(m->st, "vision_model."))
+    if (!s && !sdc_st_has_prefix(m->st, "vision_model."))
         s = sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (no vision_model.* tensors)", m->weights,
                         looks_like(m->st));
     if (!s) s = build_tables(m, err);

@@ -1,9 +1,11 @@
-/* layout_detect.c — which checkpoint layout a path holds: one original-layout
- * .safetensors file (keys under model.diffusion_model. and friends) or a
- * diffusers folder (unet/, vae/, text_encoder/). Binding weights is elsewhere. */
-#include "sdc.h"
+/* layout_detect.c — checkpoint probing: which layout a path holds (one
+ * original-layout .safetensors file, keys under model.diffusion_model. and
+ * friends, or a diffusers folder: unet/, vae/, text_encoder/) and the key
+ * lookups of probe.h. Binding weights is elsewhere. */
+#include "probe.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,6 +39,22 @@ const char *sdc_layout_name(sdc_layout l) {
 const char *sdc_component_name(sdc_component c) {
     static const char *const names[SDC_COMPONENT_COUNT] = {"unet", "vae", "text_encoder"};
     return (unsigned)c < SDC_COMPONENT_COUNT ? names[c] : "?";
+}
+
+const sdc_st_entry *sdc_st_findf(const sdc_safetensors *st, const char *fmt, ...) {
+    char key[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(key, sizeof key, fmt, ap);
+    va_end(ap);
+    return sdc_safetensors_find(st, key);
+}
+
+bool sdc_st_has_prefix(const sdc_safetensors *st, const char *prefix) {
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < sdc_safetensors_count(st); i++)
+        if (strncmp(sdc_safetensors_entry(st, i)->name, prefix, n) == 0) return true;
+    return false;
 }
 
 void sdc_layout_of_file(const sdc_safetensors *st, sdc_layout_info *info) {
