@@ -166,23 +166,14 @@ static sdc_status open_original(sdc_checkpoint *ck, sdc_err *err) {
     return SDC_OK;
 }
 
-/* dir/sub/name if it exists (tries each name in order). */
-static bool pick(char *out, size_t cap, const char *dir, const char *sub,
-                 const char *const *names) {
-    struct stat sb;
-    for (; *names; names++) {
-        snprintf(out, cap, "%s/%s/%s", dir, sub, *names);
-        if (stat(out, &sb) == 0 && S_ISREG(sb.st_mode)) return true;
-    }
-    return false;
-}
-
-static sdc_status open_component(const char *dir, const char *sub, const char *const *weights,
-                                 sdc_safetensors **st, char *config, size_t cap, sdc_err *err) {
+/* dir/<component>/ : its weights (opened) and the path of its config.json. */
+static sdc_status open_component(const char *dir, sdc_component c, sdc_safetensors **st,
+                                 char *config, size_t cap, sdc_err *err) {
     char path[4096];
-    if (!pick(path, sizeof path, dir, sub, weights))
+    const char *sub = sdc_component_name(c);
+    if (!sdc_component_file(dir, c, path, sizeof path))
         return sdc_err_set(err, SDC_ERR_IO, "%s/%s: no %s (pickle .bin weights are not loaded; "
-                           "convert them to safetensors)", dir, sub, weights[0]);
+                           "convert them to safetensors)", dir, sub, sdc_component_weights_name(c));
     *st = sdc_safetensors_open(path, err);
     if (!*st) return err->code;
     snprintf(config, cap, "%s/%s/config.json", dir, sub);
@@ -190,17 +181,14 @@ static sdc_status open_component(const char *dir, const char *sub, const char *c
 }
 
 static sdc_status open_diffusers(sdc_checkpoint *ck, sdc_err *err) {
-    static const char *const unet_w[] = {"diffusion_pytorch_model.safetensors",
-                                         "diffusion_pytorch_model.fp16.safetensors", NULL};
-    static const char *const text_w[] = {"model.safetensors", "model.fp16.safetensors", NULL};
     char cfg[4096];
     sdc_status s;
     ck->layout = SDC_LAYOUT_DIFFUSERS;
-    if ((s = open_component(ck->path, "unet", unet_w, &ck->unet_st, cfg, sizeof cfg, err)) ||
+    if ((s = open_component(ck->path, SDC_COMPONENT_UNET, &ck->unet_st, cfg, sizeof cfg, err)) ||
         (s = sdc_unet_config_from_json(cfg, &ck->unet, err)) ||
-        (s = open_component(ck->path, "vae", unet_w, &ck->vae_st, cfg, sizeof cfg, err)) ||
+        (s = open_component(ck->path, SDC_COMPONENT_VAE, &ck->vae_st, cfg, sizeof cfg, err)) ||
         (s = sdc_vae_config_from_json(cfg, &ck->vae, err)) ||
-        (s = open_component(ck->path, "text_encoder", text_w, &ck->text_st, cfg, sizeof cfg, err)) ||
+        (s = open_component(ck->path, SDC_COMPONENT_TEXT, &ck->text_st, cfg, sizeof cfg, err)) ||
         (s = sdc_clip_text_config_from_json(cfg, &ck->clip, err)))
         return s;
     return SDC_OK;

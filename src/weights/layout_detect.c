@@ -69,18 +69,32 @@ void sdc_layout_of_file(const sdc_safetensors *st, sdc_layout_info *info) {
     info->layout = info->has[SDC_COMPONENT_UNET] ? SDC_LAYOUT_ORIGINAL : SDC_LAYOUT_UNKNOWN;
 }
 
-static bool is_file(const char *dir, const char *rel) {
-    char path[4096];
+static bool is_file_at(char *path, size_t cap, const char *dir, const char *rel) {
     struct stat sb;
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, rel) >= sizeof path) return false;
+    if ((size_t)snprintf(path, cap, "%s/%s", dir, rel) >= cap) return false;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+static bool is_file(const char *dir, const char *rel) {
+    char path[4096];
+    return is_file_at(path, sizeof path, dir, rel);
+}
+
+const char *sdc_component_file(const char *dir, sdc_component c, char *path, size_t cap) {
+    for (int v = 0; v < 2; v++)
+        if (is_file_at(path, cap, dir, folder_files[c][v])) return folder_files[c][v];
+    return NULL;
+}
+
+const char *sdc_component_weights_name(sdc_component c) {
+    return strchr(folder_files[c][0], '/') + 1;
+}
+
 static void layout_of_folder(const char *dir, sdc_layout_info *info) {
+    char path[4096];
     memset(info, 0, sizeof *info);
     for (int c = 0; c < SDC_COMPONENT_COUNT; c++)
-        for (int v = 0; v < 2 && !info->file[c]; v++)
-            if (is_file(dir, folder_files[c][v])) info->file[c] = folder_files[c][v];
+        info->file[c] = sdc_component_file(dir, (sdc_component)c, path, sizeof path);
     for (int c = 0; c < SDC_COMPONENT_COUNT; c++) info->has[c] = info->file[c] != NULL;
     if (info->has[SDC_COMPONENT_UNET] || is_file(dir, "model_index.json"))
         info->layout = SDC_LAYOUT_DIFFUSERS;
