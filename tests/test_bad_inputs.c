@@ -432,9 +432,10 @@ static const bad_case cases[] = {
        "first_stage_model.decoder.up.0.block.0.conv1.weight"),
     CK("i32_weight", "i32:model.diffusion_model.out.2.weight", "I32"),
     CK("f64_weight", "f64:first_stage_model.post_quant_conv.weight", "F64"),
-    /* NaN weights: caught in the output (the message names the latents, not the file) */
+    /* NaN weights: caught at the first step that meets them (the message
+     * names the UNet's prediction and the step, not the file) */
     {"checkpoint", "nan_weights", mk_ckpt, "nan:model.diffusion_model.out.2.bias",
-     GEN " -o @D/out/x.png --model @D/ck.safetensors", 1, "latents", "NaN or Inf"},
+     GEN " -o @D/out/x.png --model @D/ck.safetensors", 1, "UNet's prediction", "NaN or Inf at step 1"},
     DF("component_missing", "rm:vae", "@D/model", "vae"),
     /* sdc augment on a fresh folder: refused before the first image, the
      * folder skeleton it made is taken back */
