@@ -235,6 +235,7 @@ sdc_status vk_device_open(vk_impl *v, int index, sdc_err *err) {
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "vulkan: device %d (%s) is not usable: %s",
                            index, v->info.name, v->info.why);
     vkGetPhysicalDeviceMemoryProperties(v->phys, &v->memprops);
+    v->loop_budget = strstr(v->info.driver, "llvmpipe") ? 65535 : 0;
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
                                    .queueFamilyIndex = v->qfamily,

@@ -44,6 +44,11 @@ typedef struct vk_impl {
     VkDevice dev;
     VkQueue queue;
     uint32_t qfamily;
+    /* Loop iterations an invocation may run before the driver cuts its
+     * loops short, 0 if unbounded. llvmpipe (lavapipe) shares 65535 between
+     * every loop of a shader invocation (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS)
+     * and then exits them silently, so long loops are split across dispatches. */
+    uint32_t loop_budget;
 
     VkCommandPool pool;
     VkCommandBuffer cmd;

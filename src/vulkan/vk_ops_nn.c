@@ -108,18 +108,33 @@ sdc_status vk_op_softmax(sdc_backend *be, const sdc_op *op, sdc_err *err) {
 /* ---------------------------------------------------------------- attention */
 
 typedef struct attn_push {
-    uint64_t q, k, v, y;
+    uint64_t q, k, v, y, acc, ml;
     uint32_t nq, nk, heads, d, dt, causal, tk;
+    uint32_t k0, k1, first, last;
     float scale;
 } attn_push;
 
 #define ATTN_MAXD 512u /* attention.comp's MAXD */
 #define ATTN_TILE 2048u /* attention.comp's TILE: floats of K (and of V) per tile */
 
+/* Keys one dispatch may cover. Unlimited (all of them) unless the device
+ * bounds an invocation's loop iterations (llvmpipe: 65535 over all loops,
+ * then the loops silently exit). Per key an invocation runs the dot product
+ * (d), the value update (d) and at worst a rescale (d); plus the tile loads
+ * and the state's d-loops, counted generously. */
+static uint32_t keys_per_dispatch(const vk_impl *v, uint32_t d, uint32_t nk) {
+    if (!v->loop_budget) return nk;
+    int64_t room = (int64_t)v->loop_budget - 2000 - 6 * (int64_t)d;
+    int64_t per_key = 3 * (int64_t)d + 8;
+    int64_t kc = room > per_key ? room / per_key : 1;
+    return kc < nk ? (uint32_t)kc : nk;
+}
+
 /* q [B, Nq, H*D], k, v [B, Nk, H*D] -> y [B, Nq, H*D] */
 sdc_status vk_op_attention(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     sdc_status s = vk_check_sizes(op, err);
     if (s) return s;
+    vk_impl *vi = vk_of(be);
     const sdc_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2];
     uint32_t heads = (uint32_t)op->p.attention.heads;
     uint32_t d = (uint32_t)(q->shape[2] / heads);
@@ -133,7 +148,33 @@ sdc_status vk_op_attention(sdc_backend *be, const sdc_op *op, sdc_err *err) {
                    .d = d, .dt = vk_dt(q->dtype), .causal = op->p.attention.causal,
                    .tk = d ? ATTN_TILE / d : 1, .scale = scale};
     if (p.tk > 64) p.tk = 64;
-    if (!d || !p.nk) return SDC_OK;
-    return vk_dispatch(vk_of(be), VK_SH_ATTENTION, &p, sizeof p, (p.nq + 63) / 64, heads,
-                       (uint32_t)q->shape[0], err);
+    if (!d || !p.nk || !p.nq) return SDC_OK;
+    uint32_t kc = keys_per_dispatch(vi, d, p.nk);
+    uint32_t gx = (p.nq + 63) / 64, gz = (uint32_t)q->shape[0];
+    void *acc = NULL, *ml = NULL;
+    if (kc < p.nk) { /* the carried state: acc [B, H, Nq, D], (m, l) [B, H, Nq, 2], F32 */
+        size_t rows = (size_t)gz * heads * p.nq;
+        acc = vk_alloc_fn(be, rows * d * sizeof(float));
+        ml = vk_alloc_fn(be, rows * 2 * sizeof(float));
+        if (!acc || !ml) {
+            vk_free_fn(be, acc);
+            vk_free_fn(be, ml);
+            return sdc_err_set(err, SDC_ERR_OOM, "vulkan: attention: no device memory for %zu rows of state",
+                               rows);
+        }
+        p.acc = (uint64_t)(uintptr_t)acc;
+        p.ml = (uint64_t)(uintptr_t)ml;
+    }
+    for (uint32_t k0 = 0; !s && k0 < p.nk; k0 += kc) {
+        p.k0 = k0;
+        p.k1 = p.nk - k0 < kc ? p.nk : k0 + kc;
+        p.first = k0 == 0;
+        p.last = p.k1 == p.nk;
+        s = vk_dispatch(vi, VK_SH_ATTENTION, &p, sizeof p, gx, heads, gz, err);
+    }
+    if (acc) { /* freeing runs the queued dispatches first */
+        vk_free_fn(be, acc);
+        vk_free_fn(be, ml);
+    }
+    return s;
 }

@@ -1,14 +1,20 @@
 #version 450
 // attention.comp — softmax(scale q kᵀ + causal mask) v with an online
-// softmax: one invocation per (batch, head, query) keeps its running max,
-// sum and D accumulators; the workgroup's 64 queries share key/value tiles
-// in shared memory. The Nq x Nk score matrix never exists.
+// softmax: one invocation per (batch, head, query) keeps its running max m,
+// sum l and D accumulators; the workgroup's 64 queries share key/value
+// tiles in shared memory. The Nq x Nk score matrix never exists.
+// One dispatch covers the keys [k0, k1). When the host splits the keys over
+// several dispatches (lavapipe ends any invocation after 65535 loop
+// iterations: see vk_ops_nn.c), the state (m, l, acc) is carried between
+// them in F32 scratch; the last dispatch normalizes and stores y.
 //   q [B, Nq, H*D], k [B, Nk, H*D], v [B, Nk, H*D] -> y [B, Nq, H*D]; D <= MAXD
+//   acc [B, H, Nq, D] (F32), ml [B, H, Nq, 2] (F32): the carried state
 #include "common.glsl"
 layout(local_size_x = 64) in;
 layout(push_constant) uniform P {
-    uvec2 q, k, v, y;
+    uvec2 q, k, v, y, acc, ml;
     uint nq, nk, heads, d, dt, causal, tk; // tk: keys per tile, tk*d <= TILE
+    uint k0, k1, first, last;
     float scale;
 } p;
 
@@ -22,16 +28,21 @@ void main() {
     uint h = gl_WorkGroupID.y, b = gl_WorkGroupID.z, t = gl_LocalInvocationID.x;
     uint hd = p.heads * p.d;
     bool live = i < p.nq;
+    uint state = ((b * p.heads + h) * p.nq + i); // this query's row of the carried state
     float qv[MAXD], acc[MAXD];
+    float m = -1.0 / 0.0, l = 0.0;
+    if (live && p.first == 0u) {
+        m = BufF32(p.ml).v[2u * state];
+        l = BufF32(p.ml).v[2u * state + 1u];
+    }
     for (uint e = 0u; e < p.d; e++) {
         qv[e] = live ? ld(p.q, p.dt, (b * p.nq + i) * hd + h * p.d + e) * p.scale : 0.0;
-        acc[e] = 0.0;
+        acc[e] = live && p.first == 0u ? BufF32(p.acc).v[state * p.d + e] : 0.0;
     }
-    float m = -1.0 / 0.0, l = 0.0;
     // Causal: no query of this workgroup sees past its last one.
-    uint kend = p.nk;
-    if (p.causal != 0u) kend = min(p.nk, min(p.nq, gl_WorkGroupID.x * 64u + 64u));
-    for (uint j0 = 0u; j0 < kend; j0 += p.tk) {
+    uint kend = p.k1;
+    if (p.causal != 0u) kend = min(kend, min(p.nq, gl_WorkGroupID.x * 64u + 64u));
+    for (uint j0 = p.k0; j0 < kend; j0 += p.tk) {
         uint cnt = min(p.tk, kend - j0);
         barrier();
         for (uint e = t; e < cnt * p.d; e += 64u) {
@@ -41,7 +52,8 @@ void main() {
             Vs[e] = ld(p.v, p.dt, src);
         }
         barrier();
-        if (!live) continue;
+        // Every invocation runs the same loop (the dead ones on zeros), so
+        // the barriers above stay in uniform control flow.
         for (uint j = 0u; j < cnt; j++) {
             if (p.causal != 0u && j0 + j > i) break;
             float s = 0.0;
@@ -58,6 +70,12 @@ void main() {
         }
     }
     if (!live) return;
-    float inv = 1.0 / l;
-    for (uint e = 0u; e < p.d; e++) st(p.y, p.dt, (b * p.nq + i) * hd + h * p.d + e, acc[e] * inv);
+    if (p.last != 0u) {
+        float inv = 1.0 / l;
+        for (uint e = 0u; e < p.d; e++) st(p.y, p.dt, (b * p.nq + i) * hd + h * p.d + e, acc[e] * inv);
+        return;
+    }
+    BufF32(p.ml).v[2u * state] = m;
+    BufF32(p.ml).v[2u * state + 1u] = l;
+    for (uint e = 0u; e < p.d; e++) BufF32(p.acc).v[state * p.d + e] = acc[e];
 }
