@@ -1,5 +1,5 @@
 #version 450
-// unary.comp — elementwise ops: silu, gelu (exact, via erf), quick_gelu,
+// unary.comp — elementwise ops: silu, gelu (exact, via erfc), quick_gelu,
 // geglu (value half times gelu of the gate half) and convert (bit exact).
 //   x [n] (geglu: [rows, 2F]), y [n] (geglu: [rows, F])
 #include "common.glsl"
@@ -11,17 +11,18 @@ layout(push_constant) uniform P {
 
 const uint UN_SILU = 0u, UN_GELU = 1u, UN_QUICK_GELU = 2u, UN_GEGLU = 3u, UN_CONVERT = 4u;
 
-// erf by Abramowitz & Stegun 7.1.26: absolute error below 1.5e-7, which
-// gelu scales by |x|/2 (within the F32 tolerance for |x| up to ~60).
-float erf_as(float x) {
-    float a = abs(x);
-    float t = 1.0 / (1.0 + 0.3275911 * a);
-    float poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 +
-                 t * (-1.453152027 + t * 1.061405429))));
-    float r = 1.0 - poly * exp(-a * a);
-    return x < 0.0 ? -r : r;
+// erfc with a relative error below 1.2e-7 everywhere (the Chebyshev-fitted
+// form t·exp(-z² + P(t)), t = 1/(1 + z/2), of Numerical Recipes' erfcc).
+// GELU is x·Φ(x) = x/2·erfc(-x/√2): through erfc, not 1 + erf, its negative
+// tail keeps its relative accuracy instead of cancelling.
+float erfc_nr(float x) {
+    float z = abs(x), t = 1.0 / (1.0 + 0.5 * z);
+    float r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+              t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+              t * (-0.82215223 + t * 0.17087277)))))))));
+    return x >= 0.0 ? r : 2.0 - r;
 }
-float gelu(float x) { return 0.5 * x * (1.0 + erf_as(x * 0.70710678118654752)); }
+float gelu(float x) { return 0.5 * x * erfc_nr(x * -0.70710678118654752); }
 // x / (1 + e^-kx): e^-kx overflowing to +Inf gives the right limit, -0.
 float x_sigmoid(float x, float k) { return x / (1.0 + exp(-k * x)); }
 
