@@ -9,10 +9,11 @@
 #include <vulkan/vulkan.h>
 
 /* One device allocation: a buffer with its own memory. user is the address
- * handed out (64-byte aligned), base the buffer's device address. */
+ * handed out (64-byte aligned), base the buffer's device address; copies
+ * must stay inside [user, user + bytes), the size asked for. */
 typedef struct vk_alloc {
     VkDeviceAddress base, user;
-    VkDeviceSize size;
+    VkDeviceSize size, bytes;
     VkBuffer buf;
     VkDeviceMemory mem;
 } vk_alloc;

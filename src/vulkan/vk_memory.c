@@ -102,6 +102,7 @@ void *vk_alloc_fn(sdc_backend *be, size_t bytes) {
     sdc_err err = {0};
     /* +64: the handed-out address is rounded up to 64 bytes. */
     if (make_buffer(v, (VkDeviceSize)(bytes ? bytes : 64) + 64, false, &a, &err)) return NULL;
+    a.bytes = bytes;
     size_t at = 0;
     while (at < v->n_allocs && v->allocs[at].base < a.base) at++;
     memmove(&v->allocs[at + 1], &v->allocs[at], (v->n_allocs - at) * sizeof a);
@@ -135,7 +136,7 @@ static sdc_status resolve(vk_impl *v, const void *p, size_t bytes, const vk_allo
         return sdc_err_set(err, SDC_ERR_ARG, "vulkan: %p is not device memory of this backend", p);
     *a = &v->allocs[i];
     *off = at - (*a)->base;
-    if (bytes > (*a)->size - *off)
+    if (at < (*a)->user || bytes > (*a)->bytes - (at - (*a)->user))
         return sdc_err_set(err, SDC_ERR_ARG,
                            "vulkan: a copy of %zu bytes at %p runs past its allocation", bytes, p);
     return SDC_OK;
