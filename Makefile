@@ -209,7 +209,7 @@ install: all
 	install -m 644 weights/bpe_simple_vocab_16e6.txt.gz $(DESTDIR)$(PREFIX)/share/sdc/
 	install -m 644 $(BUILD)/libsdc.a $(DESTDIR)$(PREFIX)/lib/libsdc.a
 	install -m 644 include/sdc.h include/sdc_ops.h $(DESTDIR)$(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SDC_VERSION "\(.*\)"/\1/p' include/sdc.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@EXTRA_LIBS@|$(if $(filter 1,$(VULKAN)), -lvulkan)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SDC_VERSION "\(.*\)"/\1/p' include/sdc.h)|' \
 	    scripts/sdc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sdc.pc
 
 clean:

@@ -18,6 +18,7 @@
 #include "op_cases.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,7 @@ START_TEST(memory_and_hostile_pointers) {
     ck_assert_msg(strstr(err.msg, "past its allocation"), "%s", err.msg);
     ck_assert_int_eq(be->download(be, back, h, sizeof back, &err), SDC_ERR_ARG);
     ck_assert_msg(strstr(err.msg, "not device memory"), "%s", err.msg);
+    ck_assert_ptr_null(be->alloc(be, SIZE_MAX)); /* refused, not wrapped to a small buffer */
     be->free(be, h); /* not ours: ignored */
     be->free(be, t.data);
     ck_assert_int_eq(sdc_vulkan_info_get(be, &after, &err), SDC_OK);

@@ -91,6 +91,7 @@ static size_t find(const vk_impl *v, VkDeviceAddress p) {
 
 void *vk_alloc_fn(sdc_backend *be, size_t bytes) {
     vk_impl *v = vk_of(be);
+    if (bytes > ((size_t)1 << 48)) return NULL; /* no device has that; + 64 below cannot wrap */
     if (v->n_allocs == v->cap_allocs) {
         size_t cap = v->cap_allocs ? 2 * v->cap_allocs : 256;
         vk_alloc *n = realloc(v->allocs, cap * sizeof *n);
