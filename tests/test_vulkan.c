@@ -337,6 +337,21 @@ START_TEST(devices_are_listed) {
     ck_assert_ptr_null(be);
     ck_assert_int_eq(err.code, SDC_ERR_ARG);
     printf("vulkan: device %d: %s\n", n + 3, err.msg);
+    /* $SDC_VULKAN_DEVICE picks the device when the index is -1; junk is refused. */
+    setenv("SDC_VULKAN_DEVICE", "1x", 1);
+    ck_assert_ptr_null(sdc_vulkan_backend_create(-1, &err));
+    ck_assert_int_eq(err.code, SDC_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "SDC_VULKAN_DEVICE"), "%s", err.msg);
+    char last[16];
+    snprintf(last, sizeof last, "%d", n - 1);
+    setenv("SDC_VULKAN_DEVICE", last, 1);
+    be = sdc_vulkan_backend_create(-1, &err);
+    ck_assert_msg(be, "%s", err.msg);
+    sdc_vulkan_info info;
+    ck_assert_int_eq(sdc_vulkan_info_get(be, &info, &err), SDC_OK);
+    ck_assert_int_eq(info.device, n - 1);
+    sdc_backend_destroy(be);
+    unsetenv("SDC_VULKAN_DEVICE");
 }
 END_TEST
 
