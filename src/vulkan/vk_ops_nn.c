@@ -114,7 +114,7 @@ typedef struct attn_push {
     float scale;
 } attn_push;
 
-#define ATTN_MAXD 512u /* attention.comp's MAXD */
+#define ATTN_MAXD 512u /* attention.comp's default MAXD */
 #define ATTN_TILE 2048u /* attention.comp's TILE: floats of K (and of V) per tile */
 
 /* Keys one dispatch may cover. Unlimited (all of them) unless the device
@@ -150,6 +150,9 @@ sdc_status vk_op_attention(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     if (p.tk > 64) p.tk = 64;
     if (!d || !p.nk || !p.nq) return SDC_OK;
     uint32_t kc = keys_per_dispatch(vi, d, p.nk);
+    int spec = 0; /* the smallest MAXD variant that holds d (0: 512) */
+    for (int i = VK_SPEC_COUNT - 1; i >= 1; i--)
+        if (d <= vk_spec_values[i]) spec = i;
     uint32_t gx = (p.nq + 63) / 64, gz = (uint32_t)q->shape[0];
     void *acc = NULL, *ml = NULL;
     if (kc < p.nk) { /* the carried state: acc [B, H, Nq, D], (m, l) [B, H, Nq, 2], F32 */
@@ -170,7 +173,7 @@ sdc_status vk_op_attention(sdc_backend *be, const sdc_op *op, sdc_err *err) {
         p.k1 = p.nk - k0 < kc ? p.nk : k0 + kc;
         p.first = k0 == 0;
         p.last = p.k1 == p.nk;
-        s = vk_dispatch(vi, VK_SH_ATTENTION, &p, sizeof p, gx, heads, gz, err);
+        s = vk_dispatch_spec(vi, VK_SH_ATTENTION, spec, &p, sizeof p, gx, heads, gz, err);
     }
     if (acc) { /* freeing runs the queued dispatches first */
         vk_free_fn(be, acc);

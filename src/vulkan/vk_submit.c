@@ -58,49 +58,68 @@ sdc_status vk_flush(vk_impl *v, sdc_err *err) {
     return s;
 }
 
-static sdc_status pipeline(vk_impl *v, vk_shader sh, sdc_err *err) {
-    if (v->pipe[sh]) return SDC_OK;
+/* 0 keeps the shader's default; attention's MAXD otherwise. */
+const uint32_t vk_spec_values[VK_SPEC_COUNT] = {0, 64, 128, 256};
+
+static sdc_status pipeline(vk_impl *v, vk_shader sh, int spec, sdc_err *err) {
+    if (v->pipe[sh][spec]) return SDC_OK;
     const vk_spirv *sp = &vk_spirv_table[sh];
-    VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-                                    .codeSize = sp->bytes,
-                                    .pCode = sp->code};
     char what[96];
-    snprintf(what, sizeof what, "vkCreateShaderModule (%s)", sp->name);
-    sdc_status s = vk_check(vkCreateShaderModule(v->dev, &mci, NULL, &v->module[sh]), err, what);
-    if (s) return s;
+    sdc_status s = SDC_OK;
+    if (!v->module[sh]) {
+        VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                        .codeSize = sp->bytes,
+                                        .pCode = sp->code};
+        snprintf(what, sizeof what, "vkCreateShaderModule (%s)", sp->name);
+        s = vk_check(vkCreateShaderModule(v->dev, &mci, NULL, &v->module[sh]), err, what);
+        if (s) return s;
+    }
+    VkSpecializationMapEntry entry = {.constantID = 0, .offset = 0, .size = sizeof(uint32_t)};
+    VkSpecializationInfo si = {.mapEntryCount = 1, .pMapEntries = &entry,
+                               .dataSize = sizeof(uint32_t), .pData = &vk_spec_values[spec]};
     VkComputePipelineCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
                   .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                   .module = v->module[sh],
-                  .pName = "main"},
+                  .pName = "main",
+                  .pSpecializationInfo = spec ? &si : NULL},
         .layout = v->layout};
-    snprintf(what, sizeof what, "vkCreateComputePipelines (%s)", sp->name);
-    return vk_check(vkCreateComputePipelines(v->dev, VK_NULL_HANDLE, 1, &pci, NULL, &v->pipe[sh]),
+    snprintf(what, sizeof what, "vkCreateComputePipelines (%s, variant %d)", sp->name, spec);
+    return vk_check(vkCreateComputePipelines(v->dev, VK_NULL_HANDLE, 1, &pci, NULL,
+                                             &v->pipe[sh][spec]),
                     err, what);
 }
 
 void vk_pipelines_release(vk_impl *v) {
     if (!v->dev) return;
     for (int i = 0; i < VK_SH_COUNT; i++) {
-        if (v->pipe[i]) vkDestroyPipeline(v->dev, v->pipe[i], NULL);
+        for (int j = 0; j < VK_SPEC_COUNT; j++) {
+            if (v->pipe[i][j]) vkDestroyPipeline(v->dev, v->pipe[i][j], NULL);
+            v->pipe[i][j] = VK_NULL_HANDLE;
+        }
         if (v->module[i]) vkDestroyShaderModule(v->dev, v->module[i], NULL);
-        v->pipe[i] = VK_NULL_HANDLE;
         v->module[i] = VK_NULL_HANDLE;
     }
 }
 
 sdc_status vk_dispatch(vk_impl *v, vk_shader sh, const void *push, size_t push_bytes,
                        uint32_t gx, uint32_t gy, uint32_t gz, sdc_err *err) {
+    return vk_dispatch_spec(v, sh, 0, push, push_bytes, gx, gy, gz, err);
+}
+
+sdc_status vk_dispatch_spec(vk_impl *v, vk_shader sh, int spec, const void *push,
+                            size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz,
+                            sdc_err *err) {
     if (gx == 0 || gy == 0 || gz == 0) return SDC_OK; /* an empty tensor */
     if (gx > 65535 || gy > 65535 || gz > 65535)
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED,
                            "vulkan: %s needs a %ux%ux%u grid (at most 65535 per dimension)",
                            vk_spirv_table[sh].name, gx, gy, gz);
-    sdc_status s = pipeline(v, sh, err);
+    sdc_status s = pipeline(v, sh, spec, err);
     if (!s) s = vk_begin(v, err);
     if (s) return s;
-    vkCmdBindPipeline(v->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, v->pipe[sh]);
+    vkCmdBindPipeline(v->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, v->pipe[sh][spec]);
     vkCmdPushConstants(v->cmd, v->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, (uint32_t)push_bytes, push);
     vkCmdDispatch(v->cmd, gx, gy, gz);
     /* The next dispatch (or copy) sees this one's writes. */

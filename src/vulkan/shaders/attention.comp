@@ -18,7 +18,9 @@ layout(push_constant) uniform P {
     float scale;
 } p;
 
-#define MAXD 512
+// The head dims this pipeline holds (specialization constant 0: the host
+// builds 64, 128, 256 and this default, and picks the smallest that fits).
+layout(constant_id = 0) const uint MAXD = 512;
 #define TILE 2048
 shared float Ks[TILE];
 shared float Vs[TILE];
