@@ -1,7 +1,7 @@
 /* test_vulkan.c — the Vulkan backend on whatever device is present (in CI:
  * Mesa's lavapipe, on the CPU), with VK_LAYER_KHRONOS_validation on: any
  * validation error fails the test that caused it.
- *   ops     every forward row of the op table (tests/op_cases.c) against the
+ *   ops     every forward row of the op table (tests/op_cases.c), and slice's, against the
  *           double reference, F32 activations at the rows' reduced shapes
  *           (san_shape, where a row has one: lavapipe runs ~2 GFLOP/s), and
  *           F16/BF16 activations on the rows without one (the edge rows and
@@ -139,6 +139,7 @@ static const op_tol half_tol[SDC_OP_COUNT] = {
     [SDC_OP_EMBEDDING] = {1e-3, 4e-3}, /* lavapipe: 3.4e-4 / 1.1e-3; 2.4e-3 / 1.6e-2 */
     [SDC_OP_CONVERT] = {0, 0}, /* lavapipe: exact (the row's own dtypes) */
     [SDC_OP_TRANSPOSE] = {0, 0}, /* lavapipe: exact */
+    [SDC_OP_SLICE] = {0, 0}, /* lavapipe: exact */
 };
 
 /* Row c's bound at activation dtype act (F32: the CPU table's own). Rows

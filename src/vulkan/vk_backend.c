@@ -1,7 +1,7 @@
 /* vk_backend.c — the Vulkan backend: creation (device choice, then the op
  * table), supports, synchronize, destroy, and sdc_vulkan_info_get. The
- * reverse-mode ops are not implemented here (NULL entries), so
- * sdc_backend_supports() says no for them. */
+ * reverse-mode ops (but slice, a copy) are not implemented here (NULL
+ * entries), so sdc_backend_supports() says no for them. */
 #include "vk_internal.h"
 
 #include <errno.h>
@@ -85,6 +85,7 @@ sdc_backend *sdc_vulkan_backend_create(int device_index, sdc_err *err) {
     be->op[SDC_OP_EMBEDDING] = vk_op_embedding;
     be->op[SDC_OP_CONVERT] = vk_op_unary;
     be->op[SDC_OP_TRANSPOSE] = vk_op_transpose;
+    be->op[SDC_OP_SLICE] = vk_op_slice; /* data movement; the other reverse-mode ops stay NULL */
     be->alloc = vk_alloc_fn;
     be->free = vk_free_fn;
     be->upload = vk_upload_fn;

@@ -122,6 +122,7 @@ sdc_status vk_op_binary(sdc_backend *be, const sdc_op *op, sdc_err *err);
 sdc_status vk_op_upsample2x(sdc_backend *be, const sdc_op *op, sdc_err *err);
 sdc_status vk_op_concat(sdc_backend *be, const sdc_op *op, sdc_err *err);
 sdc_status vk_op_transpose(sdc_backend *be, const sdc_op *op, sdc_err *err);
+sdc_status vk_op_slice(sdc_backend *be, const sdc_op *op, sdc_err *err);
 sdc_status vk_op_timestep(sdc_backend *be, const sdc_op *op, sdc_err *err);
 sdc_status vk_op_embedding(sdc_backend *be, const sdc_op *op, sdc_err *err);
 

@@ -92,7 +92,7 @@ typedef struct layout_push {
     uint32_t p0, p1, p2, p3;
 } layout_push;
 
-enum { LY_UPSAMPLE = 0, LY_CONCAT, LY_TRANSPOSE };
+enum { LY_UPSAMPLE = 0, LY_CONCAT, LY_TRANSPOSE, LY_SLICE };
 
 static sdc_status layout_run(sdc_backend *be, const sdc_op *op, layout_push *p, sdc_err *err) {
     sdc_status s = vk_check_sizes(op, err);
@@ -127,6 +127,17 @@ sdc_status vk_op_transpose(sdc_backend *be, const sdc_op *op, sdc_err *err) {
     const sdc_tensor *x = op->src[0];
     layout_push p = {.a = vk_addr(x), .op = LY_TRANSPOSE, .p0 = (uint32_t)x->shape[1],
                      .p1 = (uint32_t)x->shape[2]};
+    return layout_run(be, op, &p, err);
+}
+
+/* x [N, C, ...] -> y [N, len, ...]: channels [start, start + len); rank 1 along dim 0. */
+sdc_status vk_op_slice(sdc_backend *be, const sdc_op *op, sdc_err *err) {
+    const sdc_tensor *x = op->src[0];
+    int64_t outer = x->ndim == 1 ? 1 : x->shape[0], c = x->ndim == 1 ? x->shape[0] : x->shape[1];
+    int64_t n = sdc_tensor_numel(x), inner = outer && c ? n / (outer * c) : 0;
+    layout_push p = {.a = vk_addr(x), .op = LY_SLICE, .p0 = (uint32_t)(c * inner),
+                     .p1 = (uint32_t)(op->p.slice.len * inner),
+                     .p2 = (uint32_t)(op->p.slice.start * inner)};
     return layout_run(be, op, &p, err);
 }
 
