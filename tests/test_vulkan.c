@@ -3,7 +3,7 @@
  * validation error fails the test that caused it.
  *   ops     every forward row of the op table (tests/op_cases.c), and slice's, against the
  *           double reference, F32 activations at the rows' reduced shapes
- *           (san_shape, where a row has one: lavapipe runs ~2 GFLOP/s), and
+ *           (san_shape, where a row has one: lavapipe runs ~1 GFLOP/s), and
  *           F16/BF16 activations on the rows without one (the edge rows and
  *           the small SD shapes); each run prints max-abs and rel-L2;
  *   checks  a bad embedding id, host tensors refused, memory returned,
