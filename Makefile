@@ -10,6 +10,7 @@
 #   make slurm-check  sharded augment on a local one-node Slurm (root; docs/scale-out.md)
 #   make install    PREFIX=/usr/local: binary, library, headers, pkg-config file
 #   make CUDA=1     also build the CUDA backend (auto when nvcc is found)
+#   make VULKAN=1   also build the Vulkan backend (auto when glslc and the Vulkan headers are found)
 
 PREFIX  ?= /usr/local
 CC      ?= cc
@@ -64,6 +65,29 @@ BENCH_CUDA := $(BUILD)/bench_cuda
 else
 LIB_OBJ_CU :=
 BENCH_CUDA :=
+endif
+
+# Vulkan: on when glslc and the Vulkan headers exist, unless VULKAN=0. The
+# shaders (src/vulkan/shaders/) are compiled to SPIR-V by glslc and embedded
+# as C word lists ($(BUILD)/vkspv/*.inc) into src/vulkan/vk_shaders.c.
+VK_SHADERS := unary binary layout embed norm gemm conv attention
+ifeq ($(origin VULKAN),undefined)
+VULKAN := $(if $(and $(shell command -v glslc 2>/dev/null),$(wildcard /usr/include/vulkan/vulkan.h)),1,0)
+endif
+ifeq ($(VULKAN),1)
+LIB_SRC += $(wildcard src/vulkan/*.c)
+CFLAGS  += -DSDC_WITH_VULKAN
+LDLIBS  += -lvulkan
+VK_INC  := $(VK_SHADERS:%=$(BUILD)/vkspv/%.inc)
+$(BUILD)/src/vulkan/vk_shaders.o: $(VK_INC)
+$(BUILD)/src/vulkan/vk_shaders.o: CFLAGS += -I$(BUILD)/vkspv
+$(BUILD)/vkspv/%.inc: src/vulkan/shaders/%.comp src/vulkan/shaders/common.glsl src/vulkan/shaders/reduce.glsl
+	@mkdir -p $(dir $@)
+	glslc --target-env=vulkan1.2 -O -Werror -mfmt=c $< -o $@
+# conv2d is gemm.comp's implicit-GEMM build.
+$(BUILD)/vkspv/conv.inc: src/vulkan/shaders/gemm.comp src/vulkan/shaders/common.glsl
+	@mkdir -p $(dir $@)
+	glslc --target-env=vulkan1.2 -O -Werror -DCONV -mfmt=c $< -o $@
 endif
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ_CU)
@@ -185,7 +209,7 @@ install: all
 	install -m 644 weights/bpe_simple_vocab_16e6.txt.gz $(DESTDIR)$(PREFIX)/share/sdc/
 	install -m 644 $(BUILD)/libsdc.a $(DESTDIR)$(PREFIX)/lib/libsdc.a
 	install -m 644 include/sdc.h include/sdc_ops.h include/sdc_cuda.h $(DESTDIR)$(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SDC_VERSION "\(.*\)"/\1/p' include/sdc.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@EXTRA_LIBS@|$(if $(filter 1,$(VULKAN)), -lvulkan)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SDC_VERSION "\(.*\)"/\1/p' include/sdc.h)|' \
 	    scripts/sdc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sdc.pc
 
 clean:

@@ -4,7 +4,10 @@
  * ceiling measured at startup in the same run.
  *
  *   bench_ops [--op NAME] [--case SUBSTR] [--shape AxBxCxD] [--reps N]
- *             [--no-check] [--all] [--json [FILE]]
+ *             [--no-check] [--all] [--json [FILE]] [--backend cpu|vulkan|vulkan:N]
+ * With --backend vulkan the rows run on a Vulkan device (a real GPU for
+ * figures; lavapipe only as a smoke test); the %ceil column stays relative
+ * to the CPU's sgemm.
  *   bench_ops --sgemm [--json [FILE]]    only the ceiling: OpenBLAS sgemm 2048³,
  *                                        median of 3 after a warm-up
  */
@@ -34,7 +37,7 @@ static int parse_shape(const char *s, op_opts *o) {
 static void usage(void) {
     fprintf(stderr,
             "usage: bench_ops [--op NAME] [--case SUBSTR] [--shape AxBxCxD] [--reps N]\n"
-            "                 [--no-check] [--all] [--json [FILE]]\n"
+            "                 [--no-check] [--all] [--json [FILE]] [--backend cpu|vulkan|vulkan:N]\n"
             "       bench_ops --sgemm [--json [FILE]]   only the sgemm 2048^3 ceiling\n"
             "  Rows come from tests/op_cases.c; edge rows (\"_edge_\") only with --all or\n"
             "  --case. --shape replaces the first source's shape (x, q, a, t or ids).\n");
@@ -42,7 +45,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
     sdc_blas_select(argv); /* OpenBLAS's best kernels here, as the sdc command gets */
-    const char *op_name = NULL, *sub = NULL, *json_path = NULL;
+    const char *op_name = NULL, *sub = NULL, *json_path = NULL, *backend = "cpu";
     bool check = true, all = false, json = false, sgemm_only = false;
     int reps = 5;
     op_opts o = {.seed = op_seed()};
@@ -51,6 +54,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--op") && v) op_name = argv[++i];
         else if (!strcmp(a, "--case") && v) sub = argv[++i];
         else if (!strcmp(a, "--reps") && v) reps = atoi(argv[++i]);
+        else if (!strcmp(a, "--backend") && v) backend = argv[++i];
         else if (!strcmp(a, "--shape") && v) {
             if (parse_shape(argv[++i], &o)) {
                 fprintf(stderr, "bench_ops: bad --shape '%s' (want e.g. 2x320x64x64)\n", v);
@@ -84,7 +88,15 @@ int main(int argc, char **argv) {
     }
 
     sdc_err err = {0};
-    sdc_backend *be = sdc_cpu_backend_create(&err);
+    sdc_backend *be = NULL;
+    if (!strcmp(backend, "cpu")) be = sdc_cpu_backend_create(&err);
+    else if (!strcmp(backend, "vulkan")) be = sdc_vulkan_backend_create(-1, &err);
+    else if (!strncmp(backend, "vulkan:", 7) && backend[7] >= '0' && backend[7] <= '9')
+        be = sdc_vulkan_backend_create(atoi(backend + 7), &err);
+    else {
+        usage();
+        return 2;
+    }
     if (!be) {
         fprintf(stderr, "bench_ops: %s\n", err.msg);
         return 1;

@@ -97,7 +97,7 @@ sdc_status sdc_convert(void *dst, sdc_dtype dst_t, const void *src, sdc_dtype sr
 
 #define SDC_MAX_DIMS 4
 
-typedef enum sdc_device { SDC_DEVICE_CPU = 0, SDC_DEVICE_CUDA } sdc_device;
+typedef enum sdc_device { SDC_DEVICE_CPU = 0, SDC_DEVICE_CUDA, SDC_DEVICE_VULKAN } sdc_device;
 
 /* A dense, contiguous tensor. shape[0] is the outermost dimension. The
  * tensor does not own its data unless `owned` is set (then sdc_tensor_free

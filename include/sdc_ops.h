@@ -236,6 +236,11 @@ sdc_backend *sdc_cpu_backend_create(sdc_err *err);
  * without CUDA or no device is present. */
 sdc_backend *sdc_cuda_backend_create(int device_index, sdc_err *err);
 
+/* The Vulkan backend (src/vulkan/), or NULL with SDC_ERR_UNSUPPORTED when sdc
+ * was built without Vulkan or no usable device is present. device_index -1
+ * takes $SDC_VULKAN_DEVICE, else 0. Forward ops only. */
+sdc_backend *sdc_vulkan_backend_create(int device_index, sdc_err *err);
+
 void sdc_backend_destroy(sdc_backend *be);
 
 #ifdef __cplusplus

@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential pkg-config libopenblas-dev libcjson-dev libstb-dev check python3 python3-pip unzip)
+# The Vulkan backend: headers and loader, glslc (shaders to SPIR-V at build
+# time), Mesa's software driver lavapipe (the vulkan suite runs on it) and
+# the validation layer that suite turns on. Without them the build leaves
+# the backend out (Makefile: VULKAN) and --backend vulkan says so.
+PKGS+=(libvulkan-dev mesa-vulkan-drivers glslc vulkan-validationlayers)
 # open-clip-torch ships CLIP's original merges file; pinned version and hash.
 OPENCLIP_VERSION=3.3.0
 BPE_FILE=weights/bpe_simple_vocab_16e6.txt.gz

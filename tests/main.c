@@ -70,6 +70,7 @@ int main(void) {
     srunner_add_suite(sr, suite_augment());
     srunner_add_suite(sr, suite_fuzz_regressions());
     srunner_add_suite(sr, suite_cuda());
+    srunner_add_suite(sr, suite_vulkan());
     srunner_add_suite(sr, suite_clip());
     srunner_add_suite(sr, suite_retrieve());
     srunner_add_suite(sr, suite_bad_inputs());

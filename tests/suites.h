@@ -23,6 +23,7 @@ Suite *suite_generate_cli(void);
 Suite *suite_augment(void);
 Suite *suite_fuzz_regressions(void);
 Suite *suite_cuda(void);
+Suite *suite_vulkan(void);
 Suite *suite_clip(void);
 Suite *suite_retrieve(void);
 Suite *suite_bad_inputs(void);

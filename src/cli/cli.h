@@ -47,17 +47,19 @@ void cli_apply_threads(long long n);
  * whose outputs are atomic so that stopping anywhere is safe. */
 void cli_on_interrupt_resume(const char *cmd);
 
-/* --backend auto|cpu|cuda[:N] for the commands that compute (backend_choice.c).
- * choice NULL is the default: $SDC_BACKEND, else cpu. auto is CUDA device 0
- * when one is present, else the CPU; either way a one-line note on stderr
+/* --backend auto|cpu|cuda[:N]|vulkan[:N] for the commands that compute
+ * (backend_choice.c). choice NULL is the default: $SDC_BACKEND, else cpu.
+ * auto is CUDA device 0 when one is present, else a hardware Vulkan GPU,
+ * else the CPU; either way a one-line note on stderr
  * unless quiet. cli_backend_valid prints a usage error for a bad choice. */
 #define CLI_BACKEND_USAGE \
-    "  --backend B            cpu, cuda[:N] or auto (default cpu, or $SDC_BACKEND)\n"
+    "  --backend B            cpu, cuda[:N], vulkan[:N] or auto (default cpu, or $SDC_BACKEND)\n"
 bool cli_backend_valid(const char *cmd, const char *choice);
 sdc_backend *cli_backend_create(const char *cmd, const char *choice, bool quiet, sdc_err *err);
 
 int cmd_info(int argc, char **argv);
 int cmd_info_cpu(bool json); /* sdc info --cpu */
+int cmd_info_devices(bool json); /* sdc info --devices */
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_make_random(int argc, char **argv);

@@ -41,14 +41,15 @@ typedef struct info {
 } info;
 
 static const cli_spec spec = {
-    "info", "FILE|DIR|IMAGE [--json] [--tensors]   or   sdc info --cpu [--json]",
+    "info", "FILE|DIR|IMAGE [--json] [--tensors]   or   sdc info --cpu|--devices [--json]",
     "Describes a .safetensors file or a diffusers checkpoint folder: tensor count,\n"
     "parameters and bytes per dtype, the checkpoint layout and its components, and\n"
     "the __metadata__ keys (--tensors: every tensor's name, dtype and shape); or an\n"
     "image: its format and size, and for a PNG its color type and A1111 \"parameters\"\n"
     "text (parsed into fields with --json). Every file is fully validated first (PNG:\n"
     "every chunk CRC). With --cpu: the processor's features, the OpenBLAS core in use\n"
-    "and who chose it, and sdc's own kernel path.",
+    "and who chose it, and sdc's own kernel path. With --devices: the CPU, CUDA and\n"
+    "Vulkan devices this build can use, each with the --backend value that picks it.",
     "exit codes: 0 ok, 1 unreadable or malformed input, 2 usage error"};
 
 static bool list_tensors;
@@ -424,17 +425,20 @@ static int info_other_image(const char *path, bool json) {
 
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
-    bool json = false, cpu = false;
+    bool json = false, cpu = false, devices = false;
     cli_opt opts[] = {
         CLI_JSON(&json),
         {"tensors", 0, CLI_FLAG, &list_tensors, .help = "list every tensor: name, dtype, shape"},
         {"cpu", 0, CLI_FLAG, &cpu, .help = "describe the CPU and its kernels instead of a file"},
+        {"devices", 0, CLI_FLAG, &devices, .help = "list the CPU, CUDA and Vulkan devices"},
         CLI_END};
     cli_positional pos = {&path, 1, 0, "FILE"};
     int rc = cli_parse(&spec, opts, argc, argv, &pos);
     if (rc) return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
     if (cpu && path) return cli_usage_error(CMD, "--cpu takes no FILE or DIR ('%s')", path);
     if (cpu) return cmd_info_cpu(json);
+    if (devices && path) return cli_usage_error(CMD, "--devices takes no FILE or DIR ('%s')", path);
+    if (devices) return cmd_info_devices(json);
     if (!path) return cli_usage_error(CMD, "missing FILE or DIR");
     input_kind kind;
     if ((rc = kind_of(path, &kind))) return rc;

@@ -71,7 +71,7 @@ typedef struct cli_opt {
      .help = "SD 1.x checkpoint: a .safetensors file or a diffusers folder"}
 #define CLI_BACKEND(dst)                                                                       \
     {"backend", 0, CLI_STRING, (dst), .metavar = "B",                                         \
-     .help = "cpu, cuda[:N] or auto (default cpu, or $SDC_BACKEND)"}
+     .help = "cpu, cuda[:N], vulkan[:N] or auto (default cpu, or $SDC_BACKEND)"}
 #define CLI_THREADS(dst)                                                                       \
     {"threads", 't', CLI_INT, (dst), .lo = 1, .hi = 1024, .metavar = "N",                     \
      .help = "CPU worker threads (default: all cores, or $SDC_THREADS)"}
