@@ -3,7 +3,7 @@
  * (a build with Vulkan), each with the --backend value that selects it. */
 #include "cli.h"
 
-#include "../../kernels/sdc_cuda.h"
+#include "sdc_cuda.h"
 #include "../vulkan/sdc_vulkan.h"
 
 #include <stdlib.h>
