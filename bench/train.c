@@ -13,6 +13,7 @@
  * step in PyTorch (bench/train_peer.py) and reads peak RSS per process. */
 #include "bench_util.h"
 
+#include "../src/cpu/cpu_features.h"
 #include "../src/models/checkpoint.h"
 #include "../src/pipeline/schedule.h"
 #include "../src/train/textinv_grad.h"
@@ -178,6 +179,7 @@ static sdc_status run_size(env *e, const options *o, int size, cJSON *row, sdc_e
 }
 
 int main(int argc, char **argv) {
+    sdc_blas_select(argv); /* OpenBLAS's best kernels here, as the sdc command gets */
     options o;
     if (!parse(argc, argv, &o)) return usage();
     sdc_err err = {0};
