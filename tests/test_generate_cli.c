@@ -263,6 +263,8 @@ START_TEST(generate_refuses_bad_arguments) {
         {"--model m --prompt x --rng cuda:0 -o %s/o.png", 2, "--rng must be"},
         {"--model m --prompt x --rng cuda:12x -o %s/o.png", 2, "--rng must be"},
         {"--model m --prompt x --precision f8 -o %s/o.png", 2, "--precision must be"},
+        {"--model m --prompt x --backend cpu --device 1 -o %s/o.png", 2, "--device 1 applies to --backend cuda or vulkan"},
+        {"--model m --prompt x --backend vulkan:0 --device 0 -o %s/o.png", 2, "without ':N'"},
         {"--model m --prompt x --vae-precision half -o %s/o.png", 2, "--vae-precision must be"},
         {"--model m --prompt x -o %s/o.png --rng", 2, "needs a value"},
         {"--model " TINY "diffusers " VOCAB " --prompt x --width 64 --height 64 --precision f16 "

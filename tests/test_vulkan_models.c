@@ -6,6 +6,9 @@
 #include "suites.h"
 #include "test_vulkan.h"
 
+#include "cli_run.h"
+
+#include "../src/image/image.h"
 #include "../src/pipeline/pipeline.h"
 
 #include <stdio.h>
@@ -250,6 +253,35 @@ START_TEST(txt2img_vs_cpu) {
 }
 END_TEST
 
+/* The CLI on Vulkan: --backend vulkan --device 0 generates what the CPU
+ * does (within the pipeline's 2-level bound above). */
+START_TEST(generate_cli_on_vulkan) {
+    const char *dir = test_tmpdir();
+    const char *args = "generate --model " TINY " --vocab " VOCAB " -p 'a red fox' --size 64 --steps 3 "
+                       "--sampler euler -s 7 -q";
+    const cli_result *r = cli_run("%s --backend vulkan --device 0 -o %s/vk.png", args, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    r = cli_run("%s --backend cpu -o %s/cpu.png", args, dir);
+    ck_assert_msg(r->code == 0, "%s", r->err);
+    char a[900], b[900];
+    snprintf(a, sizeof a, "%s/vk.png", dir);
+    snprintf(b, sizeof b, "%s/cpu.png", dir);
+    sdc_err err = {0};
+    sdc_image ia, ib;
+    ck_assert_msg(sdc_image_load(a, NULL, &ia, &err) == SDC_OK, "%s", err.msg);
+    ck_assert_msg(sdc_image_load(b, NULL, &ib, &err) == SDC_OK, "%s", err.msg);
+    int worst = 0;
+    for (size_t i = 0; i < (size_t)64 * 64 * 3; i++) {
+        int d = abs((int)ia.rgb[i] - (int)ib.rgb[i]);
+        if (d > worst) worst = d;
+    }
+    printf("vulkan: sdc generate --backend vulkan --device 0 vs cpu: image max %d levels (tol 2)\n", worst);
+    ck_assert_int_le(worst, 2);
+    sdc_image_free(&ia);
+    sdc_image_free(&ib);
+}
+END_TEST
+
 void vk_add_model_tests(Suite *s) {
     TCase *models = tcase_create("models");
     tcase_set_timeout(models, 600);
@@ -257,5 +289,6 @@ void vk_add_model_tests(Suite *s) {
     tcase_add_loop_test(models, unet_vs_cpu, 0, 2);
     tcase_add_loop_test(models, vae_vs_cpu, 0, 2);
     tcase_add_test(models, txt2img_vs_cpu);
+    tcase_add_test(models, generate_cli_on_vulkan);
     suite_add_tcase(s, models);
 }

@@ -13,6 +13,8 @@
 
 enum { KIND_CPU = 0, KIND_CUDA, KIND_AUTO, KIND_VULKAN };
 
+long long cli_device_index = -1;
+
 /* "N" after a prefix of len chars into *device; false if not a number. */
 static bool parse_index(const char *s, int *device) {
     char *end;
@@ -26,6 +28,13 @@ static bool parse_index(const char *s, int *device) {
 /* Parses choice into a KIND_* and the device (-1: the backend's default); false if invalid. */
 static bool parse_choice(const char *choice, int *kind, int *device) {
     *device = 0;
+    if (cli_device_index >= 0 && strchr(choice, ':')) return false; /* --device says it once */
+    if (cli_device_index >= 0 && (!strcmp(choice, "cuda") || !strcmp(choice, "vulkan"))) {
+        *kind = choice[0] == 'c' ? KIND_CUDA : KIND_VULKAN;
+        *device = (int)cli_device_index;
+        return true;
+    }
+    if (cli_device_index >= 0) return false; /* cpu and auto take no device */
     if (!strcmp(choice, "cpu")) *kind = KIND_CPU;
     else if (!strcmp(choice, "auto")) *kind = KIND_AUTO;
     else if (!strcmp(choice, "cuda")) *kind = KIND_CUDA;
@@ -56,8 +65,12 @@ bool cli_backend_valid(const char *cmd, const char *choice) {
     int kind, device;
     const char *c = resolve(choice);
     if (parse_choice(c, &kind, &device)) return true;
-    cli_usage_error(cmd, "--backend must be " CHOICES " (got '%s'%s)", c,
-                    choice ? "" : " from $SDC_BACKEND");
+    if (cli_device_index >= 0)
+        cli_usage_error(cmd, "--device %lld applies to --backend cuda or vulkan without ':N' (got '%s'%s)",
+                        cli_device_index, c, choice ? "" : " from $SDC_BACKEND");
+    else
+        cli_usage_error(cmd, "--backend must be " CHOICES " (got '%s'%s)", c,
+                        choice ? "" : " from $SDC_BACKEND");
     return false;
 }
 

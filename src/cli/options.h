@@ -69,9 +69,15 @@ typedef struct cli_opt {
 #define CLI_MODEL(dst, fl)                                                                     \
     {"model|clip", 'm', CLI_STRING, (dst), (fl), .metavar = "M",                              \
      .help = "SD 1.x checkpoint: a .safetensors file or a diffusers folder"}
+/* --device fills a process-wide index (cli_device_index, backend_choice.c):
+ * one command parses one command line. */
+extern long long cli_device_index;
 #define CLI_BACKEND(dst)                                                                       \
     {"backend", 0, CLI_STRING, (dst), .metavar = "B",                                         \
-     .help = "cpu, cuda[:N], vulkan[:N] or auto (default cpu, or $SDC_BACKEND)"}
+     .help = "cpu, cuda[:N], vulkan[:N] or auto (default cpu, or $SDC_BACKEND)"},             \
+    {"device", 0, CLI_INT, &cli_device_index, .lo = 0, .hi = 1024, .metavar = "N",            \
+     .help = "the GPU for cuda or vulkan (default 0, or $SDC_VULKAN_DEVICE for vulkan);\n"    \
+             "the same as --backend cuda:N / vulkan:N"}
 #define CLI_THREADS(dst)                                                                       \
     {"threads", 't', CLI_INT, (dst), .lo = 1, .hi = 1024, .metavar = "N",                     \
      .help = "CPU worker threads (default: all cores, or $SDC_THREADS)"}

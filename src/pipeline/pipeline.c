@@ -83,12 +83,18 @@ sdc_status sdc_pipeline_dtype(const sdc_pipeline *p, sdc_precision precision, sd
         return sdc_err_set(err, SDC_ERR_ARG, "precision %d is not auto, f32, f16 or bf16",
                            (int)precision);
     sdc_dtype dt = of[precision];
-    /* Every op must take it (the CUDA backend takes all three for all ops). */
+    /* Every op the backend has must take it (CUDA takes all three for all
+     * ops; Vulkan has no backward ops, which generation never runs). */
     bool ok = true;
-    for (int k = 0; k < SDC_OP_COUNT; k++) ok = ok && sdc_backend_supports(p->be, k, dt);
-    /* AUTO: F16 where the backend computes it, else F32. */
-    if (ok || precision == SDC_PRECISION_AUTO) {
-        *out = ok ? dt : SDC_F32;
+    for (int k = 0; k < SDC_OP_COUNT; k++)
+        ok = ok && (!p->be->op[k] || sdc_backend_supports(p->be, k, dt));
+    /* AUTO: F16 on CUDA, F32 elsewhere (Vulkan's F16 is there on request). */
+    if (precision == SDC_PRECISION_AUTO) {
+        *out = ok && p->be->device == SDC_DEVICE_CUDA ? dt : SDC_F32;
+        return SDC_OK;
+    }
+    if (ok) {
+        *out = dt;
         return SDC_OK;
     }
     return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "precision %s: the %s backend computes F32 "
