@@ -18,6 +18,7 @@
  * comments give what the first GPU run (H200) measured against them. */
 #include "suites.h"
 #include "test_util.h"
+#include "backend_models.h"
 
 #include "sdc_cuda.h"
 #include "../src/pipeline/pipeline.h"
@@ -397,56 +398,26 @@ END_TEST
 
 /* ---------------------------------------------------------------- models */
 
-typedef struct side {
-    sdc_backend *be;
-    sdc_arena *arena;
-    sdc_checkpoint *ck;
-} side;
+typedef bm_side side;
 
 static side side_open(bool cuda) {
-    side s;
     sdc_err err = {0};
-    s.be = cuda ? cuda_backend() : sdc_cpu_backend_create(&err);
-    ck_assert_ptr_nonnull(s.be);
-    s.arena = sdc_arena_create(s.be, 0, &err);
-    s.ck = sdc_checkpoint_open(TINY, &err);
-    ck_assert_msg(s.ck, "%s", err.msg);
-    return s;
+    return bm_side_open(cuda ? cuda_backend() : sdc_cpu_backend_create(&err), TINY);
 }
 
-static void side_close(side *s) {
-    ck_assert_uint_eq(sdc_arena_in_use(s->arena), 0); /* every activation was released */
-    sdc_checkpoint_close(s->ck);
-    sdc_arena_destroy(s->arena);
-    sdc_backend_destroy(s->be);
-}
+#define side_close bm_side_close
+#define take_host bm_take_host
+#define unet_run bm_unet_run
+#define vae_run bm_vae_run
 
 #define REGEN_FIXTURES "build/venv/bin/python tests/make_fixtures.py"
 static sdc_tensor *fixture(const char *file, const char *name, sdc_dtype dt) {
     return tu_fixture(file, name, dt, REGEN_FIXTURES);
 }
 
-/* t (any float dtype, on ex's backend) as a new host F32 tensor; frees t. */
-static sdc_tensor *take_host(sdc_exec *ex, sdc_tensor *t) {
-    ck_assert_msg(ex->status == SDC_OK, "%s", ex->err->msg);
-    sdc_err err = {0};
-    sdc_tensor *h = sdc_tensor_new(SDC_F32, t->ndim, t->shape, &err);
-    ck_assert_ptr_nonnull(h);
-    ck_assert_msg(sdc_x_to_host(ex, t, h->data) == SDC_OK, "%s", ex->err->msg);
-    sdc_x_free(ex, t);
-    return h;
-}
-
 static void expect_close(const char *what, sdc_dtype act, const sdc_tensor *got,
                          const sdc_tensor *want, double tol) {
-    sdc_compare_result r;
-    sdc_err err = {0};
-    ck_assert_msg(sdc_compare(got, want, &r, &err) == SDC_OK, "%s: %s", what, err.msg);
-    printf("cuda: %-28s %-4s vs cpu: max-abs %.3g  rel-L2 %.3g  (tol %.1e)\n", what,
-           sdc_dtype_name(act), r.max_abs, r.rel_l2, tol);
-    fflush(stdout);
-    ck_assert_msg(r.rel_l2 <= tol, "%s (%s): rel-L2 %.3g over %.1e (max-abs %.3g)", what,
-                  sdc_dtype_name(act), r.rel_l2, tol, r.max_abs);
+    bm_expect_close("cuda", what, act, got, want, tol);
 }
 
 /* Model tolerances, CUDA vs CPU, rel-L2. F32: only the summation order
@@ -496,23 +467,6 @@ static sdc_tensor *timesteps_f32(void) {
     return tu_timesteps_f32(FIXTURES "unet_io.safetensors", "timestep", REGEN_FIXTURES);
 }
 
-/* sample (and timestep, context) -> the UNet's prediction on one side. */
-static sdc_tensor *unet_run(side *sd, const sdc_unet *m, sdc_dtype act, const sdc_tensor *x,
-                            const sdc_tensor *t, const sdc_tensor *c) {
-    sdc_err err = {0};
-    sdc_exec ex = sdc_exec_begin(sd->be, sd->arena, &err);
-    ex.act = act;
-    sdc_tensor xd = sdc_x_from_host(&ex, x->data, act, x->ndim, x->shape);
-    sdc_tensor td = sdc_x_from_host(&ex, t->data, SDC_F32, t->ndim, t->shape); /* always F32 */
-    sdc_tensor cd = sdc_x_from_host(&ex, c->data, act, c->ndim, c->shape);
-    sdc_tensor y = sdc_unet_forward(&ex, m, xd, td, cd);
-    sdc_tensor *h = take_host(&ex, &y);
-    sdc_x_free(&ex, &xd);
-    sdc_x_free(&ex, &td);
-    sdc_x_free(&ex, &cd);
-    return h;
-}
-
 START_TEST(unet_vs_cpu) {
     sdc_dtype act = act_of(_i);
     side cpu = side_open(false), gpu = side_open(true);
@@ -541,24 +495,6 @@ START_TEST(unet_vs_cpu) {
     side_close(&gpu);
 }
 END_TEST
-
-/* Encode (mean, logvar) and decode on one side, as host tensors. */
-static void vae_run(side *sd, const sdc_vae *m, sdc_dtype act, const sdc_tensor *img,
-                    const sdc_tensor *z, sdc_tensor *out[3]) {
-    sdc_err err = {0};
-    sdc_exec ex = sdc_exec_begin(sd->be, sd->arena, &err);
-    ex.act = act;
-    sdc_tensor xd = sdc_x_from_host(&ex, img->data, act, img->ndim, img->shape);
-    sdc_tensor mean, logvar;
-    ck_assert_msg(sdc_vae_encode(&ex, m, xd, &mean, &logvar) == SDC_OK, "%s", err.msg);
-    sdc_x_free(&ex, &xd);
-    out[0] = take_host(&ex, &mean);
-    out[1] = take_host(&ex, &logvar);
-    sdc_tensor zd = sdc_x_from_host(&ex, z->data, act, z->ndim, z->shape);
-    sdc_tensor dec = sdc_vae_decode(&ex, m, zd);
-    sdc_x_free(&ex, &zd);
-    out[2] = take_host(&ex, &dec);
-}
 
 START_TEST(vae_vs_cpu) {
     sdc_dtype act = act_of(_i);
