@@ -12,6 +12,9 @@
 #   make CUDA=1     also build the CUDA backend (auto when nvcc is found)
 #   make VULKAN=1   also build the Vulkan backend (auto when glslc and the Vulkan headers are found)
 
+# Rules for generated files come before `all`: the goal of a bare `make` is named.
+.DEFAULT_GOAL := all
+
 PREFIX  ?= /usr/local
 CC      ?= cc
 NVCC    ?= nvcc
