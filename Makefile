@@ -93,6 +93,16 @@ $(BUILD)/vkspv/conv.inc: src/vulkan/shaders/gemm.comp src/vulkan/shaders/common.
 	glslc --target-env=vulkan1.2 -O -Werror -DCONV -mfmt=c $< -o $@
 endif
 
+# One build folder, one configuration: when the flags change (CUDA=0 after
+# CUDA=1, WERROR, ARCH, VULKAN...) every object is rebuilt, instead of old
+# objects of the other configuration failing at link time.
+FLAGS_STAMP := $(BUILD)/.flags
+BUILD_FLAGS := $(CC) $(CFLAGS) | $(NVCC) $(NVFLAGS) | $(LDLIBS) | CUDA=$(CUDA) VULKAN=$(VULKAN)
+ifneq ($(BUILD_FLAGS),$(file <$(FLAGS_STAMP)))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_STAMP),$(BUILD_FLAGS))
+endif
+
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ_CU)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -110,7 +120,7 @@ all: $(SETUP_STAMP) $(BUILD)/sdc $(BUILD)/libsdc.a
 setup $(SETUP_STAMP): scripts/setup.sh
 	@bash scripts/setup.sh
 
-$(BUILD)/%.o: %.c | $(SETUP_STAMP)
+$(BUILD)/%.o: %.c $(FLAGS_STAMP) | $(SETUP_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -125,7 +135,7 @@ $(BUILD)/src/text/unicode.o: $(BUILD)/gen/unicode_tables.h
 $(BUILD)/src/text/unicode.o: CFLAGS += -I$(BUILD)/gen
 
 # -MMD: a .cu is rebuilt when kernels/cuda_common.cuh or a header changes.
-$(BUILD)/%.o: %.cu
+$(BUILD)/%.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
