@@ -408,15 +408,27 @@ const op_case op_cases[] = {
     {"attnb_edge_causal_odd", ATTNB(3, true, 0), S3(2, 13, 15)}, /* 1.9e-7 6.1e-7 */
     {"attnb_edge_causal_blocks", ATTNB(2, true, 0), S3(1, 150, 16)}, /* 2.7e-7 1.1e-6 */
     {"attnb_edge_scale", ATTNB(4, false, 0.3f), S3(1, 19, 36), .n = 33}, /* 2.4e-7 4.1e-7 */
-    /* 7x q, k, v: peaky scores and gradients ~50x larger, so is max-abs. */
+    /* 7x q, k, v: scores of ~50 (ill-conditioned), gradients up to ~100.
+     * The tolerance is what f32 gives here, not slack for the kernel: the
+     * exact function moves by up to 6.9e-4 (max-abs) when its inputs move by
+     * half an ulp (2000 seeds); and on near-one-hot rows dS = P·(dP - δ) is a
+     * difference of near-equal terms, so dq and dk, whose true values are
+     * tiny then, carry a rel-L2 with a long tail. The first tolerance,
+     * {2e-5, 1e-3}, came from a few seeds and failed on 1.3 % of them (seed
+     * 114456630: max-abs 1.77e-3). Worst over 20000 seeds, on the right:
+     * rel-L2 2.9e-4, max-abs 2.1e-3 (xscale 5 would give 2.2e-5, 6.4e-4). */
     {"attnb_edge_peaky", ATTNB(2, false, 0), S3(1, 17, 32), .n = 23, .xscale = 7,
-     .tol = {2e-5, 1e-3}}, /* 7.7e-6 3.1e-4 */
+     .tol = {5e-4, 4e-3}}, /* 2.9e-4 2.1e-3 */
 
     /* activation backward: x ~ 2·N(0, 1) as the forward rows, dy ~ N(0, 1) */
     {"gelub_4096x1280", OP(GELU_BACKWARD), S3(1, 4096, 1280)}, /* 5.2e-8 6.1e-7 */
     {"gelub_edge_odd", OP(GELU_BACKWARD), S2(7, 5), .xscale = 6}, /* 6.1e-8 2.0e-7 */
     {"quick_gelub_77x3072", OP(QUICK_GELU_BACKWARD), S3(1, 77, 3072)}, /* 1.1e-7 2.1e-6 */
-    {"quick_gelub_edge_1", OP(QUICK_GELU_BACKWARD), S1(1)}, /* 3.3e-7 2.6e-8 */
+    /* One element: its rel-L2 is its relative error, unbounded near the
+     * root of quick-GELU's derivative (x = -1.28, where two terms of ~0.1
+     * cancel); 152 of 200000 seeds passed 1e-5 under the default, the worst
+     * 2.5e-3. Max-abs judges this row (worst 1.8e-6 over those seeds). */
+    {"quick_gelub_edge_1", OP(QUICK_GELU_BACKWARD), S1(1), .tol = {1, 1e-5}}, /* 2.5e-3 1.8e-6 */
     {"quick_gelub_edge_wide", OP(QUICK_GELU_BACKWARD), S2(7, 5), .xscale = 30}, /* 2.2e-7 5.9e-7 */
     {"silub_1280x32x32", OP(SILU_BACKWARD), S4(1, 1280, 32, 32)}, /* 6.8e-8 1.8e-6 */
     {"silub_edge_rank0", OP(SILU_BACKWARD), .ndim = 0}, /* 4.7e-7 4.8e-8 */

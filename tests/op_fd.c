@@ -124,6 +124,25 @@ static double objective(const fd_plan *p, double *y) {
     return l;
 }
 
+/* (L(x + h) - L(x - h)) / (the exact step), with x[idx] restored. */
+static double central(const fd_plan *p, double *y, double *x, size_t idx, double h) {
+    double x0 = x[idx], hi = x0 + h, lo = x0 - h;
+    x[idx] = hi;
+    double lp = objective(p, y);
+    x[idx] = lo;
+    double lm = objective(p, y);
+    x[idx] = x0;
+    return (lp - lm) / (hi - lo);
+}
+
+/* Richardson's extrapolation of two central differences: the h² terms
+ * cancel, leaving O(h⁴). Plain central differences were not enough on
+ * peaky attention (scores ~50: large third derivatives), where their
+ * truncation error passed 3e-6 on 1.7 % of seeds. */
+static double richardson(const fd_plan *p, double *y, double *x, size_t idx, double h) {
+    return (4 * central(p, y, x, idx, h / 2) - central(p, y, x, idx, h)) / 3;
+}
+
 bool op_fd_check(const op_case *c, uint64_t seed, int max_probes, op_error *e, sdc_err *err) {
     memset(e, 0, sizeof *e);
     if (!op_fd_applies(c->op.kind)) {
@@ -149,7 +168,7 @@ bool op_fd_check(const op_case *c, uint64_t seed, int max_probes, op_error *e, s
         for (int i = 0; i < in.nsrc; i++) b.src[i] = &s[i];
         ok = g && y && op_ref(&b, &in.hdst[0], g);
     }
-    /* Each output's probes: (L(x + h) - L(x - h)) / (the exact step). */
+    /* Each output's probes, against Richardson-extrapolated differences. */
     double num = 0, den = 0;
     size_t at = 0;
     for (int oi = 0; ok && oi < in.ndst; oi++) {
@@ -160,13 +179,7 @@ bool op_fd_check(const op_case *c, uint64_t seed, int max_probes, op_error *e, s
         for (size_t k = 0; ok && k < probes; k++) {
             size_t idx = probes == n ? k : k * n / probes;
             double x0 = x[idx], h = 1e-5 * (1 + fabs(x0));
-            double hi = x0 + h, lo = x0 - h;
-            x[idx] = hi;
-            double lp = objective(&p, y);
-            x[idx] = lo;
-            double lm = objective(&p, y);
-            x[idx] = x0;
-            double fd = (lp - lm) / (hi - lo), an = g[at + idx], d = fabs(fd - an);
+            double fd = richardson(&p, y, x, idx, h), an = g[at + idx], d = fabs(fd - an);
             ok = isfinite(fd);
             if (d > e->max_abs) {
                 e->max_abs = d;
