@@ -5,16 +5,16 @@
 #include "../weights/probe.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
-#define UNET_PREFIX "model.diffusion_model."
-#define VAE_PREFIX "first_stage_model."
-#define CLIP_PREFIX "cond_stage_model.transformer."
+/* The original layout's key prefixes (probe.h), short. */
+#define UNET_PREFIX SDC_ORIGINAL_UNET_PREFIX
+#define VAE_PREFIX SDC_ORIGINAL_VAE_PREFIX
+#define CLIP_PREFIX SDC_ORIGINAL_TEXT_PREFIX
 
 void sdc_checkpoint_close(sdc_checkpoint *ck) {
     if (!ck) return;
@@ -28,22 +28,12 @@ void sdc_checkpoint_close(sdc_checkpoint *ck) {
 
 /* A short description of what a non-SD-1.x single file looks like. */
 static const char *what_it_looks_like(const sdc_safetensors *st) {
-    if (sdc_st_has_prefix(st, "lora_") || sdc_st_has_prefix(st, "lora_unet_") ||
-        sdc_st_findf(st, "lora_te_text_model_encoder_layers_0_mlp_fc1.alpha"))
-        return "a LoRA, not a full checkpoint";
-    if (sdc_st_has_prefix(st, "conditioner.embedders.")) return "an SDXL checkpoint";
-    if (sdc_st_has_prefix(st, "cond_stage_model.model.")) return "an SD 2.x checkpoint (OpenCLIP text encoder)";
-    if (sdc_safetensors_count(st) == 0) return "an empty file";
+    unsigned t = sdc_st_traits(st);
+    if (t & SDC_ST_LORA) return "a LoRA, not a full checkpoint";
+    if (t & SDC_ST_SDXL) return "an SDXL checkpoint";
+    if (t & SDC_ST_SD2) return "an SD 2.x checkpoint (OpenCLIP text encoder)";
+    if (t & SDC_ST_EMPTY) return "an empty file";
     return "not an SD 1.x checkpoint";
-}
-
-static long meta_long(const sdc_safetensors *st, const char *key, long def) {
-    const char *v = sdc_safetensors_meta(st, key);
-    if (!v) return def;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    return *v && !*end && errno == 0 && n > 0 && n < 4096 ? n : -1;
 }
 
 #define NEED(e, what)                                                                    \
@@ -74,8 +64,8 @@ static sdc_status infer_clip(const sdc_safetensors *st, const char *path, sdc_cl
      * file's sdc.clip.heads. When neither works, 0: only loading the text
      * encoder fails then (sdc_checkpoint_set_clip_heads supplies it), so the
      * UNet and VAE of such a file still load. */
-    long heads = meta_long(st, "sdc.clip.heads", c->width % 64 == 0 ? c->width / 64 : -1);
-    c->heads = heads >= 1 && c->width % heads == 0 ? (int)heads : 0;
+    long heads = sdc_st_heads(st, "sdc.clip.heads", c->width);
+    c->heads = heads >= 1 ? (int)heads : 0;
     (void)err;
     return SDC_OK;
 }
@@ -117,7 +107,7 @@ static sdc_status infer_unet(const sdc_safetensors *st, const char *path, sdc_un
         sdc_st_findf(st, UNET_PREFIX "input_blocks.1.1.proj_in.weight")->ndim == 2)
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: the UNet uses linear projections "
                            "(an SD 2.x model)", path);
-    long heads = meta_long(st, "sdc.unet.heads", 8);
+    long heads = sdc_st_meta_int(st, "sdc.unet.heads", 8);
     if (heads < 1) return sdc_err_set(err, SDC_ERR_FORMAT, "%s: bad sdc.unet.heads", path);
     c->heads = (int)heads;
     return SDC_OK;
@@ -153,8 +143,10 @@ static sdc_status open_original(sdc_checkpoint *ck, sdc_err *err) {
     ck->single = sdc_safetensors_open(path, err);
     if (!ck->single) return err->code;
     const sdc_safetensors *st = ck->single;
-    if (!sdc_st_has_prefix(st, UNET_PREFIX) || !sdc_st_has_prefix(st, VAE_PREFIX) ||
-        !sdc_st_has_prefix(st, CLIP_PREFIX "text_model."))
+    sdc_layout_info has;
+    sdc_layout_of_file(st, &has);
+    if (!has.has[SDC_COMPONENT_UNET] || !has.has[SDC_COMPONENT_VAE] ||
+        !has.has[SDC_COMPONENT_TEXT])
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: %s (an SD 1.x file holds %s*, %s* and "
                            "%s*)", path, what_it_looks_like(st), UNET_PREFIX, VAE_PREFIX,
                            CLIP_PREFIX "text_model.");

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,18 +134,12 @@ static sdc_status preprocessor_config(const char *path, sdc_clip_config *c, sdc_
     return s;
 }
 
-static bool is_file(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
 static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weights,
                                 sdc_err *err) {
     char path[4096], cfgp[4096];
     snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
-    if (!is_file(cfgp)) {
-        snprintf(path, sizeof path, "%s/model_index.json", dir);
-        if (is_file(path))
+    if (!sdc_is_file_in(dir, "config.json")) {
+        if (sdc_is_pipeline_folder(dir))
             return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: a diffusers pipeline folder, not a "
                                "CLIPModel (give the CLIP model's own folder)", dir);
         return sdc_err_set(err, SDC_ERR_IO, "%s: no config.json (a CLIPModel folder holds "
@@ -176,7 +169,7 @@ static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weig
     c->crop = c->vision.image_size;
     c->resize = c->vision.image_size;
     snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
-    if (!s && is_file(path)) s = preprocessor_config(path, c, err);
+    if (!s && sdc_is_file_in(dir, "preprocessor_config.json")) s = preprocessor_config(path, c, err);
     if (!s && c->crop != c->vision.image_size)
         s = sdc_err_set(err, SDC_ERR_FORMAT, "%s: crop_size %d differs from the vision tower's "
                         "image_size %d", path, c->crop, c->vision.image_size);
@@ -184,17 +177,12 @@ static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weig
         s = sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: shortest_edge %d is below crop_size %d",
                         path, c->resize, c->crop);
     if (s) return s;
-    static const char *const names[] = {"model.safetensors", "model.fp16.safetensors"};
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (is_file(path)) {
-            if (weights && !(*weights = strdup(path)))
-                return sdc_err_set(err, SDC_ERR_OOM, "out of memory");
-            return SDC_OK;
-        }
+    if (sdc_model_file(dir, path, sizeof path)) {
+        if (weights && !(*weights = strdup(path)))
+            return sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+        return SDC_OK;
     }
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    if (is_file(path))
+    if (sdc_is_file_in(dir, "model.safetensors.index.json"))
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: sharded safetensors are not supported; "
                            "join the shards into model.safetensors", dir);
     return sdc_err_set(err, SDC_ERR_IO, "%s: no model.safetensors (pickle .bin weights are not "
@@ -204,27 +192,16 @@ static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weig
 /* ------------------------------------------------------------ single file */
 
 static const char *looks_like(const sdc_safetensors *st) {
-    if (sdc_st_has_prefix(st, "cond_stage_model.") || sdc_st_has_prefix(st, "model.diffusion_model."))
-        return "a Stable Diffusion checkpoint, not a CLIPModel";
-    if (sdc_st_has_prefix(st, "visual.") || sdc_st_has_prefix(st, "transformer.resblocks."))
+    unsigned t = sdc_st_traits(st);
+    if (t & SDC_ST_SD) return "a Stable Diffusion checkpoint, not a CLIPModel";
+    if (t & SDC_ST_OPENCLIP)
         return "an OpenCLIP state dict (convert it to transformers' CLIPModel layout)";
-    if (sdc_st_has_prefix(st, "vision_model.") && !sdc_st_has_prefix(st, "text_model."))
+    if ((t & SDC_ST_CLIP_VISION) && !(t & SDC_ST_CLIP_TEXT))
         return "a vision-only CLIP file (both towers are needed)";
-    if (sdc_st_has_prefix(st, "text_model.") && !sdc_st_has_prefix(st, "vision_model."))
+    if ((t & SDC_ST_CLIP_TEXT) && !(t & SDC_ST_CLIP_VISION))
         return "a text-only CLIP file (both towers are needed)";
-    if (sdc_safetensors_count(st) == 0) return "an empty file";
+    if (t & SDC_ST_EMPTY) return "an empty file";
     return "not a CLIPModel";
-}
-
-static long meta_heads(const sdc_safetensors *st, const char *key, int width) {
-    /* (No lookup in a file without __metadata__: bsearch on an empty table
-     * is handed NULL there, which UBSan flags.) */
-    const char *v = sdc_safetensors_meta_count(st) ? sdc_safetensors_meta(st, key) : NULL;
-    if (!v) return width % 64 == 0 ? width / 64 : -1;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    return *v && !*end && errno == 0 && n > 0 && n < 4096 && width % n == 0 ? n : -1;
 }
 
 #define NEED(e, what)                                                                         \
@@ -278,8 +255,8 @@ static sdc_status infer_config(const sdc_safetensors *st, const char *path, sdc_
         return sdc_err_set(err, SDC_ERR_FORMAT, "%s: vision position embeddings hold %lld rows, "
                            "not 1 + a square number of patches", path, (long long)vpos->shape[0]);
     v->image_size = (int)(g * v->patch);
-    long th = meta_heads(st, "sdc.clip.text_heads", t->width);
-    long vh = meta_heads(st, "sdc.clip.vision_heads", v->width);
+    long th = sdc_st_heads(st, "sdc.clip.text_heads", t->width);
+    long vh = sdc_st_heads(st, "sdc.clip.vision_heads", v->width);
     if (th < 1 || vh < 1)
         return sdc_err_set(err, SDC_ERR_FORMAT, "%s: cannot tell the head count (widths %d / %d "
                            "are not multiples of 64; set __metadata__ sdc.clip.text_heads and "
@@ -384,7 +361,7 @@ sdc_clip_model *sdc_clip_model_open(const char *path, sdc_backend *be, sdc_err *
     }
     sdc_status s = sdc_clip_config_read(path, &m->cfg, &m->weights, err);
     if (!s && !(m->st = sdc_safetensors_open(m->weights, err))) s = err->code;
-    if (!s && !sdc_st_has_prefix(m->st, "vision_model."))
+    if (!s && !(sdc_st_traits(m->st) & SDC_ST_CLIP_VISION))
         s = sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (no vision_model.* tensors)", m->weights,
                         looks_like(m->st));
     if (!s) s = build_tables(m, err);

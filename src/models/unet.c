@@ -17,29 +17,21 @@ const sdc_unet_config sdc_unet_sd15 = {
 
 /* ------------------------------------------------------------ parameter table */
 
-static void add_resnet(sdc_params *P, unet_resnet *r, int in, int out, int temb, const char *d,
+/* LDM's ResBlock: in_layers (GN, SiLU, conv), emb_layers (SiLU, linear),
+ * out_layers (GN, SiLU, dropout, conv), skip_connection. */
+static const sdc_resnet_names ldm_resblock = {
+    .norm1 = "in_layers.0", .conv1 = "in_layers.2", .temb = "emb_layers.1",
+    .norm2 = "out_layers.0", .conv2 = "out_layers.3", .skip = "skip_connection"};
+
+static void add_resnet(sdc_params *P, sdc_resnet *r, int in, int out, int temb, const char *d,
                        const char *o) {
-    char dn[160], on[160];
-#define N(dsuf, osuf) (snprintf(dn, sizeof dn, "%s.%s", d, dsuf), \
-                       snprintf(on, sizeof on, "%s.%s", o, osuf), dn), on
-    r->in = in;
-    r->out = out;
-    sdc_params_norm(P, &r->norm1_w, &r->norm1_b, in, N("norm1", "in_layers.0"));
-    sdc_params_conv(P, &r->conv1_w, &r->conv1_b, out, in, 3, N("conv1", "in_layers.2"));
-    sdc_params_linear(P, &r->temb_w, &r->temb_b, out, temb, N("time_emb_proj", "emb_layers.1"));
-    sdc_params_norm(P, &r->norm2_w, &r->norm2_b, out, N("norm2", "out_layers.0"));
-    sdc_params_conv(P, &r->conv2_w, &r->conv2_b, out, out, 3, N("conv2", "out_layers.3"));
-    if (in != out)
-        sdc_params_conv(P, &r->skip_w, &r->skip_b, out, in, 1,
-                        N("conv_shortcut", "skip_connection"));
-#undef N
+    sdc_resnet_params(P, r, in, out, temb, &ldm_resblock, d, o);
 }
 
 static void add_transformer(sdc_params *P, unet_transformer *t, int C, int ctx, const char *d,
                             const char *o) {
-    char dn[192], on[192];
-#define N(suf) (snprintf(dn, sizeof dn, "%s.%s", d, suf), \
-                snprintf(on, sizeof on, "%s.%s", o, suf), dn), on
+    sdc_param_names n;
+#define N(suf) SDC_PARAM_NAMES(&n, d, suf, o, suf)
     t->ch = C;
     sdc_params_norm(P, &t->norm_w, &t->norm_b, C, N("norm"));
     sdc_params_conv(P, &t->proj_in_w, &t->proj_in_b, C, C, 1, N("proj_in"));
@@ -144,7 +136,7 @@ void sdc_unet_free(sdc_unet *m) {
 /* ------------------------------------------------------------ forward */
 
 /* x: [B, in, H, W], temb_act: [B, T] (already SiLU'd) -> [B, out, H, W] */
-sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const unet_resnet *r, const sdc_unet_config *c,
+sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const sdc_resnet *r, const sdc_unet_config *c,
                                    sdc_tensor x, sdc_tensor temb_act) {
     sdc_tensor h = sdc_x_group_norm(ex, x, &r->norm1_w, &r->norm1_b, c->groups, c->norm_eps, true);
     sdc_tensor h1 = sdc_x_conv2d(ex, h, &r->conv1_w, &r->conv1_b, 1, 1);
@@ -157,6 +149,11 @@ sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const unet_resnet *r, const sdc
     sdc_x_free(ex, &h1);
     sdc_tensor out = sdc_x_conv2d(ex, h, &r->conv2_w, &r->conv2_b, 1, 1);
     sdc_x_free(ex, &h);
+    sdc_unet_resnet_add_skip(ex, r, x, out);
+    return out;
+}
+
+void sdc_unet_resnet_add_skip(sdc_exec *ex, const sdc_resnet *r, sdc_tensor x, sdc_tensor out) {
     if (r->in != r->out) {
         sdc_tensor s = sdc_x_conv2d(ex, x, &r->skip_w, &r->skip_b, 1, 0);
         sdc_x_add_inplace(ex, out, s);
@@ -164,7 +161,6 @@ sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const unet_resnet *r, const sdc
     } else {
         sdc_x_add_inplace(ex, out, x);
     }
-    return out;
 }
 
 /* q_in: [B, N, C]; kv_in: [B, M, Ck] -> attention output projected, [B, N, C] */
