@@ -45,28 +45,17 @@ static const char *what_it_looks_like(const sdc_safetensors *st) {
 
 static sdc_status infer_clip(const sdc_safetensors *st, const char *path, sdc_clip_text_config *c,
                              sdc_err *err) {
-    const sdc_st_entry *tok = sdc_st_findf(st, CLIP_PREFIX "text_model.embeddings.token_embedding.weight");
-    const sdc_st_entry *pos = sdc_st_findf(st, CLIP_PREFIX "text_model.embeddings.position_embedding.weight");
-    const sdc_st_entry *fc1 = sdc_st_findf(st, CLIP_PREFIX "text_model.encoder.layers.0.mlp.fc1.weight");
-    NEED(tok && tok->ndim == 2, CLIP_PREFIX "text_model.embeddings.token_embedding.weight");
-    NEED(pos && pos->ndim == 2, CLIP_PREFIX "text_model.embeddings.position_embedding.weight");
-    NEED(fc1 && fc1->ndim == 2, CLIP_PREFIX "text_model.encoder.layers.0.mlp.fc1.weight");
     *c = sdc_clip_text_sd15;
-    c->vocab = (int)tok->shape[0];
-    c->width = (int)tok->shape[1];
-    c->max_pos = (int)pos->shape[0];
-    c->ffn = (int)fc1->shape[0];
-    c->layers = 0;
-    while (c->layers < 1024 &&
-           sdc_st_findf(st, CLIP_PREFIX "text_model.encoder.layers.%d.layer_norm1.weight", c->layers))
-        c->layers++;
+    const char *bad = sdc_clip_text_config_from_shapes(st, CLIP_PREFIX "text_model.", c);
+    if (bad)
+        return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing %s%s)", path,
+                           what_it_looks_like(st), CLIP_PREFIX "text_model.", bad);
     /* Heads are not in any shape: width / 64 (SD 1.x's 768 / 64 = 12) or the
      * file's sdc.clip.heads. When neither works, 0: only loading the text
      * encoder fails then (sdc_checkpoint_set_clip_heads supplies it), so the
      * UNet and VAE of such a file still load. */
     long heads = sdc_st_heads(st, "sdc.clip.heads", c->width);
     c->heads = heads >= 1 ? (int)heads : 0;
-    (void)err;
     return SDC_OK;
 }
 

@@ -26,15 +26,13 @@ const sdc_clip_config sdc_clip_vit_l14 = {
 /* transformers' CLIPTextConfig / CLIPVisionConfig defaults fill absent keys
  * (save_pretrained writes only the values that differ from them). */
 static sdc_status text_config(const cJSON *t, const char *path, sdc_clip_config *c, sdc_err *err) {
+    static const sdc_clip_text_config defaults = {
+        .vocab = 49408, .max_pos = 77, .width = 512, .heads = 8, .layers = 12, .ffn = 2048,
+        .eps = 1e-5f};
     sdc_clip_text_config *x = &c->text;
+    *x = defaults;
     sdc_status s;
-    if ((s = sdc_json_int(t, path, "vocab_size", 1, 1 << 22, 49408, &x->vocab, err)) ||
-        (s = sdc_json_int(t, path, "max_position_embeddings", 1, 4096, 77, &x->max_pos, err)) ||
-        (s = sdc_json_int(t, path, "hidden_size", 1, 1 << 16, 512, &x->width, err)) ||
-        (s = sdc_json_int(t, path, "num_attention_heads", 1, 1024, 8, &x->heads, err)) ||
-        (s = sdc_json_int(t, path, "num_hidden_layers", 1, 1024, 12, &x->layers, err)) ||
-        (s = sdc_json_int(t, path, "intermediate_size", 1, 1 << 18, 2048, &x->ffn, err)) ||
-        (s = sdc_json_float(t, path, "layer_norm_eps", 1e-12, 1, 1e-5, &x->eps, err)) ||
+    if ((s = sdc_clip_text_config_keys(t, path, 1 << 22, x, err)) ||
         (s = sdc_json_int(t, path, "eos_token_id", 0, 1 << 22, 49407, &c->eos_id, err)))
         return sdc_err_wrap(err, "text_config"), s;
     const char *act = sdc_json_str(t, "hidden_act", "quick_gelu");
@@ -214,34 +212,25 @@ static const char *looks_like(const sdc_safetensors *st) {
 static sdc_status infer_config(const sdc_safetensors *st, const char *path, sdc_clip_config *c,
                                sdc_err *err) {
     *c = sdc_clip_vit_l14;
-    const sdc_st_entry *tok = sdc_st_findf(st, "text_model.embeddings.token_embedding.weight");
-    const sdc_st_entry *tpos = sdc_st_findf(st, "text_model.embeddings.position_embedding.weight");
-    const sdc_st_entry *tfc = sdc_st_findf(st, "text_model.encoder.layers.0.mlp.fc1.weight");
+    sdc_clip_text_config *t = &c->text;
+    const char *bad = sdc_clip_text_config_from_shapes(st, "text_model.", t);
+    if (bad)
+        return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing or malformed text_model.%s)",
+                           path, looks_like(st), bad);
     const sdc_st_entry *patch = sdc_st_findf(st, "vision_model.embeddings.patch_embedding.weight");
     const sdc_st_entry *vpos = sdc_st_findf(st, "vision_model.embeddings.position_embedding.weight");
     const sdc_st_entry *vfc = sdc_st_findf(st, "vision_model.encoder.layers.0.mlp.fc1.weight");
     const sdc_st_entry *proj = sdc_st_findf(st, "visual_projection.weight");
-    NEED(tok && tok->ndim == 2, "text_model.embeddings.token_embedding.weight");
-    NEED(tpos && tpos->ndim == 2, "text_model.embeddings.position_embedding.weight");
-    NEED(tfc && tfc->ndim == 2, "text_model.encoder.layers.0.mlp.fc1.weight");
     NEED(patch && patch->ndim == 4 && patch->shape[2] == patch->shape[3],
          "vision_model.embeddings.patch_embedding.weight");
     NEED(vpos && vpos->ndim == 2, "vision_model.embeddings.position_embedding.weight");
     NEED(vfc && vfc->ndim == 2, "vision_model.encoder.layers.0.mlp.fc1.weight");
     NEED(proj && proj->ndim == 2, "visual_projection.weight");
-    if (tok->shape[0] > (1 << 22) || tok->shape[1] > (1 << 16) || tpos->shape[0] > 4096 ||
+    if (t->vocab > (1 << 22) || t->width > (1 << 16) || t->max_pos > 4096 ||
         patch->shape[0] > (1 << 16) || patch->shape[1] > 16 || patch->shape[2] > 4096 ||
-        vpos->shape[0] > (1 << 24) || tfc->shape[0] > (1 << 18) || vfc->shape[0] > (1 << 18) ||
+        vpos->shape[0] > (1 << 24) || t->ffn > (1 << 18) || vfc->shape[0] > (1 << 18) ||
         proj->shape[0] > (1 << 16))
         return sdc_err_set(err, SDC_ERR_FORMAT, "%s: CLIP tensor sizes out of range", path);
-    sdc_clip_text_config *t = &c->text;
-    t->vocab = (int)tok->shape[0];
-    t->width = (int)tok->shape[1];
-    t->max_pos = (int)tpos->shape[0];
-    t->ffn = (int)tfc->shape[0];
-    t->layers = 0;
-    while (t->layers < 1024 && sdc_st_findf(st, "text_model.encoder.layers.%d.layer_norm1.weight", t->layers))
-        t->layers++;
     sdc_clip_vision_config *v = &c->vision;
     v->width = (int)patch->shape[0];
     v->channels = (int)patch->shape[1];

@@ -52,6 +52,22 @@ static void add_transformer(sdc_params *P, unet_transformer *t, int C, int ctx, 
 #undef N
 }
 
+/* Layer j of level i: a resnet from in to out channels and, on a level with
+ * attention, a transformer after it. Diffusers names them
+ * "<blocks>.<i>.resnets.<j>" and "<blocks>.<i>.attentions.<j>", LDM
+ * "<ldm>.<idx>.0" and "<ldm>.<idx>.1". */
+static void add_layer(sdc_params *P, unet_level *lv, const sdc_unet_config *c, bool attn, int in,
+                      int out, const char *blocks, int i, int j, const char *ldm, int idx) {
+    char d[96], o[96];
+    snprintf(d, sizeof d, "%s.%d.resnets.%d", blocks, i, j);
+    snprintf(o, sizeof o, "%s.%d.0", ldm, idx);
+    add_resnet(P, &lv->res[j], in, out, 4 * c->channels[0], d, o);
+    if (!attn) return;
+    snprintf(d, sizeof d, "%s.%d.attentions.%d", blocks, i, j);
+    snprintf(o, sizeof o, "%s.%d.1", ldm, idx);
+    add_transformer(P, &lv->attn[j], out, c->context_dim, d, o);
+}
+
 sdc_status sdc_unet_init(sdc_unet *m, const sdc_unet_config *cfg, sdc_err *err) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -76,16 +92,9 @@ sdc_status sdc_unet_init(sdc_unet *m, const sdc_unet_config *cfg, sdc_err *err) 
     int ch = C0;
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < L; j++) {
-            int idx = 1 + i * (L + 1) + j;
-            snprintf(d, sizeof d, "down_blocks.%d.resnets.%d", i, j);
-            snprintf(o, sizeof o, "input_blocks.%d.0", idx);
-            add_resnet(P, &m->down[i].res[j], ch, c->channels[i], T, d, o);
+            add_layer(P, &m->down[i], c, c->attn[i], ch, c->channels[i], "down_blocks", i, j,
+                      "input_blocks", 1 + i * (L + 1) + j);
             ch = c->channels[i];
-            if (c->attn[i]) {
-                snprintf(d, sizeof d, "down_blocks.%d.attentions.%d", i, j);
-                snprintf(o, sizeof o, "input_blocks.%d.1", idx);
-                add_transformer(P, &m->down[i].attn[j], ch, c->context_dim, d, o);
-            }
         }
         if (i < n - 1) {
             snprintf(d, sizeof d, "down_blocks.%d.downsamplers.0.conv", i);
@@ -103,16 +112,9 @@ sdc_status sdc_unet_init(sdc_unet *m, const sdc_unet_config *cfg, sdc_err *err) 
         int skip_in = c->channels[lvl > 0 ? lvl - 1 : 0];
         for (int j = 0; j <= L; j++) {
             int skip = j == L ? skip_in : out;
-            int idx = i * (L + 1) + j;
-            snprintf(d, sizeof d, "up_blocks.%d.resnets.%d", i, j);
-            snprintf(o, sizeof o, "output_blocks.%d.0", idx);
-            add_resnet(P, &m->up[i].res[j], ch + skip, out, T, d, o);
+            add_layer(P, &m->up[i], c, c->attn[lvl], ch + skip, out, "up_blocks", i, j,
+                      "output_blocks", i * (L + 1) + j);
             ch = out;
-            if (c->attn[lvl]) {
-                snprintf(d, sizeof d, "up_blocks.%d.attentions.%d", i, j);
-                snprintf(o, sizeof o, "output_blocks.%d.1", idx);
-                add_transformer(P, &m->up[i].attn[j], ch, c->context_dim, d, o);
-            }
         }
         if (i < n - 1) {
             snprintf(d, sizeof d, "up_blocks.%d.upsamplers.0.conv", i);
