@@ -28,28 +28,30 @@ void sdc_checkpoint_close(sdc_checkpoint *ck) {
 
 /* A short description of what a non-SD-1.x single file looks like. */
 static const char *what_it_looks_like(const sdc_safetensors *st) {
-    unsigned t = sdc_st_traits(st);
-    if (t & SDC_ST_LORA) return "a LoRA, not a full checkpoint";
-    if (t & SDC_ST_SDXL) return "an SDXL checkpoint";
-    if (t & SDC_ST_SD2) return "an SD 2.x checkpoint (OpenCLIP text encoder)";
-    if (t & SDC_ST_EMPTY) return "an empty file";
-    return "not an SD 1.x checkpoint";
+    static const sdc_st_look looks[] = {
+        {SDC_ST_LORA, 0, "a LoRA, not a full checkpoint"},
+        {SDC_ST_SDXL, 0, "an SDXL checkpoint"},
+        {SDC_ST_SD2, 0, "an SD 2.x checkpoint (OpenCLIP text encoder)"},
+        {SDC_ST_EMPTY, 0, "an empty file"},
+        {0, 0, NULL}};
+    return sdc_st_looks_like(st, looks, "not an SD 1.x checkpoint");
 }
 
-#define NEED(e, what)                                                                    \
-    do {                                                                                 \
-        if (!(e))                                                                        \
-            return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing %s)", path,          \
-                               what_it_looks_like(st), what);                             \
-    } while (0)
+/* A config inferred from shapes misses tensor `what`. */
+static sdc_status missing(const sdc_safetensors *st, const char *path, const char *what,
+                          sdc_err *err) {
+    return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing %s)", path, what_it_looks_like(st),
+                       what);
+}
+#define NEED(e, what) do { if (!(e)) return missing(st, path, what, err); } while (0)
 
 static sdc_status infer_clip(const sdc_safetensors *st, const char *path, sdc_clip_text_config *c,
                              sdc_err *err) {
     *c = sdc_clip_text_sd15;
     const char *bad = sdc_clip_text_config_from_shapes(st, CLIP_PREFIX "text_model.", c);
-    if (bad)
-        return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing %s%s)", path,
-                           what_it_looks_like(st), CLIP_PREFIX "text_model.", bad);
+    char key[160];
+    if (bad) snprintf(key, sizeof key, CLIP_PREFIX "text_model.%s", bad);
+    NEED(!bad, key);
     /* Heads are not in any shape: width / 64 (SD 1.x's 768 / 64 = 12) or the
      * file's sdc.clip.heads. When neither works, 0: only loading the text
      * encoder fails then (sdc_checkpoint_set_clip_heads supplies it), so the

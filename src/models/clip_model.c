@@ -190,33 +190,33 @@ static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weig
 /* ------------------------------------------------------------ single file */
 
 static const char *looks_like(const sdc_safetensors *st) {
-    unsigned t = sdc_st_traits(st);
-    if (t & SDC_ST_SD) return "a Stable Diffusion checkpoint, not a CLIPModel";
-    if (t & SDC_ST_OPENCLIP)
-        return "an OpenCLIP state dict (convert it to transformers' CLIPModel layout)";
-    if ((t & SDC_ST_CLIP_VISION) && !(t & SDC_ST_CLIP_TEXT))
-        return "a vision-only CLIP file (both towers are needed)";
-    if ((t & SDC_ST_CLIP_TEXT) && !(t & SDC_ST_CLIP_VISION))
-        return "a text-only CLIP file (both towers are needed)";
-    if (t & SDC_ST_EMPTY) return "an empty file";
-    return "not a CLIPModel";
+    static const sdc_st_look looks[] = {
+        {SDC_ST_SD, 0, "a Stable Diffusion checkpoint, not a CLIPModel"},
+        {SDC_ST_OPENCLIP, 0,
+         "an OpenCLIP state dict (convert it to transformers' CLIPModel layout)"},
+        {SDC_ST_CLIP_VISION, SDC_ST_CLIP_TEXT, "a vision-only CLIP file (both towers are needed)"},
+        {SDC_ST_CLIP_TEXT, SDC_ST_CLIP_VISION, "a text-only CLIP file (both towers are needed)"},
+        {SDC_ST_EMPTY, 0, "an empty file"},
+        {0, 0, NULL}};
+    return sdc_st_looks_like(st, looks, "not a CLIPModel");
 }
 
-#define NEED(e, what)                                                                         \
-    do {                                                                                      \
-        if (!(e))                                                                             \
-            return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing or malformed %s)", path,  \
-                               looks_like(st), what);                                          \
-    } while (0)
+/* A config inferred from shapes misses tensor `what`, or has it malformed. */
+static sdc_status missing(const sdc_safetensors *st, const char *path, const char *what,
+                          sdc_err *err) {
+    return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing or malformed %s)", path,
+                       looks_like(st), what);
+}
+#define NEED(e, what) do { if (!(e)) return missing(st, path, what, err); } while (0)
 
 static sdc_status infer_config(const sdc_safetensors *st, const char *path, sdc_clip_config *c,
                                sdc_err *err) {
     *c = sdc_clip_vit_l14;
     sdc_clip_text_config *t = &c->text;
     const char *bad = sdc_clip_text_config_from_shapes(st, "text_model.", t);
-    if (bad)
-        return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing or malformed text_model.%s)",
-                           path, looks_like(st), bad);
+    char key[160];
+    if (bad) snprintf(key, sizeof key, "text_model.%s", bad);
+    NEED(!bad, key);
     const sdc_st_entry *patch = sdc_st_findf(st, "vision_model.embeddings.patch_embedding.weight");
     const sdc_st_entry *vpos = sdc_st_findf(st, "vision_model.embeddings.position_embedding.weight");
     const sdc_st_entry *vfc = sdc_st_findf(st, "vision_model.encoder.layers.0.mlp.fc1.weight");

@@ -80,6 +80,14 @@ unsigned sdc_st_traits(const sdc_safetensors *st) {
     return t;
 }
 
+const char *sdc_st_looks_like(const sdc_safetensors *st, const sdc_st_look *looks,
+                              const char *otherwise) {
+    unsigned t = sdc_st_traits(st);
+    for (; looks->says; looks++)
+        if ((t & looks->all) == looks->all && !(t & looks->none)) return looks->says;
+    return otherwise;
+}
+
 long sdc_st_meta_int(const sdc_safetensors *st, const char *key, long def) {
     const char *v = sdc_safetensors_meta(st, key);
     if (!v) return def;

@@ -5,8 +5,7 @@
  * (models/clip_model.c):
  *
  *     if (sdc_st_findf(st, "%s.layers.%d.mlp.fc1.weight", prefix, 0)) ...
- *     unsigned t = sdc_st_traits(st);
- *     if (t & SDC_ST_SDXL) ...                    // conditioner.embedders.*
+ *     if (sdc_st_traits(st) & SDC_ST_SDXL) ...    // conditioner.embedders.*
  *     long heads = sdc_st_heads(st, "sdc.clip.heads", width);
  */
 #ifndef SDC_WEIGHTS_PROBE_H
@@ -37,6 +36,15 @@ typedef enum sdc_st_trait {
     SDC_ST_CLIP_VISION = 1 << 7,   /* vision_model.* (its vision tower) */
 } sdc_st_trait;
 unsigned sdc_st_traits(const sdc_safetensors *st);
+/* What a file looks like to an opener that wanted something else: the says
+ * of the first row of looks (ended by a row with says NULL) whose `all`
+ * traits st has and whose `none` traits it lacks, else otherwise. */
+typedef struct sdc_st_look {
+    unsigned all, none;
+    const char *says;
+} sdc_st_look;
+const char *sdc_st_looks_like(const sdc_safetensors *st, const sdc_st_look *looks,
+                              const char *otherwise);
 
 /* A __metadata__ integer in [1, 4095]: def when absent, -1 when malformed. */
 long sdc_st_meta_int(const sdc_safetensors *st, const char *key, long def);
