@@ -134,10 +134,10 @@ static sdc_status open_original(sdc_checkpoint *ck, sdc_err *err) {
     ck->single = sdc_safetensors_open(path, err);
     if (!ck->single) return err->code;
     const sdc_safetensors *st = ck->single;
-    sdc_layout_info has;
-    sdc_layout_of_file(st, &has);
-    if (!has.has[SDC_COMPONENT_UNET] || !has.has[SDC_COMPONENT_VAE] ||
-        !has.has[SDC_COMPONENT_TEXT])
+    sdc_layout_info info;
+    sdc_layout_of_file(st, &info);
+    if (!info.has[SDC_COMPONENT_UNET] || !info.has[SDC_COMPONENT_VAE] ||
+        !info.has[SDC_COMPONENT_TEXT])
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: %s (an SD 1.x file holds %s*, %s* and "
                            "%s*)", path, what_it_looks_like(st), UNET_PREFIX, VAE_PREFIX,
                            CLIP_PREFIX "text_model.");
@@ -207,9 +207,13 @@ sdc_checkpoint *sdc_checkpoint_open(const char *path, sdc_err *err) {
 
 /* ------------------------------------------------------------ binding */
 
-/* Binds p to the checkpoint; a failure names the file it came from. */
-static sdc_status bind(sdc_params *p, const char *component, const sdc_checkpoint *ck,
-                       sdc_safetensors *own, const char *prefix, sdc_backend *be, sdc_err *err) {
+/* Binds p, the table a model's init has just built with status `built`, to
+ * the checkpoint. A failure names the checkpoint (init's: a config inferred
+ * from odd shapes) or the file the weights came from (binding's). */
+static sdc_status bind(sdc_status built, sdc_params *p, const char *component,
+                       const sdc_checkpoint *ck, sdc_safetensors *own, const char *prefix,
+                       sdc_backend *be, sdc_err *err) {
+    if (built) return sdc_err_wrap(err, "%s", ck->path), built;
     sdc_safetensors *st = ck->layout == SDC_LAYOUT_ORIGINAL ? ck->single : own;
     sdc_status s = ck->layout == SDC_LAYOUT_ORIGINAL
                        ? sdc_params_bind(p, component, &st, 1, sdc_key_map_original, prefix, be, err)
@@ -232,25 +236,22 @@ sdc_status sdc_clip_text_load(sdc_clip_text *m, const sdc_checkpoint *ck, sdc_ba
         return sdc_err_set(err, SDC_ERR_FORMAT, "%s: cannot tell the text encoder's head count "
                            "(width %d is not a multiple of 64 and the file names none): pass "
                            "--clip-heads N", ck->path, ck->clip.width);
-    sdc_status s = sdc_clip_text_init(m, &ck->clip, err);
-    if (s) sdc_err_wrap(err, "%s", ck->path); /* a config inferred from odd shapes */
-    else s = bind(&m->params, "text encoder", ck, ck->text_st, CLIP_PREFIX, be, err);
+    sdc_status s = bind(sdc_clip_text_init(m, &ck->clip, err), &m->params, "text encoder", ck,
+                        ck->text_st, CLIP_PREFIX, be, err);
     if (s) sdc_clip_text_free(m);
     return s;
 }
 
 sdc_status sdc_unet_load(sdc_unet *m, const sdc_checkpoint *ck, sdc_backend *be, sdc_err *err) {
-    sdc_status s = sdc_unet_init(m, &ck->unet, err);
-    if (s) sdc_err_wrap(err, "%s", ck->path); /* a config inferred from odd shapes */
-    else s = bind(&m->params, "unet", ck, ck->unet_st, UNET_PREFIX, be, err);
+    sdc_status s = bind(sdc_unet_init(m, &ck->unet, err), &m->params, "unet", ck, ck->unet_st,
+                        UNET_PREFIX, be, err);
     if (s) sdc_unet_free(m);
     return s;
 }
 
 sdc_status sdc_vae_load(sdc_vae *m, const sdc_checkpoint *ck, sdc_backend *be, sdc_err *err) {
-    sdc_status s = sdc_vae_init(m, &ck->vae, err);
-    if (s) sdc_err_wrap(err, "%s", ck->path); /* a config inferred from odd shapes */
-    else s = bind(&m->params, "vae", ck, ck->vae_st, VAE_PREFIX, be, err);
+    sdc_status s = bind(sdc_vae_init(m, &ck->vae, err), &m->params, "vae", ck, ck->vae_st,
+                        VAE_PREFIX, be, err);
     if (s) sdc_vae_free(m);
     return s;
 }

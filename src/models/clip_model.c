@@ -167,7 +167,8 @@ static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weig
     c->crop = c->vision.image_size;
     c->resize = c->vision.image_size;
     snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
-    if (!s && sdc_is_file_in(dir, "preprocessor_config.json")) s = preprocessor_config(path, c, err);
+    if (!s && sdc_is_file_in(dir, "preprocessor_config.json"))
+        s = preprocessor_config(path, c, err);
     if (!s && c->crop != c->vision.image_size)
         s = sdc_err_set(err, SDC_ERR_FORMAT, "%s: crop_size %d differs from the vision tower's "
                         "image_size %d", path, c->crop, c->vision.image_size);

@@ -130,14 +130,20 @@ void sdc_clip_text_free(sdc_clip_text *m) {
     memset(m, 0, sizeof *m);
 }
 
+void sdc_clip_layer_qkv(sdc_exec *ex, const clip_text_layer *L, float eps, sdc_tensor x,
+                        sdc_tensor *q, sdc_tensor *k, sdc_tensor *v) {
+    sdc_tensor h = sdc_x_layer_norm(ex, x, &L->ln1_w, &L->ln1_b, eps);
+    *q = sdc_x_linear(ex, h, &L->q_w, &L->q_b);
+    *k = sdc_x_linear(ex, h, &L->k_w, &L->k_b);
+    *v = sdc_x_linear(ex, h, &L->v_w, &L->v_b);
+    sdc_x_free(ex, &h);
+}
+
 /* x: [B, T, D] -> x + attention(LN1(x)) + MLP(LN2(...)), in place. */
 void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, float eps,
                             bool causal, sdc_tensor x) {
-    sdc_tensor h = sdc_x_layer_norm(ex, x, &L->ln1_w, &L->ln1_b, eps);
-    sdc_tensor q = sdc_x_linear(ex, h, &L->q_w, &L->q_b);
-    sdc_tensor k = sdc_x_linear(ex, h, &L->k_w, &L->k_b);
-    sdc_tensor v = sdc_x_linear(ex, h, &L->v_w, &L->v_b);
-    sdc_x_free(ex, &h);
+    sdc_tensor q, k, v;
+    sdc_clip_layer_qkv(ex, L, eps, x, &q, &k, &v);
     sdc_tensor a = sdc_x_attention(ex, q, k, v, heads, causal);
     sdc_x_free(ex, &q);
     sdc_x_free(ex, &k);
@@ -147,7 +153,7 @@ void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, f
     sdc_x_add_inplace(ex, x, o);
     sdc_x_free(ex, &o);
 
-    h = sdc_x_layer_norm(ex, x, &L->ln2_w, &L->ln2_b, eps);
+    sdc_tensor h = sdc_x_layer_norm(ex, x, &L->ln2_w, &L->ln2_b, eps);
     sdc_tensor f = sdc_x_linear(ex, h, &L->fc1_w, &L->fc1_b); /* [B, T, F] */
     sdc_x_free(ex, &h);
     sdc_tensor g = sdc_x_quick_gelu(ex, f);

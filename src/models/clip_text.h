@@ -80,6 +80,10 @@ sdc_tensor sdc_clip_text_embed(sdc_exec *ex, const sdc_clip_text *m, const int32
  * both towers share it. */
 void sdc_clip_encoder_params(sdc_params *P, clip_text_layer *layers, int n, const char *tower,
                              int D, int F);
+/* The self-attention's projections of LN1(x), x [B, T, D]: q, k, v [B, T, D]
+ * (the forward's and the backward's rerun's first step). */
+void sdc_clip_layer_qkv(sdc_exec *ex, const clip_text_layer *L, float eps, sdc_tensor x,
+                        sdc_tensor *q, sdc_tensor *k, sdc_tensor *v);
 /* One pre-LN transformer layer on x [B, T, D], in place (the text tower's
  * causal layer; the vision tower runs the same layer without the mask). */
 void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, float eps,
