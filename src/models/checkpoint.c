@@ -5,16 +5,16 @@
 #include "../weights/probe.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
-#define UNET_PREFIX "model.diffusion_model."
-#define VAE_PREFIX "first_stage_model."
-#define CLIP_PREFIX "cond_stage_model.transformer."
+/* The original layout's key prefixes (probe.h), short. */
+#define UNET_PREFIX SDC_ORIGINAL_UNET_PREFIX
+#define VAE_PREFIX SDC_ORIGINAL_VAE_PREFIX
+#define CLIP_PREFIX SDC_ORIGINAL_TEXT_PREFIX
 
 void sdc_checkpoint_close(sdc_checkpoint *ck) {
     if (!ck) return;
@@ -28,55 +28,36 @@ void sdc_checkpoint_close(sdc_checkpoint *ck) {
 
 /* A short description of what a non-SD-1.x single file looks like. */
 static const char *what_it_looks_like(const sdc_safetensors *st) {
-    if (sdc_st_has_prefix(st, "lora_") || sdc_st_has_prefix(st, "lora_unet_") ||
-        sdc_st_findf(st, "lora_te_text_model_encoder_layers_0_mlp_fc1.alpha"))
-        return "a LoRA, not a full checkpoint";
-    if (sdc_st_has_prefix(st, "conditioner.embedders.")) return "an SDXL checkpoint";
-    if (sdc_st_has_prefix(st, "cond_stage_model.model.")) return "an SD 2.x checkpoint (OpenCLIP text encoder)";
-    if (sdc_safetensors_count(st) == 0) return "an empty file";
-    return "not an SD 1.x checkpoint";
+    static const sdc_st_look looks[] = {
+        {SDC_ST_LORA, 0, "a LoRA, not a full checkpoint"},
+        {SDC_ST_SDXL, 0, "an SDXL checkpoint"},
+        {SDC_ST_SD2, 0, "an SD 2.x checkpoint (OpenCLIP text encoder)"},
+        {SDC_ST_EMPTY, 0, "an empty file"},
+        {0, 0, NULL}};
+    return sdc_st_looks_like(st, looks, "not an SD 1.x checkpoint");
 }
 
-static long meta_long(const sdc_safetensors *st, const char *key, long def) {
-    const char *v = sdc_safetensors_meta(st, key);
-    if (!v) return def;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    return *v && !*end && errno == 0 && n > 0 && n < 4096 ? n : -1;
+/* A config inferred from shapes misses tensor `what`. */
+static sdc_status missing(const sdc_safetensors *st, const char *path, const char *what,
+                          sdc_err *err) {
+    return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing %s)", path, what_it_looks_like(st),
+                       what);
 }
-
-#define NEED(e, what)                                                                    \
-    do {                                                                                 \
-        if (!(e))                                                                        \
-            return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing %s)", path,          \
-                               what_it_looks_like(st), what);                             \
-    } while (0)
+#define NEED(e, what) do { if (!(e)) return missing(st, path, what, err); } while (0)
 
 static sdc_status infer_clip(const sdc_safetensors *st, const char *path, sdc_clip_text_config *c,
                              sdc_err *err) {
-    const sdc_st_entry *tok = sdc_st_findf(st, CLIP_PREFIX "text_model.embeddings.token_embedding.weight");
-    const sdc_st_entry *pos = sdc_st_findf(st, CLIP_PREFIX "text_model.embeddings.position_embedding.weight");
-    const sdc_st_entry *fc1 = sdc_st_findf(st, CLIP_PREFIX "text_model.encoder.layers.0.mlp.fc1.weight");
-    NEED(tok && tok->ndim == 2, CLIP_PREFIX "text_model.embeddings.token_embedding.weight");
-    NEED(pos && pos->ndim == 2, CLIP_PREFIX "text_model.embeddings.position_embedding.weight");
-    NEED(fc1 && fc1->ndim == 2, CLIP_PREFIX "text_model.encoder.layers.0.mlp.fc1.weight");
     *c = sdc_clip_text_sd15;
-    c->vocab = (int)tok->shape[0];
-    c->width = (int)tok->shape[1];
-    c->max_pos = (int)pos->shape[0];
-    c->ffn = (int)fc1->shape[0];
-    c->layers = 0;
-    while (c->layers < 1024 &&
-           sdc_st_findf(st, CLIP_PREFIX "text_model.encoder.layers.%d.layer_norm1.weight", c->layers))
-        c->layers++;
+    const char *bad = sdc_clip_text_config_from_shapes(st, CLIP_PREFIX "text_model.", c);
+    char key[160];
+    if (bad) snprintf(key, sizeof key, CLIP_PREFIX "text_model.%s", bad);
+    NEED(!bad, key);
     /* Heads are not in any shape: width / 64 (SD 1.x's 768 / 64 = 12) or the
      * file's sdc.clip.heads. When neither works, 0: only loading the text
      * encoder fails then (sdc_checkpoint_set_clip_heads supplies it), so the
      * UNet and VAE of such a file still load. */
-    long heads = meta_long(st, "sdc.clip.heads", c->width % 64 == 0 ? c->width / 64 : -1);
-    c->heads = heads >= 1 && c->width % heads == 0 ? (int)heads : 0;
-    (void)err;
+    long heads = sdc_st_heads(st, "sdc.clip.heads", c->width);
+    c->heads = heads >= 1 ? (int)heads : 0;
     return SDC_OK;
 }
 
@@ -117,7 +98,7 @@ static sdc_status infer_unet(const sdc_safetensors *st, const char *path, sdc_un
         sdc_st_findf(st, UNET_PREFIX "input_blocks.1.1.proj_in.weight")->ndim == 2)
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: the UNet uses linear projections "
                            "(an SD 2.x model)", path);
-    long heads = meta_long(st, "sdc.unet.heads", 8);
+    long heads = sdc_st_meta_int(st, "sdc.unet.heads", 8);
     if (heads < 1) return sdc_err_set(err, SDC_ERR_FORMAT, "%s: bad sdc.unet.heads", path);
     c->heads = (int)heads;
     return SDC_OK;
@@ -153,8 +134,10 @@ static sdc_status open_original(sdc_checkpoint *ck, sdc_err *err) {
     ck->single = sdc_safetensors_open(path, err);
     if (!ck->single) return err->code;
     const sdc_safetensors *st = ck->single;
-    if (!sdc_st_has_prefix(st, UNET_PREFIX) || !sdc_st_has_prefix(st, VAE_PREFIX) ||
-        !sdc_st_has_prefix(st, CLIP_PREFIX "text_model."))
+    sdc_layout_info info;
+    sdc_layout_of_file(st, &info);
+    if (!info.has[SDC_COMPONENT_UNET] || !info.has[SDC_COMPONENT_VAE] ||
+        !info.has[SDC_COMPONENT_TEXT])
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: %s (an SD 1.x file holds %s*, %s* and "
                            "%s*)", path, what_it_looks_like(st), UNET_PREFIX, VAE_PREFIX,
                            CLIP_PREFIX "text_model.");
@@ -224,9 +207,13 @@ sdc_checkpoint *sdc_checkpoint_open(const char *path, sdc_err *err) {
 
 /* ------------------------------------------------------------ binding */
 
-/* Binds p to the checkpoint; a failure names the file it came from. */
-static sdc_status bind(sdc_params *p, const char *component, const sdc_checkpoint *ck,
-                       sdc_safetensors *own, const char *prefix, sdc_backend *be, sdc_err *err) {
+/* Binds p, the table a model's init has just built with status `built`, to
+ * the checkpoint. A failure names the checkpoint (init's: a config inferred
+ * from odd shapes) or the file the weights came from (binding's). */
+static sdc_status bind(sdc_status built, sdc_params *p, const char *component,
+                       const sdc_checkpoint *ck, sdc_safetensors *own, const char *prefix,
+                       sdc_backend *be, sdc_err *err) {
+    if (built) return sdc_err_wrap(err, "%s", ck->path), built;
     sdc_safetensors *st = ck->layout == SDC_LAYOUT_ORIGINAL ? ck->single : own;
     sdc_status s = ck->layout == SDC_LAYOUT_ORIGINAL
                        ? sdc_params_bind(p, component, &st, 1, sdc_key_map_original, prefix, be, err)
@@ -249,25 +236,22 @@ sdc_status sdc_clip_text_load(sdc_clip_text *m, const sdc_checkpoint *ck, sdc_ba
         return sdc_err_set(err, SDC_ERR_FORMAT, "%s: cannot tell the text encoder's head count "
                            "(width %d is not a multiple of 64 and the file names none): pass "
                            "--clip-heads N", ck->path, ck->clip.width);
-    sdc_status s = sdc_clip_text_init(m, &ck->clip, err);
-    if (s) sdc_err_wrap(err, "%s", ck->path); /* a config inferred from odd shapes */
-    else s = bind(&m->params, "text encoder", ck, ck->text_st, CLIP_PREFIX, be, err);
+    sdc_status s = bind(sdc_clip_text_init(m, &ck->clip, err), &m->params, "text encoder", ck,
+                        ck->text_st, CLIP_PREFIX, be, err);
     if (s) sdc_clip_text_free(m);
     return s;
 }
 
 sdc_status sdc_unet_load(sdc_unet *m, const sdc_checkpoint *ck, sdc_backend *be, sdc_err *err) {
-    sdc_status s = sdc_unet_init(m, &ck->unet, err);
-    if (s) sdc_err_wrap(err, "%s", ck->path); /* a config inferred from odd shapes */
-    else s = bind(&m->params, "unet", ck, ck->unet_st, UNET_PREFIX, be, err);
+    sdc_status s = bind(sdc_unet_init(m, &ck->unet, err), &m->params, "unet", ck, ck->unet_st,
+                        UNET_PREFIX, be, err);
     if (s) sdc_unet_free(m);
     return s;
 }
 
 sdc_status sdc_vae_load(sdc_vae *m, const sdc_checkpoint *ck, sdc_backend *be, sdc_err *err) {
-    sdc_status s = sdc_vae_init(m, &ck->vae, err);
-    if (s) sdc_err_wrap(err, "%s", ck->path); /* a config inferred from odd shapes */
-    else s = bind(&m->params, "vae", ck, ck->vae_st, VAE_PREFIX, be, err);
+    sdc_status s = bind(sdc_vae_init(m, &ck->vae, err), &m->params, "vae", ck, ck->vae_st,
+                        VAE_PREFIX, be, err);
     if (s) sdc_vae_free(m);
     return s;
 }

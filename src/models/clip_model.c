@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +26,13 @@ const sdc_clip_config sdc_clip_vit_l14 = {
 /* transformers' CLIPTextConfig / CLIPVisionConfig defaults fill absent keys
  * (save_pretrained writes only the values that differ from them). */
 static sdc_status text_config(const cJSON *t, const char *path, sdc_clip_config *c, sdc_err *err) {
+    static const sdc_clip_text_config defaults = {
+        .vocab = 49408, .max_pos = 77, .width = 512, .heads = 8, .layers = 12, .ffn = 2048,
+        .eps = 1e-5f};
     sdc_clip_text_config *x = &c->text;
+    *x = defaults;
     sdc_status s;
-    if ((s = sdc_json_int(t, path, "vocab_size", 1, 1 << 22, 49408, &x->vocab, err)) ||
-        (s = sdc_json_int(t, path, "max_position_embeddings", 1, 4096, 77, &x->max_pos, err)) ||
-        (s = sdc_json_int(t, path, "hidden_size", 1, 1 << 16, 512, &x->width, err)) ||
-        (s = sdc_json_int(t, path, "num_attention_heads", 1, 1024, 8, &x->heads, err)) ||
-        (s = sdc_json_int(t, path, "num_hidden_layers", 1, 1024, 12, &x->layers, err)) ||
-        (s = sdc_json_int(t, path, "intermediate_size", 1, 1 << 18, 2048, &x->ffn, err)) ||
-        (s = sdc_json_float(t, path, "layer_norm_eps", 1e-12, 1, 1e-5, &x->eps, err)) ||
+    if ((s = sdc_clip_text_config_keys(t, path, 1 << 22, x, err)) ||
         (s = sdc_json_int(t, path, "eos_token_id", 0, 1 << 22, 49407, &c->eos_id, err)))
         return sdc_err_wrap(err, "text_config"), s;
     const char *act = sdc_json_str(t, "hidden_act", "quick_gelu");
@@ -135,18 +132,12 @@ static sdc_status preprocessor_config(const char *path, sdc_clip_config *c, sdc_
     return s;
 }
 
-static bool is_file(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
 static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weights,
                                 sdc_err *err) {
     char path[4096], cfgp[4096];
     snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
-    if (!is_file(cfgp)) {
-        snprintf(path, sizeof path, "%s/model_index.json", dir);
-        if (is_file(path))
+    if (!sdc_is_file_in(dir, "config.json")) {
+        if (sdc_is_pipeline_folder(dir))
             return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: a diffusers pipeline folder, not a "
                                "CLIPModel (give the CLIP model's own folder)", dir);
         return sdc_err_set(err, SDC_ERR_IO, "%s: no config.json (a CLIPModel folder holds "
@@ -176,7 +167,8 @@ static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weig
     c->crop = c->vision.image_size;
     c->resize = c->vision.image_size;
     snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
-    if (!s && is_file(path)) s = preprocessor_config(path, c, err);
+    if (!s && sdc_is_file_in(dir, "preprocessor_config.json"))
+        s = preprocessor_config(path, c, err);
     if (!s && c->crop != c->vision.image_size)
         s = sdc_err_set(err, SDC_ERR_FORMAT, "%s: crop_size %d differs from the vision tower's "
                         "image_size %d", path, c->crop, c->vision.image_size);
@@ -184,17 +176,12 @@ static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weig
         s = sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: shortest_edge %d is below crop_size %d",
                         path, c->resize, c->crop);
     if (s) return s;
-    static const char *const names[] = {"model.safetensors", "model.fp16.safetensors"};
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (is_file(path)) {
-            if (weights && !(*weights = strdup(path)))
-                return sdc_err_set(err, SDC_ERR_OOM, "out of memory");
-            return SDC_OK;
-        }
+    if (sdc_model_file(dir, path, sizeof path)) {
+        if (weights && !(*weights = strdup(path)))
+            return sdc_err_set(err, SDC_ERR_OOM, "out of memory");
+        return SDC_OK;
     }
-    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    if (is_file(path))
+    if (sdc_is_file_in(dir, "model.safetensors.index.json"))
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED, "%s: sharded safetensors are not supported; "
                            "join the shards into model.safetensors", dir);
     return sdc_err_set(err, SDC_ERR_IO, "%s: no model.safetensors (pickle .bin weights are not "
@@ -204,67 +191,47 @@ static sdc_status folder_config(const char *dir, sdc_clip_config *c, char **weig
 /* ------------------------------------------------------------ single file */
 
 static const char *looks_like(const sdc_safetensors *st) {
-    if (sdc_st_has_prefix(st, "cond_stage_model.") || sdc_st_has_prefix(st, "model.diffusion_model."))
-        return "a Stable Diffusion checkpoint, not a CLIPModel";
-    if (sdc_st_has_prefix(st, "visual.") || sdc_st_has_prefix(st, "transformer.resblocks."))
-        return "an OpenCLIP state dict (convert it to transformers' CLIPModel layout)";
-    if (sdc_st_has_prefix(st, "vision_model.") && !sdc_st_has_prefix(st, "text_model."))
-        return "a vision-only CLIP file (both towers are needed)";
-    if (sdc_st_has_prefix(st, "text_model.") && !sdc_st_has_prefix(st, "vision_model."))
-        return "a text-only CLIP file (both towers are needed)";
-    if (sdc_safetensors_count(st) == 0) return "an empty file";
-    return "not a CLIPModel";
+    static const sdc_st_look looks[] = {
+        {SDC_ST_SD, 0, "a Stable Diffusion checkpoint, not a CLIPModel"},
+        {SDC_ST_OPENCLIP, 0,
+         "an OpenCLIP state dict (convert it to transformers' CLIPModel layout)"},
+        {SDC_ST_CLIP_VISION, SDC_ST_CLIP_TEXT, "a vision-only CLIP file (both towers are needed)"},
+        {SDC_ST_CLIP_TEXT, SDC_ST_CLIP_VISION, "a text-only CLIP file (both towers are needed)"},
+        {SDC_ST_EMPTY, 0, "an empty file"},
+        {0, 0, NULL}};
+    return sdc_st_looks_like(st, looks, "not a CLIPModel");
 }
 
-static long meta_heads(const sdc_safetensors *st, const char *key, int width) {
-    /* (No lookup in a file without __metadata__: bsearch on an empty table
-     * is handed NULL there, which UBSan flags.) */
-    const char *v = sdc_safetensors_meta_count(st) ? sdc_safetensors_meta(st, key) : NULL;
-    if (!v) return width % 64 == 0 ? width / 64 : -1;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    return *v && !*end && errno == 0 && n > 0 && n < 4096 && width % n == 0 ? n : -1;
+/* A config inferred from shapes misses tensor `what`, or has it malformed. */
+static sdc_status missing(const sdc_safetensors *st, const char *path, const char *what,
+                          sdc_err *err) {
+    return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing or malformed %s)", path,
+                       looks_like(st), what);
 }
-
-#define NEED(e, what)                                                                         \
-    do {                                                                                      \
-        if (!(e))                                                                             \
-            return sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (missing or malformed %s)", path,  \
-                               looks_like(st), what);                                          \
-    } while (0)
+#define NEED(e, what) do { if (!(e)) return missing(st, path, what, err); } while (0)
 
 static sdc_status infer_config(const sdc_safetensors *st, const char *path, sdc_clip_config *c,
                                sdc_err *err) {
     *c = sdc_clip_vit_l14;
-    const sdc_st_entry *tok = sdc_st_findf(st, "text_model.embeddings.token_embedding.weight");
-    const sdc_st_entry *tpos = sdc_st_findf(st, "text_model.embeddings.position_embedding.weight");
-    const sdc_st_entry *tfc = sdc_st_findf(st, "text_model.encoder.layers.0.mlp.fc1.weight");
+    sdc_clip_text_config *t = &c->text;
+    const char *bad = sdc_clip_text_config_from_shapes(st, "text_model.", t);
+    char key[160];
+    if (bad) snprintf(key, sizeof key, "text_model.%s", bad);
+    NEED(!bad, key);
     const sdc_st_entry *patch = sdc_st_findf(st, "vision_model.embeddings.patch_embedding.weight");
     const sdc_st_entry *vpos = sdc_st_findf(st, "vision_model.embeddings.position_embedding.weight");
     const sdc_st_entry *vfc = sdc_st_findf(st, "vision_model.encoder.layers.0.mlp.fc1.weight");
     const sdc_st_entry *proj = sdc_st_findf(st, "visual_projection.weight");
-    NEED(tok && tok->ndim == 2, "text_model.embeddings.token_embedding.weight");
-    NEED(tpos && tpos->ndim == 2, "text_model.embeddings.position_embedding.weight");
-    NEED(tfc && tfc->ndim == 2, "text_model.encoder.layers.0.mlp.fc1.weight");
     NEED(patch && patch->ndim == 4 && patch->shape[2] == patch->shape[3],
          "vision_model.embeddings.patch_embedding.weight");
     NEED(vpos && vpos->ndim == 2, "vision_model.embeddings.position_embedding.weight");
     NEED(vfc && vfc->ndim == 2, "vision_model.encoder.layers.0.mlp.fc1.weight");
     NEED(proj && proj->ndim == 2, "visual_projection.weight");
-    if (tok->shape[0] > (1 << 22) || tok->shape[1] > (1 << 16) || tpos->shape[0] > 4096 ||
+    if (t->vocab > (1 << 22) || t->width > (1 << 16) || t->max_pos > 4096 ||
         patch->shape[0] > (1 << 16) || patch->shape[1] > 16 || patch->shape[2] > 4096 ||
-        vpos->shape[0] > (1 << 24) || tfc->shape[0] > (1 << 18) || vfc->shape[0] > (1 << 18) ||
+        vpos->shape[0] > (1 << 24) || t->ffn > (1 << 18) || vfc->shape[0] > (1 << 18) ||
         proj->shape[0] > (1 << 16))
         return sdc_err_set(err, SDC_ERR_FORMAT, "%s: CLIP tensor sizes out of range", path);
-    sdc_clip_text_config *t = &c->text;
-    t->vocab = (int)tok->shape[0];
-    t->width = (int)tok->shape[1];
-    t->max_pos = (int)tpos->shape[0];
-    t->ffn = (int)tfc->shape[0];
-    t->layers = 0;
-    while (t->layers < 1024 && sdc_st_findf(st, "text_model.encoder.layers.%d.layer_norm1.weight", t->layers))
-        t->layers++;
     sdc_clip_vision_config *v = &c->vision;
     v->width = (int)patch->shape[0];
     v->channels = (int)patch->shape[1];
@@ -278,8 +245,8 @@ static sdc_status infer_config(const sdc_safetensors *st, const char *path, sdc_
         return sdc_err_set(err, SDC_ERR_FORMAT, "%s: vision position embeddings hold %lld rows, "
                            "not 1 + a square number of patches", path, (long long)vpos->shape[0]);
     v->image_size = (int)(g * v->patch);
-    long th = meta_heads(st, "sdc.clip.text_heads", t->width);
-    long vh = meta_heads(st, "sdc.clip.vision_heads", v->width);
+    long th = sdc_st_heads(st, "sdc.clip.text_heads", t->width);
+    long vh = sdc_st_heads(st, "sdc.clip.vision_heads", v->width);
     if (th < 1 || vh < 1)
         return sdc_err_set(err, SDC_ERR_FORMAT, "%s: cannot tell the head count (widths %d / %d "
                            "are not multiples of 64; set __metadata__ sdc.clip.text_heads and "
@@ -384,7 +351,7 @@ sdc_clip_model *sdc_clip_model_open(const char *path, sdc_backend *be, sdc_err *
     }
     sdc_status s = sdc_clip_config_read(path, &m->cfg, &m->weights, err);
     if (!s && !(m->st = sdc_safetensors_open(m->weights, err))) s = err->code;
-    if (!s && !sdc_st_has_prefix(m->st, "vision_model."))
+    if (!s && !(sdc_st_traits(m->st) & SDC_ST_CLIP_VISION))
         s = sdc_err_set(err, SDC_ERR_FORMAT, "%s: %s (no vision_model.* tensors)", m->weights,
                         looks_like(m->st));
     if (!s) s = build_tables(m, err);

@@ -2,7 +2,9 @@
 #include "clip_text.h"
 
 #include "../weights/hf_config.h"
+#include "../weights/probe.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +19,7 @@ sdc_status sdc_clip_text_config_from_json(const char *path, sdc_clip_text_config
     if (!j) return err->code;
     sdc_clip_text_config c = sdc_clip_text_sd15;
     sdc_status s;
-    if ((s = sdc_json_int(j, path, "vocab_size", 1, 1 << 20, c.vocab, &c.vocab, err)) ||
-        (s = sdc_json_int(j, path, "max_position_embeddings", 1, 4096, c.max_pos, &c.max_pos, err)) ||
-        (s = sdc_json_int(j, path, "hidden_size", 1, 1 << 16, c.width, &c.width, err)) ||
-        (s = sdc_json_int(j, path, "num_attention_heads", 1, 1024, c.heads, &c.heads, err)) ||
-        (s = sdc_json_int(j, path, "num_hidden_layers", 1, 1024, c.layers, &c.layers, err)) ||
-        (s = sdc_json_int(j, path, "intermediate_size", 1, 1 << 18, c.ffn, &c.ffn, err)) ||
-        (s = sdc_json_float(j, path, "layer_norm_eps", 1e-12, 1, c.eps, &c.eps, err))) {
+    if ((s = sdc_clip_text_config_keys(j, path, 1 << 20, &c, err))) {
         cJSON_Delete(j);
         return s;
     }
@@ -40,6 +36,45 @@ sdc_status sdc_clip_text_config_from_json(const char *path, sdc_clip_text_config
                            "num_attention_heads %d", path, c.width, c.heads);
     *cfg = c;
     return SDC_OK;
+}
+
+sdc_status sdc_clip_text_config_keys(const cJSON *t, const char *path, long max_vocab,
+                                     sdc_clip_text_config *c, sdc_err *err) {
+    sdc_status s;
+    if ((s = sdc_json_int(t, path, "vocab_size", 1, max_vocab, c->vocab, &c->vocab, err)) ||
+        (s = sdc_json_int(t, path, "max_position_embeddings", 1, 4096, c->max_pos, &c->max_pos,
+                          err)) ||
+        (s = sdc_json_int(t, path, "hidden_size", 1, 1 << 16, c->width, &c->width, err)) ||
+        (s = sdc_json_int(t, path, "num_attention_heads", 1, 1024, c->heads, &c->heads, err)) ||
+        (s = sdc_json_int(t, path, "num_hidden_layers", 1, 1024, c->layers, &c->layers, err)) ||
+        (s = sdc_json_int(t, path, "intermediate_size", 1, 1 << 18, c->ffn, &c->ffn, err)) ||
+        (s = sdc_json_float(t, path, "layer_norm_eps", 1e-12, 1, c->eps, &c->eps, err)))
+        return s;
+    return SDC_OK;
+}
+
+/* A dimension as an int, saturated (callers range-check the sizes). */
+static int dim(int64_t d) { return d > INT_MAX ? INT_MAX : (int)d; }
+
+const char *sdc_clip_text_config_from_shapes(const sdc_safetensors *st, const char *prefix,
+                                             sdc_clip_text_config *c) {
+    static const char *const key[] = {"embeddings.token_embedding.weight",
+                                      "embeddings.position_embedding.weight",
+                                      "encoder.layers.0.mlp.fc1.weight"};
+    const sdc_st_entry *e[3];
+    for (int i = 0; i < 3; i++) {
+        e[i] = sdc_st_findf(st, "%s%s", prefix, key[i]);
+        if (!e[i] || e[i]->ndim != 2) return key[i];
+    }
+    c->vocab = dim(e[0]->shape[0]);
+    c->width = dim(e[0]->shape[1]);
+    c->max_pos = dim(e[1]->shape[0]);
+    c->ffn = dim(e[2]->shape[0]);
+    c->layers = 0;
+    while (c->layers < 1024 &&
+           sdc_st_findf(st, "%sencoder.layers.%d.layer_norm1.weight", prefix, c->layers))
+        c->layers++;
+    return NULL;
 }
 
 #define SHAPE(...) (const int64_t[]){__VA_ARGS__}
@@ -60,17 +95,13 @@ sdc_status sdc_clip_text_init(sdc_clip_text *m, const sdc_clip_text_config *cfg,
     int D = cfg->width, F = cfg->ffn;
     ADD(&m->token_emb, "text_model.embeddings.token_embedding.weight", cfg->vocab, D);
     ADD(&m->pos_emb, "text_model.embeddings.position_embedding.weight", cfg->max_pos, D);
-    char pre[128];
-    for (int i = 0; i < cfg->layers; i++) {
-        snprintf(pre, sizeof pre, "text_model.encoder.layers.%d", i);
-        sdc_clip_layer_params(P, &m->layer[i], pre, D, F);
-    }
+    sdc_clip_encoder_params(P, m->layer, cfg->layers, "text_model", D, F);
     sdc_params_norm(P, &m->final_ln_w, &m->final_ln_b, D, "text_model.final_layer_norm", NULL);
     if (P->status) return sdc_err_set(err, P->status, "clip text: building the parameter table");
     return SDC_OK;
 }
 
-void sdc_clip_layer_params(sdc_params *P, clip_text_layer *L, const char *pre, int D, int F) {
+static void layer_params(sdc_params *P, clip_text_layer *L, const char *pre, int D, int F) {
     char name[160];
 #define SUB(s) (snprintf(name, sizeof name, "%s.%s", pre, s), name)
     sdc_params_norm(P, &L->ln1_w, &L->ln1_b, D, SUB("layer_norm1"), NULL);
@@ -84,20 +115,35 @@ void sdc_clip_layer_params(sdc_params *P, clip_text_layer *L, const char *pre, i
 #undef SUB
 }
 
+void sdc_clip_encoder_params(sdc_params *P, clip_text_layer *layers, int n, const char *tower,
+                             int D, int F) {
+    char pre[128];
+    for (int i = 0; i < n; i++) {
+        snprintf(pre, sizeof pre, "%s.encoder.layers.%d", tower, i);
+        layer_params(P, &layers[i], pre, D, F);
+    }
+}
+
 void sdc_clip_text_free(sdc_clip_text *m) {
     sdc_params_free(&m->params);
     free(m->layer);
     memset(m, 0, sizeof *m);
 }
 
+void sdc_clip_layer_qkv(sdc_exec *ex, const clip_text_layer *L, float eps, sdc_tensor x,
+                        sdc_tensor *q, sdc_tensor *k, sdc_tensor *v) {
+    sdc_tensor h = sdc_x_layer_norm(ex, x, &L->ln1_w, &L->ln1_b, eps);
+    *q = sdc_x_linear(ex, h, &L->q_w, &L->q_b);
+    *k = sdc_x_linear(ex, h, &L->k_w, &L->k_b);
+    *v = sdc_x_linear(ex, h, &L->v_w, &L->v_b);
+    sdc_x_free(ex, &h);
+}
+
 /* x: [B, T, D] -> x + attention(LN1(x)) + MLP(LN2(...)), in place. */
 void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, float eps,
                             bool causal, sdc_tensor x) {
-    sdc_tensor h = sdc_x_layer_norm(ex, x, &L->ln1_w, &L->ln1_b, eps);
-    sdc_tensor q = sdc_x_linear(ex, h, &L->q_w, &L->q_b);
-    sdc_tensor k = sdc_x_linear(ex, h, &L->k_w, &L->k_b);
-    sdc_tensor v = sdc_x_linear(ex, h, &L->v_w, &L->v_b);
-    sdc_x_free(ex, &h);
+    sdc_tensor q, k, v;
+    sdc_clip_layer_qkv(ex, L, eps, x, &q, &k, &v);
     sdc_tensor a = sdc_x_attention(ex, q, k, v, heads, causal);
     sdc_x_free(ex, &q);
     sdc_x_free(ex, &k);
@@ -107,7 +153,7 @@ void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, f
     sdc_x_add_inplace(ex, x, o);
     sdc_x_free(ex, &o);
 
-    h = sdc_x_layer_norm(ex, x, &L->ln2_w, &L->ln2_b, eps);
+    sdc_tensor h = sdc_x_layer_norm(ex, x, &L->ln2_w, &L->ln2_b, eps);
     sdc_tensor f = sdc_x_linear(ex, h, &L->fc1_w, &L->fc1_b); /* [B, T, F] */
     sdc_x_free(ex, &h);
     sdc_tensor g = sdc_x_quick_gelu(ex, f);

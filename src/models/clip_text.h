@@ -41,6 +41,20 @@ typedef struct sdc_clip_text {
  * other than quick_gelu (SD 2.x's OpenCLIP tower uses gelu). */
 sdc_status sdc_clip_text_config_from_json(const char *path, sdc_clip_text_config *cfg,
                                           sdc_err *err);
+/* The CLIPTextConfig keys of JSON object t (NULL: none) into *c, range
+ * checked (vocab_size up to max_vocab); absent keys keep *c's values. The
+ * one list of them, for the SD text encoder's config.json above and a
+ * CLIPModel's text_config (clip_model.c). */
+struct cJSON;
+sdc_status sdc_clip_text_config_keys(const struct cJSON *t, const char *path, long max_vocab,
+                                     sdc_clip_text_config *c, sdc_err *err);
+/* A text tower's sizes off its tensors' shapes under prefix ("text_model."
+ * in a CLIPModel file, "cond_stage_model.transformer.text_model." in an SD
+ * one): vocab, width, max_pos, ffn and the layer count; the other fields of
+ * *c stay. Returns NULL, or the key (after prefix) of a tensor that is
+ * missing or not 2-D. */
+const char *sdc_clip_text_config_from_shapes(const sdc_safetensors *st, const char *prefix,
+                                             sdc_clip_text_config *c);
 
 /* Builds the parameter table (names relative to "text_model."'s parent, i.e.
  * "text_model.embeddings.token_embedding.weight"). Free with _free. */
@@ -60,11 +74,16 @@ sdc_tensor sdc_clip_text_forward(sdc_exec *ex, const sdc_clip_text *m, const int
 sdc_tensor sdc_clip_text_embed(sdc_exec *ex, const sdc_clip_text *m, const int32_t *ids,
                                int batch, int skip, const float *extra, int n_extra);
 
-/* Registers one encoder layer's parameters in P under pre ("text_model.
- * encoder.layers.3", "vision_model.encoder.layers.3"): layer_norm1,
+/* The rows of a tower's n encoder layers under "<tower>.encoder.layers.<i>"
+ * (tower "text_model" or "vision_model"): layer_norm1,
  * self_attn.{q,k,v,out}_proj, layer_norm2, mlp.fc1 [F, D], mlp.fc2 [D, F];
  * both towers share it. */
-void sdc_clip_layer_params(sdc_params *P, clip_text_layer *L, const char *pre, int D, int F);
+void sdc_clip_encoder_params(sdc_params *P, clip_text_layer *layers, int n, const char *tower,
+                             int D, int F);
+/* The self-attention's projections of LN1(x), x [B, T, D]: q, k, v [B, T, D]
+ * (the forward's and the backward's rerun's first step). */
+void sdc_clip_layer_qkv(sdc_exec *ex, const clip_text_layer *L, float eps, sdc_tensor x,
+                        sdc_tensor *q, sdc_tensor *k, sdc_tensor *v);
 /* One pre-LN transformer layer on x [B, T, D], in place (the text tower's
  * causal layer; the vision tower runs the same layer without the mask). */
 void sdc_clip_layer_forward(sdc_exec *ex, const clip_text_layer *L, int heads, float eps,

@@ -47,17 +47,14 @@ void sdc_clip_tape_free(sdc_exec *ex, sdc_clip_tape *tp) {
  * dy [B, T, D] -> dx. The layer is rerun from x first. */
 static sdc_tensor layer_backward(sdc_exec *ex, const clip_text_layer *L, int heads, float eps,
                                  sdc_tensor x, sdc_tensor dy) {
-    sdc_tensor h = sdc_x_layer_norm(ex, x, &L->ln1_w, &L->ln1_b, eps);
-    sdc_tensor q = sdc_x_linear(ex, h, &L->q_w, &L->q_b);
-    sdc_tensor k = sdc_x_linear(ex, h, &L->k_w, &L->k_b);
-    sdc_tensor v = sdc_x_linear(ex, h, &L->v_w, &L->v_b);
-    sdc_x_free(ex, &h);
+    sdc_tensor q, k, v;
+    sdc_clip_layer_qkv(ex, L, eps, x, &q, &k, &v);
     sdc_tensor a = sdc_x_attention(ex, q, k, v, heads, true);
     sdc_tensor o = sdc_x_linear(ex, a, &L->out_w, &L->out_b);
     sdc_x_free(ex, &a);
     sdc_tensor x1 = sdc_x_add(ex, x, o);
     sdc_x_free(ex, &o);
-    h = sdc_x_layer_norm(ex, x1, &L->ln2_w, &L->ln2_b, eps);
+    sdc_tensor h = sdc_x_layer_norm(ex, x1, &L->ln2_w, &L->ln2_b, eps);
     sdc_tensor f = sdc_x_linear(ex, h, &L->fc1_w, &L->fc1_b); /* [B, T, F] */
     sdc_x_free(ex, &h);
 

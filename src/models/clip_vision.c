@@ -1,7 +1,6 @@
 /* clip_vision.c — CLIP vision transformer forward (see clip_vision.h). */
 #include "clip_vision.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,11 +48,7 @@ sdc_status sdc_clip_vision_init(sdc_clip_vision *m, const sdc_clip_vision_config
     sdc_params_add(P, &m->pos_emb, 2, (const int64_t[]){T, D},
                    "vision_model.embeddings.position_embedding.weight", NULL);
     sdc_params_norm(P, &m->pre_ln_w, &m->pre_ln_b, D, "vision_model.pre_layrnorm", NULL);
-    char pre[128];
-    for (int i = 0; i < cfg->layers; i++) {
-        snprintf(pre, sizeof pre, "vision_model.encoder.layers.%d", i);
-        sdc_clip_layer_params(P, &m->layer[i], pre, D, F);
-    }
+    sdc_clip_encoder_params(P, m->layer, cfg->layers, "vision_model", D, F);
     sdc_params_norm(P, &m->post_ln_w, &m->post_ln_b, D, "vision_model.post_layernorm", NULL);
     if (P->status) return sdc_err_set(err, P->status, "clip vision: building the parameter table");
     return SDC_OK;

@@ -17,29 +17,21 @@ const sdc_unet_config sdc_unet_sd15 = {
 
 /* ------------------------------------------------------------ parameter table */
 
-static void add_resnet(sdc_params *P, unet_resnet *r, int in, int out, int temb, const char *d,
+/* LDM's ResBlock: in_layers (GN, SiLU, conv), emb_layers (SiLU, linear),
+ * out_layers (GN, SiLU, dropout, conv), skip_connection. */
+static const sdc_resnet_names ldm_resblock = {
+    .norm1 = "in_layers.0", .conv1 = "in_layers.2", .temb = "emb_layers.1",
+    .norm2 = "out_layers.0", .conv2 = "out_layers.3", .skip = "skip_connection"};
+
+static void add_resnet(sdc_params *P, sdc_resnet *r, int in, int out, int temb, const char *d,
                        const char *o) {
-    char dn[160], on[160];
-#define N(dsuf, osuf) (snprintf(dn, sizeof dn, "%s.%s", d, dsuf), \
-                       snprintf(on, sizeof on, "%s.%s", o, osuf), dn), on
-    r->in = in;
-    r->out = out;
-    sdc_params_norm(P, &r->norm1_w, &r->norm1_b, in, N("norm1", "in_layers.0"));
-    sdc_params_conv(P, &r->conv1_w, &r->conv1_b, out, in, 3, N("conv1", "in_layers.2"));
-    sdc_params_linear(P, &r->temb_w, &r->temb_b, out, temb, N("time_emb_proj", "emb_layers.1"));
-    sdc_params_norm(P, &r->norm2_w, &r->norm2_b, out, N("norm2", "out_layers.0"));
-    sdc_params_conv(P, &r->conv2_w, &r->conv2_b, out, out, 3, N("conv2", "out_layers.3"));
-    if (in != out)
-        sdc_params_conv(P, &r->skip_w, &r->skip_b, out, in, 1,
-                        N("conv_shortcut", "skip_connection"));
-#undef N
+    sdc_resnet_params(P, r, in, out, temb, &ldm_resblock, d, o);
 }
 
 static void add_transformer(sdc_params *P, unet_transformer *t, int C, int ctx, const char *d,
                             const char *o) {
-    char dn[192], on[192];
-#define N(suf) (snprintf(dn, sizeof dn, "%s.%s", d, suf), \
-                snprintf(on, sizeof on, "%s.%s", o, suf), dn), on
+    sdc_param_names n;
+#define N(suf) SDC_PARAM_NAMES(&n, d, suf, o, suf)
     t->ch = C;
     sdc_params_norm(P, &t->norm_w, &t->norm_b, C, N("norm"));
     sdc_params_conv(P, &t->proj_in_w, &t->proj_in_b, C, C, 1, N("proj_in"));
@@ -58,6 +50,22 @@ static void add_transformer(sdc_params *P, unet_transformer *t, int C, int ctx, 
     sdc_params_linear(P, &t->ff2_w, &t->ff2_b, C, 4 * C, N("transformer_blocks.0.ff.net.2"));
     sdc_params_conv(P, &t->proj_out_w, &t->proj_out_b, C, C, 1, N("proj_out"));
 #undef N
+}
+
+/* Layer j of level i: a resnet from in to out channels and, on a level with
+ * attention, a transformer after it. Diffusers names them
+ * "<blocks>.<i>.resnets.<j>" and "<blocks>.<i>.attentions.<j>", LDM
+ * "<ldm>.<idx>.0" and "<ldm>.<idx>.1". */
+static void add_layer(sdc_params *P, unet_level *lv, const sdc_unet_config *c, bool attn, int in,
+                      int out, const char *blocks, int i, int j, const char *ldm, int idx) {
+    char d[96], o[96];
+    snprintf(d, sizeof d, "%s.%d.resnets.%d", blocks, i, j);
+    snprintf(o, sizeof o, "%s.%d.0", ldm, idx);
+    add_resnet(P, &lv->res[j], in, out, 4 * c->channels[0], d, o);
+    if (!attn) return;
+    snprintf(d, sizeof d, "%s.%d.attentions.%d", blocks, i, j);
+    snprintf(o, sizeof o, "%s.%d.1", ldm, idx);
+    add_transformer(P, &lv->attn[j], out, c->context_dim, d, o);
 }
 
 sdc_status sdc_unet_init(sdc_unet *m, const sdc_unet_config *cfg, sdc_err *err) {
@@ -84,16 +92,9 @@ sdc_status sdc_unet_init(sdc_unet *m, const sdc_unet_config *cfg, sdc_err *err) 
     int ch = C0;
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < L; j++) {
-            int idx = 1 + i * (L + 1) + j;
-            snprintf(d, sizeof d, "down_blocks.%d.resnets.%d", i, j);
-            snprintf(o, sizeof o, "input_blocks.%d.0", idx);
-            add_resnet(P, &m->down[i].res[j], ch, c->channels[i], T, d, o);
+            add_layer(P, &m->down[i], c, c->attn[i], ch, c->channels[i], "down_blocks", i, j,
+                      "input_blocks", 1 + i * (L + 1) + j);
             ch = c->channels[i];
-            if (c->attn[i]) {
-                snprintf(d, sizeof d, "down_blocks.%d.attentions.%d", i, j);
-                snprintf(o, sizeof o, "input_blocks.%d.1", idx);
-                add_transformer(P, &m->down[i].attn[j], ch, c->context_dim, d, o);
-            }
         }
         if (i < n - 1) {
             snprintf(d, sizeof d, "down_blocks.%d.downsamplers.0.conv", i);
@@ -111,16 +112,9 @@ sdc_status sdc_unet_init(sdc_unet *m, const sdc_unet_config *cfg, sdc_err *err) 
         int skip_in = c->channels[lvl > 0 ? lvl - 1 : 0];
         for (int j = 0; j <= L; j++) {
             int skip = j == L ? skip_in : out;
-            int idx = i * (L + 1) + j;
-            snprintf(d, sizeof d, "up_blocks.%d.resnets.%d", i, j);
-            snprintf(o, sizeof o, "output_blocks.%d.0", idx);
-            add_resnet(P, &m->up[i].res[j], ch + skip, out, T, d, o);
+            add_layer(P, &m->up[i], c, c->attn[lvl], ch + skip, out, "up_blocks", i, j,
+                      "output_blocks", i * (L + 1) + j);
             ch = out;
-            if (c->attn[lvl]) {
-                snprintf(d, sizeof d, "up_blocks.%d.attentions.%d", i, j);
-                snprintf(o, sizeof o, "output_blocks.%d.1", idx);
-                add_transformer(P, &m->up[i].attn[j], ch, c->context_dim, d, o);
-            }
         }
         if (i < n - 1) {
             snprintf(d, sizeof d, "up_blocks.%d.upsamplers.0.conv", i);
@@ -144,7 +138,7 @@ void sdc_unet_free(sdc_unet *m) {
 /* ------------------------------------------------------------ forward */
 
 /* x: [B, in, H, W], temb_act: [B, T] (already SiLU'd) -> [B, out, H, W] */
-sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const unet_resnet *r, const sdc_unet_config *c,
+sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const sdc_resnet *r, const sdc_unet_config *c,
                                    sdc_tensor x, sdc_tensor temb_act) {
     sdc_tensor h = sdc_x_group_norm(ex, x, &r->norm1_w, &r->norm1_b, c->groups, c->norm_eps, true);
     sdc_tensor h1 = sdc_x_conv2d(ex, h, &r->conv1_w, &r->conv1_b, 1, 1);
@@ -157,6 +151,11 @@ sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const unet_resnet *r, const sdc
     sdc_x_free(ex, &h1);
     sdc_tensor out = sdc_x_conv2d(ex, h, &r->conv2_w, &r->conv2_b, 1, 1);
     sdc_x_free(ex, &h);
+    sdc_unet_resnet_add_skip(ex, r, x, out);
+    return out;
+}
+
+void sdc_unet_resnet_add_skip(sdc_exec *ex, const sdc_resnet *r, sdc_tensor x, sdc_tensor out) {
     if (r->in != r->out) {
         sdc_tensor s = sdc_x_conv2d(ex, x, &r->skip_w, &r->skip_b, 1, 0);
         sdc_x_add_inplace(ex, out, s);
@@ -164,7 +163,6 @@ sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const unet_resnet *r, const sdc
     } else {
         sdc_x_add_inplace(ex, out, x);
     }
-    return out;
 }
 
 /* q_in: [B, N, C]; kv_in: [B, M, Ck] -> attention output projected, [B, N, C] */

@@ -7,7 +7,7 @@
 #define SDC_UNET_H
 
 #include "../core/exec.h"
-#include "../weights/params.h"
+#include "resnet.h"
 
 #define UNET_MAX_LEVELS 6
 #define UNET_MAX_LAYERS 4
@@ -26,16 +26,6 @@ typedef struct sdc_unet_config {
 
 extern const sdc_unet_config sdc_unet_sd15;
 
-typedef struct unet_resnet {
-    int in, out;
-    sdc_tensor norm1_w, norm1_b;       /* [in] */
-    sdc_tensor conv1_w, conv1_b;       /* [out, in, 3, 3], [out] */
-    sdc_tensor temb_w, temb_b;         /* [out, 4*C0], [out] */
-    sdc_tensor norm2_w, norm2_b;       /* [out] */
-    sdc_tensor conv2_w, conv2_b;       /* [out, out, 3, 3], [out] */
-    sdc_tensor skip_w, skip_b;         /* [out, in, 1, 1], [out]; only when in != out */
-} unet_resnet;
-
 typedef struct unet_transformer {
     int ch;
     sdc_tensor norm_w, norm_b;         /* [C] group norm, eps 1e-6 */
@@ -52,7 +42,7 @@ typedef struct unet_transformer {
 } unet_transformer;
 
 typedef struct unet_level {
-    unet_resnet res[UNET_MAX_LAYERS + 1];      /* down: layers; up: layers + 1 */
+    sdc_resnet res[UNET_MAX_LAYERS + 1];      /* down: layers; up: layers + 1 */
     unet_transformer attn[UNET_MAX_LAYERS + 1];
     sdc_tensor sample_w, sample_b;             /* down/upsampler conv [C, C, 3, 3] */
 } unet_level;
@@ -63,7 +53,7 @@ typedef struct sdc_unet {
     sdc_tensor temb1_w, temb1_b;               /* [4*C0, C0] */
     sdc_tensor temb2_w, temb2_b;               /* [4*C0, 4*C0] */
     unet_level down[UNET_MAX_LEVELS], up[UNET_MAX_LEVELS];
-    unet_resnet mid_res[2];
+    sdc_resnet mid_res[2];
     unet_transformer mid_attn;
     sdc_tensor norm_out_w, norm_out_b;         /* [C0] */
     sdc_tensor conv_out_w, conv_out_b;         /* [out, C0, 3, 3] */

@@ -53,7 +53,7 @@ sdc_tensor sdc_unet_forward_tape(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, 
         for (int j = 0; j <= L; j++) {
             tp->up_h[i][j] = h;
             sdc_tensor cat = sdc_x_concat(ex, h, tp->skip[--k]);
-            const unet_resnet *r = &m->up[i].res[j];
+            const sdc_resnet *r = &m->up[i].res[j];
             h = keep ? sdc_unet_resnet_forward_acts(ex, r, c, cat, e, true, &tp->last_res[j])
                      : sdc_unet_resnet_forward(ex, r, c, cat, e);
             sdc_x_free(ex, &cat);

@@ -12,8 +12,11 @@ bool sdc_unet_inputs_ok(sdc_exec *ex, const sdc_unet *m, sdc_tensor x, sdc_tenso
 /* t: [B] -> SiLU(time_embedding(t)) [B, 4·C0], as every resnet takes it. */
 sdc_tensor sdc_unet_time_embedding(sdc_exec *ex, const sdc_unet *m, sdc_tensor t);
 /* x: [B, in, H, W], temb_act: [B, 4·C0] -> [B, out, H, W] */
-sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const unet_resnet *r, const sdc_unet_config *c,
+sdc_tensor sdc_unet_resnet_forward(sdc_exec *ex, const sdc_resnet *r, const sdc_unet_config *c,
                                    sdc_tensor x, sdc_tensor temb_act);
+/* out [B, out, H, W] += the resnet's shortcut of x [B, in, H, W] (x itself
+ * when in == out): the last step of both resnet forwards. */
+void sdc_unet_resnet_add_skip(sdc_exec *ex, const sdc_resnet *r, sdc_tensor x, sdc_tensor out);
 /* x: [B, C, H, W], ctx: [B, T, context] -> x + transformer(x) [B, C, H, W] */
 sdc_tensor sdc_unet_transformer_forward(sdc_exec *ex, const unet_transformer *t,
                                         const sdc_unet_config *c, sdc_tensor x, sdc_tensor ctx);
@@ -33,7 +36,7 @@ typedef struct unet_transformer_acts {
 /* The layers' forwards keeping their acts (the plain forwards' ops, so the
  * same output bits); the output only with want_out (the backward's rerun
  * needs none). need_dx false drops what only the input's gradient reads. */
-sdc_tensor sdc_unet_resnet_forward_acts(sdc_exec *ex, const unet_resnet *r,
+sdc_tensor sdc_unet_resnet_forward_acts(sdc_exec *ex, const sdc_resnet *r,
                                         const sdc_unet_config *c, sdc_tensor x,
                                         sdc_tensor temb_act, bool want_out, unet_resnet_acts *a);
 sdc_tensor sdc_unet_transformer_forward_acts(sdc_exec *ex, const unet_transformer *t,
@@ -45,7 +48,7 @@ void sdc_unet_transformer_acts_free(sdc_exec *ex, unet_transformer_acts *a);
 
 /* Adjoints. a: the layer's acts from its forward (consumed), or NULL to
  * rerun the layer from x first. resnet: dy [B, out, H, W] -> dx [B, in, H, W]. */
-sdc_tensor sdc_unet_resnet_backward(sdc_exec *ex, const unet_resnet *r, const sdc_unet_config *c,
+sdc_tensor sdc_unet_resnet_backward(sdc_exec *ex, const sdc_resnet *r, const sdc_unet_config *c,
                                     sdc_tensor x, sdc_tensor temb_act, sdc_tensor dy,
                                     unet_resnet_acts *a);
 /* transformer: dy [B, C, H, W] -> dx [B, C, H, W] (empty without need_dx);

@@ -22,7 +22,7 @@ void sdc_unet_transformer_acts_free(sdc_exec *ex, unet_transformer_acts *a) {
  *   h1  = conv1(GN+SiLU(x)) + temb_proj(temb)
  *   out = conv2(GN+SiLU(h1)) + skip(x)         skip: 1x1 conv or identity
  * x [B, in, H, W], temb_act [B, 4·C0]; keeps h1; out [B, out, H, W] with want_out. */
-sdc_tensor sdc_unet_resnet_forward_acts(sdc_exec *ex, const unet_resnet *r,
+sdc_tensor sdc_unet_resnet_forward_acts(sdc_exec *ex, const sdc_resnet *r,
                                         const sdc_unet_config *c, sdc_tensor x,
                                         sdc_tensor temb_act, bool want_out, unet_resnet_acts *a) {
     sdc_tensor n = sdc_x_group_norm(ex, x, &r->norm1_w, &r->norm1_b, c->groups, c->norm_eps, true);
@@ -36,19 +36,13 @@ sdc_tensor sdc_unet_resnet_forward_acts(sdc_exec *ex, const unet_resnet *r,
     n = sdc_x_group_norm(ex, a->h1, &r->norm2_w, &r->norm2_b, c->groups, c->norm_eps, true);
     out = sdc_x_conv2d(ex, n, &r->conv2_w, &r->conv2_b, 1, 1);
     sdc_x_free(ex, &n);
-    if (r->in != r->out) {
-        sdc_tensor s = sdc_x_conv2d(ex, x, &r->skip_w, &r->skip_b, 1, 0);
-        sdc_x_add_inplace(ex, out, s);
-        sdc_x_free(ex, &s);
-    } else {
-        sdc_x_add_inplace(ex, out, x);
-    }
+    sdc_unet_resnet_add_skip(ex, r, x, out);
     return out;
 }
 
 /* dy [B, out, H, W] -> dx [B, in, H, W]; a: the forward's activations
  * (consumed), or NULL to rebuild them from x. */
-sdc_tensor sdc_unet_resnet_backward(sdc_exec *ex, const unet_resnet *r, const sdc_unet_config *c,
+sdc_tensor sdc_unet_resnet_backward(sdc_exec *ex, const sdc_resnet *r, const sdc_unet_config *c,
                                     sdc_tensor x, sdc_tensor temb_act, sdc_tensor dy,
                                     unet_resnet_acts *a) {
     unet_resnet_acts rebuilt = {0};

@@ -15,26 +15,19 @@ const sdc_vae_config sdc_vae_sd15 = {
 
 #define VAE_EPS 1e-6f /* every group norm of the SD VAE */
 
-static void add_resnet(sdc_params *P, vae_resnet *r, int in, int out, const char *d,
+/* LDM's ResnetBlock (no time embedding) with its nin_shortcut. */
+static const sdc_resnet_names ldm_resnet = {
+    .norm1 = "norm1", .conv1 = "conv1", .norm2 = "norm2", .conv2 = "conv2",
+    .skip = "nin_shortcut"};
+
+static void add_resnet(sdc_params *P, sdc_resnet *r, int in, int out, const char *d,
                        const char *o) {
-    char dn[160], on[160];
-#define N(dsuf, osuf) (snprintf(dn, sizeof dn, "%s.%s", d, dsuf), \
-                       snprintf(on, sizeof on, "%s.%s", o, osuf), dn), on
-    r->in = in;
-    r->out = out;
-    sdc_params_norm(P, &r->norm1_w, &r->norm1_b, in, N("norm1", "norm1"));
-    sdc_params_conv(P, &r->conv1_w, &r->conv1_b, out, in, 3, N("conv1", "conv1"));
-    sdc_params_norm(P, &r->norm2_w, &r->norm2_b, out, N("norm2", "norm2"));
-    sdc_params_conv(P, &r->conv2_w, &r->conv2_b, out, out, 3, N("conv2", "conv2"));
-    if (in != out)
-        sdc_params_conv(P, &r->skip_w, &r->skip_b, out, in, 1, N("conv_shortcut", "nin_shortcut"));
-#undef N
+    sdc_resnet_params(P, r, in, out, 0, &ldm_resnet, d, o);
 }
 
 static void add_mid(sdc_params *P, vae_mid *m, int C, const char *d, const char *o) {
-    char dn[160], on[160];
-#define N(dsuf, osuf) (snprintf(dn, sizeof dn, "%s.%s", d, dsuf), \
-                       snprintf(on, sizeof on, "%s.%s", o, osuf), dn), on
+    sdc_param_names n;
+#define N(dsuf, osuf) SDC_PARAM_NAMES(&n, d, dsuf, o, osuf)
     add_resnet(P, &m->res0, C, C, N("resnets.0", "block_1"));
     sdc_params_norm(P, &m->attn.norm_w, &m->attn.norm_b, C,
                     N("attentions.0.group_norm", "attn_1.norm"));
@@ -117,7 +110,7 @@ void sdc_vae_free(sdc_vae *m) {
 /* ------------------------------------------------------------ forward */
 
 /* x: [B, in, H, W] -> [B, out, H, W]; x is consumed. */
-static sdc_tensor resnet_forward(sdc_exec *ex, const vae_resnet *r, int groups, sdc_tensor x) {
+static sdc_tensor resnet_forward(sdc_exec *ex, const sdc_resnet *r, int groups, sdc_tensor x) {
     sdc_tensor h = sdc_x_group_norm(ex, x, &r->norm1_w, &r->norm1_b, groups, VAE_EPS, true);
     SDC_X_STEP(h, sdc_x_conv2d(ex, h, &r->conv1_w, &r->conv1_b, 1, 1));
     SDC_X_STEP(h, sdc_x_group_norm(ex, h, &r->norm2_w, &r->norm2_b, groups, VAE_EPS, true));

@@ -9,7 +9,7 @@
 #define SDC_VAE_H
 
 #include "../core/exec.h"
-#include "../weights/params.h"
+#include "resnet.h"
 
 #define VAE_MAX_LEVELS 6
 #define VAE_MAX_LAYERS 4
@@ -26,13 +26,6 @@ typedef struct sdc_vae_config {
 
 extern const sdc_vae_config sdc_vae_sd15;
 
-typedef struct vae_resnet {
-    int in, out;
-    sdc_tensor norm1_w, norm1_b, conv1_w, conv1_b; /* [in], [out, in, 3, 3] */
-    sdc_tensor norm2_w, norm2_b, conv2_w, conv2_b; /* [out], [out, out, 3, 3] */
-    sdc_tensor skip_w, skip_b;                     /* [out, in, 1, 1] when in != out */
-} vae_resnet;
-
 typedef struct vae_attention {
     sdc_tensor norm_w, norm_b;                     /* [C] */
     sdc_tensor q_w, q_b, k_w, k_b, v_w, v_b;       /* [C, C] (1x1 convs in the original) */
@@ -40,12 +33,12 @@ typedef struct vae_attention {
 } vae_attention;
 
 typedef struct vae_mid {
-    vae_resnet res0, res1;
+    sdc_resnet res0, res1;
     vae_attention attn;
 } vae_mid;
 
 typedef struct vae_level {
-    vae_resnet res[VAE_MAX_LAYERS + 1];
+    sdc_resnet res[VAE_MAX_LAYERS + 1];
     sdc_tensor sample_w, sample_b;                 /* [C, C, 3, 3] */
 } vae_level;
 

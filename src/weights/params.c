@@ -56,6 +56,13 @@ void sdc_params_add_optional(sdc_params *p, sdc_tensor *field, int ndim, const i
     add_row(p, field, ndim, shape, true, name, alt);
 }
 
+const char *sdc_param_names_set(sdc_param_names *n, const char *d, const char *dsuf,
+                                const char *o, const char *osuf) {
+    snprintf(n->name, sizeof n->name, "%s.%s", d, dsuf);
+    snprintf(n->alt, sizeof n->alt, "%s.%s", o, osuf);
+    return n->name;
+}
+
 /* Adds "<prefix>.<suffix>" (and the alt twin) with the given shape. */
 static void add_suffixed(sdc_params *p, sdc_tensor *field, int ndim, const int64_t *shape,
                          const char *prefix, const char *alt, const char *suffix) {

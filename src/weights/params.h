@@ -48,6 +48,18 @@ void sdc_params_conv(sdc_params *p, sdc_tensor *w, sdc_tensor *b, int64_t out, i
 void sdc_params_norm(sdc_params *p, sdc_tensor *w, sdc_tensor *b, int64_t dim, const char *prefix,
                      const char *alt);
 
+/* The name and alt arguments of a block's rows, "<d>.<dsuf>" (diffusers) and
+ * "<o>.<osuf>" (original), formatted into n:
+ *     sdc_param_names n;
+ *     sdc_params_conv(P, &w, &b, C, C, 1, SDC_PARAM_NAMES(&n, d, "proj_in", o, "proj_in"));
+ */
+typedef struct sdc_param_names {
+    char name[192], alt[192];
+} sdc_param_names;
+const char *sdc_param_names_set(sdc_param_names *n, const char *d, const char *dsuf,
+                                const char *o, const char *osuf);
+#define SDC_PARAM_NAMES(n, d, dsuf, o, osuf) sdc_param_names_set(n, d, dsuf, o, osuf), (n)->alt
+
 /* Maps a table row to the checkpoint key (writes into buf, returns buf). */
 typedef const char *(*sdc_key_map)(const sdc_param *row, char *buf, size_t cap, const void *ctx);
 
