@@ -94,14 +94,20 @@ $(BUILD)/vkspv/conv.inc: src/vulkan/shaders/gemm.comp src/vulkan/shaders/common.
 endif
 
 # One build folder, one configuration: when the flags change (CUDA=0 after
-# CUDA=1, WERROR, ARCH, VULKAN...) every object is rebuilt, instead of old
-# objects of the other configuration failing at link time.
-FLAGS_STAMP := $(BUILD)/.flags
-BUILD_FLAGS := $(CC) $(CFLAGS) | $(NVCC) $(NVFLAGS) | $(LDLIBS) | CUDA=$(CUDA) VULKAN=$(VULKAN)
-ifneq ($(BUILD_FLAGS),$(file <$(FLAGS_STAMP)))
-$(shell mkdir -p $(BUILD))
-$(file >$(FLAGS_STAMP),$(BUILD_FLAGS))
+# CUDA=1, WERROR, ARCH, VULKAN...) the objects they build are rebuilt,
+# instead of old objects of the other configuration failing at link time.
+# C and CUDA objects each have their own stamp: a C flag does not recompile
+# the kernels.
+define flags_stamp
+ifneq ($(2),$$(file <$(1)))
+$$(shell mkdir -p $(BUILD))
+$$(file >$(1),$(2))
 endif
+endef
+CC_STAMP := $(BUILD)/.cflags
+NV_STAMP := $(BUILD)/.nvflags
+$(eval $(call flags_stamp,$(CC_STAMP),$(CC) $(CFLAGS)))
+$(eval $(call flags_stamp,$(NV_STAMP),$(NVCC) $(NVFLAGS)))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ_CU)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -113,6 +119,10 @@ BENCH_PROBE_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/probe.c $(BENCH_UTIL))
 BENCH_TRAIN_OBJ := $(patsubst %.c,$(BUILD)/%.o,bench/train.c $(BENCH_UTIL))
 
 SETUP_STAMP := weights/.setup-done
+# Set-up comes first, whatever the goal: what it installs (glslc, the Vulkan
+# headers) decides above what the build holds, so make reads this file again
+# once the stamp is made (GNU make remakes an included file, then restarts).
+-include $(SETUP_STAMP)
 
 .PHONY: all setup test bench demo install clean fuzz kernels
 all: $(SETUP_STAMP) $(BUILD)/sdc $(BUILD)/libsdc.a
@@ -120,7 +130,7 @@ all: $(SETUP_STAMP) $(BUILD)/sdc $(BUILD)/libsdc.a
 setup $(SETUP_STAMP): scripts/setup.sh
 	@bash scripts/setup.sh
 
-$(BUILD)/%.o: %.c $(FLAGS_STAMP) | $(SETUP_STAMP)
+$(BUILD)/%.o: %.c $(CC_STAMP) | $(SETUP_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -135,7 +145,7 @@ $(BUILD)/src/text/unicode.o: $(BUILD)/gen/unicode_tables.h
 $(BUILD)/src/text/unicode.o: CFLAGS += -I$(BUILD)/gen
 
 # -MMD: a .cu is rebuilt when kernels/cuda_common.cuh or a header changes.
-$(BUILD)/%.o: %.cu $(FLAGS_STAMP)
+$(BUILD)/%.o: %.cu $(NV_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
 
