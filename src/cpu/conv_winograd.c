@@ -96,13 +96,7 @@ static void load_taps(const sdc_tensor *wt, int64_t off, int64_t n, float *dst) 
     if (wt->dtype == SDC_F32) {
         memcpy(dst, (const float *)wt->data + off, (size_t)n * sizeof *dst);
     } else if (wt->dtype == SDC_F16) {
-        const uint16_t *s = (const uint16_t *)wt->data + off;
-        int64_t i = 0;
-#if defined(__AVX2__) && defined(__F16C__)
-        for (; i + 8 <= n; i += 8)
-            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
-#endif
-        for (; i < n; i++) dst[i] = sdc_f16_to_f32(s[i]);
+        (void)sdc_cpu_widen(dst, (const uint16_t *)wt->data + off, SDC_F16, (size_t)n, NULL);
     } else {
         const uint16_t *s = (const uint16_t *)wt->data + off;
         for (int64_t i = 0; i < n; i++) { /* BF16 is the top half of an F32 */
