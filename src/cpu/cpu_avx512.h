@@ -20,6 +20,11 @@ void sdc_cpu_norm_apply_const_avx512(const float *x, float *y, int64_t n, float 
 void sdc_cpu_norm_apply_vec_avx512(const float *x, float *y, int64_t n, float mhi, float mlo,
                                    float rstd, const float *gamma, const float *beta);
 
+/* conv_winograd_avx512.c: U = G g Gᵀ (a = 6: F(4,3), a = 4: F(2,3)) for 16
+ * input channels: taps [16][9] (lanes past n zero), U point p's n floats
+ * to dst + p·ps. */
+void sdc_wino_weights16_avx512(int a, const float *taps, int64_t n, float *dst, int64_t ps);
+
 /* gemm_attn_avx512.c: gemm_attn.h's sdc_attn_scores, sdc_attn_scores_exp and
  * sdc_attn_accumulate. */
 void sdc_attn_scores_avx512(const float *qi, int64_t d, const float *kp, float *s, int64_t lds,
