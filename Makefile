@@ -2,6 +2,7 @@
 #
 #   make            set up dependencies (once), build build/sdc and build/libsdc.a
 #   make test       build and run the test suite
+#   make test-cpu-paths  the op suite under each CPU kernel path (avx2, avx512)
 #   make SAN=1 test the same under ASan+UBSan (into build/san)
 #   make valgrind   the bad-input suite under valgrind (scripts/valgrind_bad_inputs.sh)
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (tests/fuzz/Makefile.inc)
@@ -134,6 +135,13 @@ $(BUILD)/%.o: %.c $(CC_STAMP) | $(SETUP_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# AVX-512 kernels: a file named *_avx512.c gets these flags on top of
+# -march (the rest of the library stays x86-64-v3). They run only after
+# src/cpu/cpu_isa.c chose that path at run time, so one binary serves
+# AVX2-only and AVX-512 machines.
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq
+$(BUILD)/%_avx512.o: CFLAGS += $(AVX512_FLAGS)
+
 # The install prefix's share/sdc is one place the CLI looks for the vocabulary.
 $(BUILD)/src/cli/preflight.o: CFLAGS += -DSDC_PREFIX='"$(PREFIX)"'
 
@@ -189,6 +197,13 @@ valgrind: $(SETUP_STAMP)
 # The tests find the CLI through $SDC_BIN and fixtures under tests/fixtures.
 test: $(SETUP_STAMP) $(BUILD)/sdc $(BUILD)/run_tests $(BUILD)/libsdc_fault.so
 	SDC_BIN=$(BUILD)/sdc CK_DEFAULT_TIMEOUT=1200 $(BUILD)/run_tests
+
+# The op suite (with its batch and thread invariance cases) under each CPU
+# kernel path this machine can run; the AVX-512 one is skipped, saying so,
+# where cpuid lacks it.
+.PHONY: test-cpu-paths
+test-cpu-paths: $(SETUP_STAMP) $(BUILD)/sdc $(BUILD)/run_tests
+	@bash scripts/test_cpu_paths.sh $(BUILD)
 
 bench: $(BUILD)/bench_ops $(BUILD)/bench_models $(BUILD)/bench_clip $(BUILD)/bench_probe \
        $(BUILD)/bench_train $(BUILD)/sdc $(BENCH_CUDA)

@@ -6,6 +6,7 @@
 #include "suites.h"
 
 #include "../src/cpu/cpu_features.h"
+#include "../src/cpu/cpu_isa.h"
 #include "cli_run.h"
 
 #include <stdio.h>
@@ -140,6 +141,54 @@ START_TEST(own_pick_never_gets_worse) {
 }
 END_TEST
 
+/* The kernel path from SDC_CPU_PATH and the flags: auto takes AVX-512 when
+ * there, a request the processor cannot meet falls back to AVX2 and says so. */
+START_TEST(kernel_path_choice) {
+    sdc_cpu_features v3 = cpu("AuthenticAMD", "avx avx2"), v4 = cpu("GenuineIntel", "avx avx2 avx512");
+    static const struct {
+        const char *request;
+        bool has512;
+        sdc_cpu_isa want;
+        bool fell_back;
+    } rows[] = {
+        {NULL, true, SDC_CPU_ISA_AVX512, false},     {"", false, SDC_CPU_ISA_AVX2, false},
+        {"auto", true, SDC_CPU_ISA_AVX512, false},   {"auto", false, SDC_CPU_ISA_AVX2, false},
+        {"avx2", true, SDC_CPU_ISA_AVX2, false},     {"avx2", false, SDC_CPU_ISA_AVX2, false},
+        {"avx512", true, SDC_CPU_ISA_AVX512, false}, {"avx512", false, SDC_CPU_ISA_AVX2, true},
+        {"AVX-512!", true, SDC_CPU_ISA_AVX512, true}, {"sse", false, SDC_CPU_ISA_AVX2, true},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        sdc_cpu_isa_choice c = sdc_cpu_isa_decide(rows[i].request, rows[i].has512 ? &v4 : &v3);
+        ck_assert_msg(c.isa == rows[i].want && c.fell_back == rows[i].fell_back,
+                      "request %s, avx512 %d: got %s (fell back %d)",
+                      rows[i].request ? rows[i].request : "(unset)", rows[i].has512,
+                      sdc_cpu_isa_name(c.isa), c.fell_back);
+        ck_assert(c.note[0] != '\0');
+    }
+    /* AVX-512 F alone (no BW/VL/DQ) is not enough for the kernels. */
+    v4.avx512bw = false;
+    ck_assert(!sdc_cpu_isa_avx512_ok(&v4));
+    ck_assert_int_eq(sdc_cpu_isa_decide("avx512", &v4).isa, SDC_CPU_ISA_AVX2);
+}
+END_TEST
+
+/* sdc info --cpu --json names the path that runs, and SDC_CPU_PATH=avx2 is obeyed. */
+START_TEST(info_reports_kernel_path) {
+    const char *was = getenv("SDC_CPU_PATH");
+    char saved[64];
+    snprintf(saved, sizeof saved, "%s", was ? was : "");
+    setenv("SDC_CPU_PATH", "avx2", 1);
+    const cli_result *r = cli_run("info --cpu --json");
+    if (was) setenv("SDC_CPU_PATH", saved, 1);
+    else unsetenv("SDC_CPU_PATH");
+    ck_assert_msg(r->code == 0, "sdc info --cpu --json: %s", r->err);
+    ck_assert_msg(strstr(r->out, "\"cpu_path\": \"avx2\"") &&
+                      strstr(r->out, "\"cpu_path_request\": \"avx2\"") &&
+                      strstr(r->out, "\"cpu_path_fell_back\": false"),
+                  "%s", r->out);
+}
+END_TEST
+
 Suite *suite_cpu(void) {
     Suite *s = suite_create("cpu");
     TCase *tc = tcase_create("blas_core");
@@ -149,5 +198,9 @@ Suite *suite_cpu(void) {
     tcase_add_test(tc, stale_pick_is_replaced_once);
     tcase_add_test(tc, own_pick_never_gets_worse);
     suite_add_tcase(s, tc);
+    TCase *kp = tcase_create("kernel_path");
+    tcase_add_test(kp, kernel_path_choice);
+    tcase_add_test(kp, info_reports_kernel_path);
+    suite_add_tcase(s, kp);
     return s;
 }

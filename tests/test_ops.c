@@ -1,8 +1,12 @@
 /* test_ops.c — every row of the op table (tests/op_cases.c) on the CPU
  * backend against the double reference, one Check case per op kind, and the
- * argument checks of sdc_op_run(). A stub op (SDC_ERR_UNSUPPORTED) fails. */
+ * argument checks of sdc_op_run(). A stub op (SDC_ERR_UNSUPPORTED) fails.
+ * The rows run on the CPU path SDC_CPU_PATH picks (make test-cpu-paths runs
+ * the suite on each); cpu_paths checks the AVX-512 path's bits = AVX2's. */
 #include "suites.h"
 
+#include "../src/cpu/cpu_avx512.h"
+#include "../src/cpu/cpu_isa.h"
 #include "op_cases.h"
 #include "op_fd.h"
 
@@ -421,6 +425,74 @@ START_TEST(backward_same_bits_any_batch_or_threads) {
 }
 END_TEST
 
+/* The AVX-512 path (cpu_isa.h) against the AVX2 one: every row of the
+ * table, forward and backward, gives the same bits on both (each AVX-512
+ * kernel keeps its AVX2 form's per-element arithmetic). Rows at their
+ * reduced shape, 2 threads. Skipped, saying so, without AVX-512. */
+START_TEST(avx512_path_same_bits_as_avx2) {
+    sdc_cpu_features f;
+    sdc_cpu_features_detect(&f);
+    if (!sdc_cpu_isa_avx512_ok(&f)) {
+        printf("ops: cpu paths: no AVX-512 F/BW/VL/DQ here: the avx512 = avx2 bits check skipped\n");
+        return;
+    }
+    sdc_err err = {0};
+    sdc_backend *be = sdc_cpu_backend_create(&err);
+    ck_assert_ptr_nonnull(be);
+    int saved_threads = sdc_get_threads();
+    sdc_set_threads(2);
+    sdc_cpu_isa saved = sdc_cpu_isa_override(SDC_CPU_ISA_AVX2);
+    size_t rows = 0;
+    for (size_t r = 0; r < op_case_count; r++) {
+        const op_case *c = &op_cases[r];
+        op_opts o = {.seed = seed, .act = SDC_F32, .reduced = true};
+        /* Built afresh for each path: in-place ops overwrite an input. */
+        op_inst in;
+        ck_assert_msg(op_inst_build(&in, c, &o, be, &err) == SDC_OK, "%s: %s", c->name, err.msg);
+        void *ref[SDC_OP_MAX_DST];
+        int nref = in.ndst;
+        sdc_cpu_isa_override(SDC_CPU_ISA_AVX2);
+        sdc_status s = sdc_op_run(be, &in.op, &err);
+        for (int i = 0; i < nref; i++) {
+            const sdc_tensor *d = i ? in.op.dst_more[i - 1] : in.op.dst;
+            ref[i] = malloc(sdc_tensor_nbytes(d));
+            ck_assert_ptr_nonnull(ref[i]);
+            memcpy(ref[i], d->data, sdc_tensor_nbytes(d));
+        }
+        op_inst_free(&in);
+        ck_assert_msg(op_inst_build(&in, c, &o, be, &err) == SDC_OK, "%s: %s", c->name, err.msg);
+        sdc_cpu_isa_override(SDC_CPU_ISA_AVX512);
+        sdc_status s2 = sdc_op_run(be, &in.op, &err);
+        ck_assert_msg(s == s2, "%s: status %d on avx2, %d on avx512", c->name, s, s2);
+        for (int i = 0; !s && i < nref; i++) {
+            const sdc_tensor *d = i ? in.op.dst_more[i - 1] : in.op.dst;
+            ck_assert_msg(!memcmp(ref[i], d->data, sdc_tensor_nbytes(d)),
+                          "%s: output %d differs between the avx2 and avx512 paths (seed %llu)",
+                          c->name, i, (unsigned long long)seed);
+        }
+        for (int i = 0; i < nref; i++) free(ref[i]);
+        op_inst_free(&in);
+        rows++;
+    }
+    /* F16 -> F32 over all 65536 halves (subnormals, Inf, NaNs): the AVX-512
+     * widening against sdc_convert's F16C path. */
+    uint16_t *h = malloc(65536 * sizeof *h);
+    float *w0 = malloc(65536 * sizeof *w0), *w1 = malloc(65536 * sizeof *w1);
+    ck_assert(h && w0 && w1);
+    for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    ck_assert_int_eq(sdc_convert(w0, SDC_F32, h, SDC_F16, 65536, &err), SDC_OK);
+    sdc_cpu_f16_to_f32_avx512(w1, h, 65533); /* a masked tail too */
+    memcpy(w1 + 65533, w0 + 65533, 3 * sizeof *w1);
+    ck_assert_msg(!memcmp(w0, w1, 65536 * sizeof *w0), "F16 -> F32 differs on the avx512 path");
+    free(h), free(w0), free(w1);
+    printf("ops: cpu paths: %zu rows and all 65536 F16 values, the same bits on avx512 as on "
+           "avx2\n", rows);
+    sdc_cpu_isa_override(saved);
+    sdc_set_threads(saved_threads);
+    sdc_backend_destroy(be);
+}
+END_TEST
+
 Suite *suite_ops(void) {
     Suite *s = suite_create("ops");
     seed = op_seed();
@@ -468,5 +540,9 @@ Suite *suite_ops(void) {
     tcase_add_loop_test(inv, backward_same_bits_any_batch_or_threads, 0,
                         (int)(sizeof invariant_rows / sizeof invariant_rows[0]));
     suite_add_tcase(s, inv);
+    TCase *paths = tcase_create("cpu_paths");
+    tcase_set_timeout(paths, 600);
+    tcase_add_test(paths, avx512_path_same_bits_as_avx2);
+    suite_add_tcase(s, paths);
     return s;
 }

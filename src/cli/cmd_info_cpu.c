@@ -1,8 +1,10 @@
 /* cmd_info_cpu.c — sdc info --cpu [--json]: the processor's features, the
- * OpenBLAS core in use and who chose it, and sdc's own kernel path. */
+ * OpenBLAS core in use and who chose it, and sdc's own kernel path (chosen
+ * at run time: cpuid, or SDC_CPU_PATH=auto|avx2|avx512). */
 #include "cli.h"
 
 #include "../cpu/cpu_features.h"
+#include "../cpu/cpu_isa.h"
 
 #include <errno.h>
 #include <string.h>
@@ -26,6 +28,7 @@ int cmd_info_cpu(bool json) {
     sdc_cpu_features_string(&f, feats, sizeof feats);
     sdc_blas_state b = sdc_blas_state_get();
     const char *suits = sdc_blas_core_for(&f);
+    const sdc_cpu_isa_choice *isa = sdc_cpu_isa_choice_get();
     if (json) {
         printf("{\"vendor\": ");
         cli_json_string(stdout, f.vendor);
@@ -45,6 +48,10 @@ int cmd_info_cpu(bool json) {
         cli_json_string(stdout, b.config ? b.config : "");
         printf(", \"sdc_kernels\": ");
         cli_json_string(stdout, sdc_cpu_kernel_path());
+        printf(", \"cpu_path\": \"%s\", \"cpu_path_request\": ", sdc_cpu_isa_name(isa->isa));
+        cli_json_string(stdout, isa->request);
+        printf(", \"cpu_path_fell_back\": %s, \"cpu_path_note\": ", isa->fell_back ? "true" : "false");
+        cli_json_string(stdout, isa->note);
         printf(", \"threads\": %d}\n", sdc_get_threads());
     } else {
         printf("cpu:         %s (%s, family %d, model %d)\n", f.brand[0] ? f.brand : "?", f.vendor,
@@ -55,6 +62,8 @@ int cmd_info_cpu(bool json) {
         printf("\n             %s\n", b.config ? b.config : "");
         printf("suited core: %s\n", suits ? suits : "(any)");
         printf("sdc kernels: %s\n", sdc_cpu_kernel_path());
+        printf("cpu path:    %s (%s)%s\n", sdc_cpu_isa_name(isa->isa), isa->note,
+               isa->fell_back ? " [request not met]" : "");
         printf("threads:     %d\n", sdc_get_threads());
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {

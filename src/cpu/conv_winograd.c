@@ -3,7 +3,10 @@
  * y = Aᵀ [U ⊙ V] A per tile, U = G g Gᵀ, V = Bᵀ d B (Lavin & Gray 2015).
  * The sum over input channels is one GEMM per point p (gemm_tiles.h):
  * M[p] [OCb, T] = U[p] [OCb, C] · V[p] [C, T], per image, so its shape never
- * depends on the batch. Transforms run on sdc's pool, 8 lanes at a time. */
+ * depends on the batch. Transforms run on sdc's pool, 8 lanes at a time
+ * (the weight transform 16 on the AVX-512 path: conv_winograd_avx512.c). */
+#include "cpu_avx512.h"
+#include "cpu_isa.h"
 #include "cpu_ops.h"
 #include "gemm_tiles.h"
 
@@ -87,7 +90,7 @@ typedef struct wt_ctx {
     const wino *g;
     const sdc_tensor *wt; /* [OC, C, 3, 3] F32/F16/BF16 */
     float *u;             /* [a², ob, C], points ps floats apart */
-    int64_t o0, ob, ncg;  /* first channel, block size, groups of 8 inputs */
+    int64_t o0, ob, ncg;  /* first channel, block size, groups of 8 inputs (16: wt_range16) */
     int64_t ps;
 } wt_ctx;
 
@@ -96,19 +99,26 @@ static void load_taps(const sdc_tensor *wt, int64_t off, int64_t n, float *dst) 
     if (wt->dtype == SDC_F32) {
         memcpy(dst, (const float *)wt->data + off, (size_t)n * sizeof *dst);
     } else if (wt->dtype == SDC_F16) {
-        const uint16_t *s = (const uint16_t *)wt->data + off;
-        int64_t i = 0;
-#if defined(__AVX2__) && defined(__F16C__)
-        for (; i + 8 <= n; i += 8)
-            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
-#endif
-        for (; i < n; i++) dst[i] = sdc_f16_to_f32(s[i]);
+        (void)sdc_cpu_widen(dst, (const uint16_t *)wt->data + off, SDC_F16, (size_t)n, NULL);
     } else {
         const uint16_t *s = (const uint16_t *)wt->data + off;
         for (int64_t i = 0; i < n; i++) { /* BF16 is the top half of an F32 */
             uint32_t bits = (uint32_t)s[i] << 16;
             memcpy(dst + i, &bits, sizeof bits);
         }
+    }
+}
+
+/* The AVX-512 path: items are (o, group of 16 input channels). */
+static void wt_range16(void *p, int64_t begin, int64_t end) {
+    const wt_ctx *k = p;
+    const wino *g = k->g;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t o = it / k->ncg, c0 = it % k->ncg * 16;
+        int64_t n = g->c - c0 < 16 ? g->c - c0 : 16;
+        float taps[144] = {0};
+        load_taps(k->wt, ((k->o0 + o) * g->c + c0) * 9, n * 9, taps);
+        sdc_wino_weights16_avx512(g->a, taps, n, k->u + o * g->c + c0, k->ps);
     }
 }
 
@@ -298,12 +308,13 @@ sdc_status sdc_cpu_conv3x3_winograd(sdc_backend *be, int m, const float *x,
     float *v = u ? sdc_cpu_scratch(be, 4, (size_t)(a2 * (nvbuf * vps + mps)), err) : NULL;
     if (!v) return sdc_err_wrap(err, "conv2d: winograd scratch");
     float *mm = v + nvbuf * a2 * vps; /* [a², ob, tb] after V [nvbuf][a², C, tb] */
-    int64_t ncg = (c + 7) / 8;
+    bool w16 = sdc_cpu_isa_active() == SDC_CPU_ISA_AVX512;
+    int64_t ncg = w16 ? (c + 15) / 16 : (c + 7) / 8;
     /* OC blocks outer: a block's U serves every image and tile block. */
     for (int64_t o0 = 0; o0 < oc; o0 += ob) {
         int64_t on = oc - o0 < ob ? oc - o0 : ob;
         wt_ctx wk = {.g = &g, .wt = wt, .u = u, .o0 = o0, .ob = on, .ncg = ncg, .ps = ups};
-        sdc_parallel_for(on * ncg, 16, wt_range, &wk);
+        sdc_parallel_for(on * ncg, w16 ? 8 : 16, w16 ? wt_range16 : wt_range, &wk);
         for (int64_t n = 0, vb = 0; n < nb; n++) {
             const float *xn = x + n * c * h * w;
             float *yn = y + n * oc * h * w;

@@ -1,6 +1,6 @@
 /* convert.c — CPU dtype conversion between F32, F16 and BF16 (round to
  * nearest even, NaN/Inf kept): sdc_convert from core/dtype.c, run in
- * parallel chunks. */
+ * parallel chunks; widening F16 takes the chosen CPU path (sdc_cpu_widen). */
 #include "cpu_ops.h"
 
 typedef struct cvt_ctx {
@@ -12,6 +12,11 @@ typedef struct cvt_ctx {
 static void convert_range(void *arg, int64_t begin, int64_t end) {
     const cvt_ctx *k = arg;
     /* Cannot fail: the dtype pair was checked before the split. */
+    if (k->yt == SDC_F32) {
+        (void)sdc_cpu_widen((float *)k->y + begin, k->x + (size_t)begin * sdc_dtype_size(k->xt),
+                            k->xt, (size_t)(end - begin), NULL);
+        return;
+    }
     (void)sdc_convert(k->y + (size_t)begin * sdc_dtype_size(k->yt), k->yt,
                       k->x + (size_t)begin * sdc_dtype_size(k->xt), k->xt, (size_t)(end - begin),
                       NULL);

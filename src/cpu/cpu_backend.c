@@ -1,6 +1,8 @@
 /* cpu_backend.c — the CPU backend: its op table, host memory, and the
  * weight-conversion scratch shared by its ops. */
 #include "cpu_ops.h"
+#include "cpu_avx512.h"
+#include "cpu_isa.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +33,20 @@ float *sdc_cpu_scratch(sdc_backend *be, int slot, size_t n, sdc_err *err) {
     return impl->slot[slot];
 }
 
+sdc_status sdc_cpu_widen(float *dst, const void *src, sdc_dtype t, size_t n, sdc_err *err) {
+    if (t == SDC_F16 && sdc_cpu_isa_active() == SDC_CPU_ISA_AVX512) {
+        sdc_cpu_f16_to_f32_avx512(dst, src, n);
+        return SDC_OK;
+    }
+    return sdc_convert(dst, SDC_F32, src, t, n, err);
+}
+
 const float *sdc_cpu_as_f32(sdc_backend *be, int slot, const sdc_tensor *t, sdc_err *err) {
     if (t->dtype == SDC_F32 && ((uintptr_t)t->data & 3) == 0) return t->data;
     size_t n = (size_t)sdc_tensor_numel(t);
     float *dst = sdc_cpu_scratch(be, slot, n, err);
     if (!dst) return NULL;
-    if (sdc_convert(dst, SDC_F32, t->data, t->dtype, n, err)) return NULL;
+    if (sdc_cpu_widen(dst, t->data, t->dtype, n, err)) return NULL;
     return dst;
 }
 
@@ -47,7 +57,7 @@ const float *sdc_cpu_rows_f32(sdc_backend *be, int slot, const sdc_tensor *t, in
     float *dst = sdc_cpu_scratch(be, slot, n, err);
     if (!dst) return NULL;
     const char *src = (const char *)t->data + off * sdc_dtype_size(t->dtype);
-    if (sdc_convert(dst, SDC_F32, src, t->dtype, n, err)) return NULL;
+    if (sdc_cpu_widen(dst, src, t->dtype, n, err)) return NULL;
     return dst;
 }
 

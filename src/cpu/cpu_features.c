@@ -1,6 +1,7 @@
 /* cpu_features.c — cpuid/xgetbv feature detection and the OpenBLAS core
  * choice (see cpu_features.h for why). */
 #include "cpu_features.h"
+#include "cpu_isa.h"
 
 #include <cblas.h>
 #include <cpuid.h>
@@ -119,13 +120,9 @@ const char *sdc_blas_core_upgrade(const sdc_cpu_features *f, const char *current
 const char *sdc_blas_core_current(void) { return openblas_get_corename(); }
 const char *sdc_blas_config(void) { return openblas_get_config(); }
 
-/* One path today, fixed at build time (the Makefile's -march). */
+/* The run-time choice of cpu_isa.c; the build itself is x86-64-v3. */
 const char *sdc_cpu_kernel_path(void) {
-#if defined(__AVX512F__)
-    return "avx512f (build-time -march)";
-#elif defined(__AVX2__) && defined(__FMA__)
-    return "avx2+fma+f16c (build-time -march)";
-#else
-    return "generic (build-time -march)";
-#endif
+    return sdc_cpu_isa_active() == SDC_CPU_ISA_AVX512
+               ? "avx512 (AVX-512 F/BW/VL/DQ kernels where written, AVX2+FMA+F16C elsewhere)"
+               : "avx2+fma+f16c";
 }

@@ -45,7 +45,7 @@ int sdc_blas_core_rank(const char *core);
  * features f: sdc_blas_core_for(f) if it ranks above current, else NULL. */
 const char *sdc_blas_core_upgrade(const sdc_cpu_features *f, const char *current);
 
-/* sdc's own CPU kernels: the instruction set they were built for. */
+/* sdc's own CPU kernels: the path chosen at run time (cpu_isa.h), in words. */
 const char *sdc_cpu_kernel_path(void);
 
 /* OpenBLAS's own report: the core in use, and its build configuration. */

@@ -7,6 +7,9 @@
 #include "sdc_ops.h"
 #include "../core/parallel.h"
 
+/* dst [n] F32 from src [n] of dtype t (F32/F16/BF16; else an error): the
+ * F16 case on the chosen CPU path (cpu_isa.h), the rest by sdc_convert. */
+sdc_status sdc_cpu_widen(float *dst, const void *src, sdc_dtype t, size_t n, sdc_err *err);
 /* Weights as F32: t's own data when it is already F32 (and 4-byte aligned),
  * else a conversion into the backend's reusable scratch `slot` (0..3). The
  * pointer is valid until the next call with the same slot. NULL on OOM. */

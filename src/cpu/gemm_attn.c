@@ -1,7 +1,10 @@
 /* gemm_attn.c — block kernels of the CPU flash attention (see gemm_attn.h):
  * register-blocked AVX2/FMA score and p·v kernels, the online softmax with
  * the vectorized 2^x, and the transposes that pack Q and K. Scalar versions
- * of each follow for builds without AVX2. */
+ * of each follow for builds without AVX2. On the AVX-512 path (cpu_isa.h)
+ * the score and p·v kernels are gemm_attn_avx512.c's (the same bits). */
+#include "cpu_avx512.h"
+#include "cpu_isa.h"
 #include "gemm_attn.h"
 #include "vmath.h"
 
@@ -118,6 +121,10 @@ static __attribute__((noinline)) void score_panel(const float *qi, int64_t d, co
 
 void sdc_attn_scores(const float *qi, int64_t d, const float *kp, float *s, int64_t lds,
                      int64_t nr, int64_t nc, float scale) {
+    if (sdc_cpu_isa_active() == SDC_CPU_ISA_AVX512) {
+        sdc_attn_scores_avx512(qi, d, kp, s, lds, nr, nc, scale);
+        return;
+    }
     /* Panel-outer: one key panel (d × 24) stays in L1 across the row groups. */
     for (int64_t c = 0; c < nc; c += KPANEL) score_panel(qi, d, kp + c * d, s + c, lds, nr, scale);
 }
@@ -125,6 +132,8 @@ void sdc_attn_scores(const float *qi, int64_t d, const float *kp, float *s, int6
 bool sdc_attn_scores_exp(const float *qi, int64_t d, const float *kp, float *s, int64_t lds,
                          int64_t nr, int64_t nc, float scale, const float *m, float *l,
                          float *alpha) {
+    if (sdc_cpu_isa_active() == SDC_CPU_ISA_AVX512)
+        return sdc_attn_scores_exp_avx512(qi, d, kp, s, lds, nr, nc, scale, m, l, alpha);
     /* Per row, lane-wise running max of the scores and sum of p. */
     __m256 vmax[8], vsum[8];
     for (int64_t r = 0; r < nr; r++) {
@@ -246,6 +255,10 @@ static inline __attribute__((always_inline)) void pv_tile(const float *p, int64_
 
 void sdc_attn_accumulate(const float *p, int64_t ldp, const float *v, int64_t ldv, float *acc,
                          int64_t dp, const float *alpha, int64_t nr, int64_t nc) {
+    if (sdc_cpu_isa_active() == SDC_CPU_ISA_AVX512) {
+        sdc_attn_accumulate_avx512(p, ldp, v, ldv, acc, dp, alpha, nr, nc);
+        return;
+    }
     for (int64_t r = 0; r < nr; r += 4) {
         const float *pr = p + r * ldp;
         float *ar = acc + r * dp;

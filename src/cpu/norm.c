@@ -1,6 +1,9 @@
 /* norm.c — CPU group_norm (optionally fused with SiLU) and layer_norm.
  * Statistics are two-pass in double (mean, then squared deviations), so a
- * large mean next to a small spread costs no accuracy; output is AVX2. */
+ * large mean next to a small spread costs no accuracy; output is AVX2, or
+ * AVX-512 (norm_avx512.c, the same bits) on that path (cpu_isa.h). */
+#include "cpu_avx512.h"
+#include "cpu_isa.h"
 #include "cpu_ops.h"
 #include "vmath.h"
 
@@ -9,6 +12,10 @@
 /* Mean and biased variance of x[0, n), n >= 1. The second pass also sums the
  * deviations, which corrects the mean's last rounding (Chan et al.). */
 void sdc_cpu_norm_stats(const float *x, int64_t n, double *mean_out, double *var_out) {
+    if (sdc_cpu_isa_active() == SDC_CPU_ISA_AVX512) {
+        sdc_cpu_norm_stats_avx512(x, n, mean_out, var_out);
+        return;
+    }
     double sum = 0.0;
     int64_t i = 0;
 #ifdef __AVX2__
@@ -63,6 +70,10 @@ static inline __m256 gn_vec(__m256 v, __m256 mhi, __m256 mlo, __m256 scale, __m2
  * when the mean is large; folding it into `shift` would cancel. */
 static void apply_const(const float *x, float *y, int64_t n, float mhi, float mlo, float scale,
                         float shift, bool silu) {
+    if (sdc_cpu_isa_active() == SDC_CPU_ISA_AVX512) {
+        sdc_cpu_norm_apply_const_avx512(x, y, n, mhi, mlo, scale, shift, silu);
+        return;
+    }
     int64_t i = 0;
 #ifdef __AVX2__
     __m256 vh = _mm256_set1_ps(mhi), vl = _mm256_set1_ps(mlo);
@@ -87,6 +98,10 @@ static void apply_const(const float *x, float *y, int64_t n, float mhi, float ml
 /* Layer norm's row: y[c] = ((x[c] - mean)·rstd)·gamma[c] + beta[c]. */
 static void apply_vec(const float *x, float *y, int64_t n, float mhi, float mlo, float rstd,
                       const float *gamma, const float *beta) {
+    if (sdc_cpu_isa_active() == SDC_CPU_ISA_AVX512) {
+        sdc_cpu_norm_apply_vec_avx512(x, y, n, mhi, mlo, rstd, gamma, beta);
+        return;
+    }
     int64_t i = 0;
 #ifdef __AVX2__
     __m256 vh = _mm256_set1_ps(mhi), vl = _mm256_set1_ps(mlo), vr = _mm256_set1_ps(rstd);
