@@ -130,6 +130,10 @@ const op_case op_cases[] = {
      .kh = 3, .kw = 3}, /* 8.7e-7 1.0e-5 */
     {"conv_edge_wino2_19x17_c40_f16w", CONV(1, 1, 1, 1, 1), S4(2, 40, 19, 17), .n = 24,
      .kh = 3, .kw = 3, .bias = true, .wtype = SDC_F16}, /* 1.9e-7 1.4e-6 */
+    /* Small images go to wgemm: patch rows of all 3 images as its 90 columns,
+     * K = 387 past one slice, 35 channels past one panel. */
+    {"conv_edge_wgemm_k387_f16w", CONV(1, 1, 1, 1, 1), S4(3, 43, 5, 6), .n = 35, .kh = 3,
+     .kw = 3, .bias = true, .wtype = SDC_F16}, /* 3.8e-7 4.2e-6 (300) */
 
     /* linear: attention projections, GEGLU's input projection, cross-attention
      * k/v from the text states, CLIP's MLP, the time embedding. */
@@ -153,6 +157,16 @@ const op_case op_cases[] = {
     {"linear_edge_rank1", OP(LINEAR), S1(7), .n = 3, .bias = true}, /* 5.8e-8 8.6e-8 */
     {"linear_edge_odd_nobias", OP(LINEAR), S3(2, 5, 13), .n = 11}, /* 7.1e-8 3.5e-7 */
     {"linear_edge_n1", OP(LINEAR), S3(4, 9, 17), .n = 1, .bias = true}, /* 8.4e-8 2.6e-7 */
+    /* wgemm (src/cpu/wgemm.h) one past each block: 13 columns (12-column
+     * tiles), 33 features (32-row panels), k 385 (384-deep slices). */
+    {"linear_edge_wgemm_tails_bf16w", OP(LINEAR), S3(1, 13, 385), .n = 33, .bias = true,
+     .wtype = SDC_BF16}, /* 4.6e-7 4.8e-6 (worst of 300 seeds) */
+    /* Three k slices, no bias (C starts from zero). */
+    {"linear_edge_wgemm_k769_nobias_f16w", OP(LINEAR), S3(2, 25, 769), .n = 65,
+     .wtype = SDC_F16}, /* 5.2e-7 5.3e-6 (300) */
+    /* Past a task's 192 columns and 128 features. */
+    {"linear_edge_wgemm_tasks_f16w", OP(LINEAR), S3(2, 100, 256), .n = 130, .bias = true,
+     .wtype = SDC_F16}, /* 3.3e-7 4.8e-6 (300) */
 
     /* group_norm: ResNet and transformer norms (UNet eps 1e-5, VAE eps 1e-6). */
     {"gn32_320_64x64_b2", GN(32, 1e-5f, false), S4(2, 320, 64, 64)}, /* 4.7e-8 5.4e-7 */

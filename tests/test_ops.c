@@ -316,16 +316,20 @@ static void check_invariance(sdc_op_kind kind, int ndim, const int64_t *xs, cons
 }
 
 START_TEST(linear_same_bits_any_batch_or_threads) {
-    /* 77 text tokens, 1100 features: several tiles, one partial */
+    /* 77 text tokens, 1100 features (wgemm: several tasks, partial panel
+     * and tile); then 300 rows per sample (OpenBLAS tiles, one partial) */
     int64_t xs[3] = {3, 77, 768}, ws[2] = {1100, 768};
     check_invariance(SDC_OP_LINEAR, 3, xs, ws, 77 * 1100);
+    int64_t xs2[3] = {3, 300, 256}, ws2[2] = {200, 256};
+    check_invariance(SDC_OP_LINEAR, 3, xs2, ws2, 300 * 200);
 }
 END_TEST
 
 START_TEST(conv2d_same_bits_any_batch_or_threads) {
-    /* Winograd F(2,3) and F(4,3), and im2col (few channels); see wino_tile */
-    static const int64_t shapes[][3] = {{64, 24, 20}, {40, 32, 32}, {16, 9, 11}};
-    for (int i = 0; i < 3; i++) {
+    /* Winograd F(2,3) and F(4,3), im2col (few channels; see wino_tile), and
+     * wgemm (a small image, K = 432: wgemm.h's sdc_wgemm_pays) */
+    static const int64_t shapes[][3] = {{64, 24, 20}, {40, 32, 32}, {16, 9, 11}, {48, 7, 6}};
+    for (int i = 0; i < 4; i++) {
         int64_t c = shapes[i][0], h = shapes[i][1], w = shapes[i][2];
         int64_t xs[4] = {3, c, h, w}, ws[4] = {96, c, 3, 3};
         check_invariance(SDC_OP_CONV2D, 4, xs, ws, 96 * h * w);

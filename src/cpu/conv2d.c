@@ -4,6 +4,7 @@
  * 3×3 stride-1 pad-1 convs go to Winograd (conv_winograd.c, see wino_tile). */
 #include "cpu_ops.h"
 #include "gemm_tiles.h"
+#include "wgemm.h"
 
 #include <limits.h>
 #include <string.h>
@@ -148,6 +149,64 @@ static sdc_status conv_tiled(sdc_backend *be, const conv_geom *g, const float *x
     return SDC_OK;
 }
 
+/* Patch rows for wgemm: dst [K] = the taps of output pixel p of one image
+ * x [C, H, W], in the weight's (c, u, v) order, zero in the padding. */
+static void im2row_row(const conv_geom *g, const float *x, int64_t p, float *dst) {
+    int64_t oy = p / g->ow, ox = p % g->ow;
+    for (int64_t c = 0; c < g->c; c++) {
+        const float *xc = x + c * g->h * g->w;
+        for (int64_t u = 0; u < g->kh; u++) {
+            int64_t iy = oy * g->s + u - g->pt;
+            bool row_in = iy >= 0 && iy < g->h;
+            for (int64_t v = 0; v < g->kw; v++) {
+                int64_t ix = ox * g->s + v - g->pl;
+                *dst++ = row_in && ix >= 0 && ix < g->w ? xc[iy * g->w + ix] : 0.0f;
+            }
+        }
+    }
+}
+
+typedef struct rows_ctx {
+    const conv_geom *g;
+    const float *x; /* the group's first image */
+    float *rows;    /* [images · pixels, K] */
+} rows_ctx;
+
+static void fill_patch_rows(void *p, int64_t begin, int64_t end) {
+    const rows_ctx *r = p;
+    const conv_geom *g = r->g;
+    for (int64_t j = begin; j < end; j++)
+        im2row_row(g, r->x + j / g->npix * g->c * g->h * g->w, j % g->npix, r->rows + j * g->k);
+}
+
+/* Small images: every image's patch rows, then one wgemm that reads the
+ * weight once, in its stored dtype (wgemm.h). Images go in groups whose
+ * rows fit COL_BUDGET; a group boundary changes no bits. */
+static sdc_status conv_wgemm(sdc_backend *be, const conv_geom *g, const float *x,
+                             const sdc_tensor *wt, const float *b, float *y, int64_t nb,
+                             sdc_err *err) {
+    int64_t ni = COL_BUDGET / (g->k * g->npix);
+    ni = ni < 1 ? 1 : ni > nb ? nb : ni;
+    float *rows = sdc_cpu_scratch(be, 4, (size_t)(ni * g->npix * g->k), err);
+    if (!rows) return sdc_err_wrap(err, "conv2d: patch rows");
+    for (int64_t n0 = 0; n0 < nb; n0 += ni) {
+        int64_t cnt = nb - n0 < ni ? nb - n0 : ni;
+        rows_ctx r = {.g = g, .x = x + n0 * g->c * g->h * g->w, .rows = rows};
+        run_rows(fill_patch_rows, &r, cnt * g->npix, g->k);
+        for (int64_t n = n0; b && n < n0 + cnt; n++) {
+            fill_ctx f = {.g = g, .y = y + n * g->oc * g->npix, .b = b, .t = g->npix};
+            run_rows(fill_rows, &f, g->oc, g->npix);
+        }
+        sdc_wgemm w = {.m = g->oc, .n = cnt * g->npix, .k = g->k, .w = wt->data,
+                       .wtype = wt->dtype, .ldw = g->k, .x = rows, .ldx = g->k,
+                       .c = y + n0 * g->oc * g->npix, .group = g->npix,
+                       .group_stride = g->oc * g->npix, .cs = 1, .rs = g->npix,
+                       .accumulate = b != NULL};
+        if (sdc_cpu_wgemm(be, &w, err)) return sdc_err_wrap(err, "conv2d");
+    }
+    return SDC_OK;
+}
+
 /* Winograd output tile for a 3×3 stride-1 pad-1 conv: 4, 2, or 0 for im2col.
  * Measured on the UNet's shapes (2 Zen3 cores, batch 2, ms as im2col / F(4,3)
  * / F(2,3), best of 2-3 runs; the machine was shared, so ±30%):
@@ -194,12 +253,17 @@ sdc_status sdc_cpu_conv2d(sdc_backend *be, const sdc_op *op, sdc_err *err) {
                            "conv2d: GEMM of %lld x %lld x %lld exceeds the BLAS int range",
                            (long long)g.oc, (long long)g.npix, (long long)g.k);
     const float *x = xt->data;
+    bool wgemm = sdc_wgemm_pays(wt->dtype, g.npix, g.k, g.kh * g.kw == 1);
+    /* Up to 8x8 wgemm also beats Winograd (2560 -> 1280 channels with F16
+     * weights, batch 2: 16 against 30 ms at 4x4, 39 against 44 ms at 8x8;
+     * at 16x16 Winograd wins, 100 against 155 ms). */
     if (g.kh == 3 && g.kw == 3 && g.s == 1 && g.pt == 1 && g.pl == 1 && g.oh == g.h &&
-        g.ow == g.w) {
+        g.ow == g.w && !(wgemm && g.npix <= 64)) {
         int m = wino_tile(&g);
         if (m)
             return sdc_cpu_conv3x3_winograd(be, m, x, wt, b, y, nb, g.c, g.h, g.w, g.oc, err);
     }
+    if (wgemm) return conv_wgemm(be, &g, x, wt, b, y, nb, err);
 
     bool direct = g.kh == 1 && g.kw == 1 && g.s == 1 && g.pt == 0 && g.pl == 0 &&
                   g.oh == g.h && g.ow == g.w;

@@ -4,6 +4,7 @@
  * in fixed tiles on sdc's pool (gemm_tiles.h). */
 #include "cpu_ops.h"
 #include "gemm_tiles.h"
+#include "wgemm.h"
 
 #include <limits.h>
 #include <string.h>
@@ -43,10 +44,18 @@ sdc_status sdc_cpu_linear(sdc_backend *be, const sdc_op *op, sdc_err *err) {
         sdc_parallel_for(m, n >= 65536 ? 1 : 65536 / n, fill_rows, &c);
     }
     if (k == 0) return SDC_OK;
-    /* One GEMM per batch item, in tiles (gemm_tiles.h): a sample's result
-     * must not depend on what it is batched with. */
+    /* Rows per batch item decide the path (never the batch: a sample's bits
+     * must not depend on it). */
     int64_t items = x->ndim >= 2 && x->shape[0] > 0 ? x->shape[0] : 1;
     int64_t per = m / items; /* any size: a tile has at most 512 rows */
+    if (sdc_wgemm_pays(wt->dtype, per, k, false)) {
+        sdc_wgemm g = {.m = n, .n = m, .k = k, .w = wt->data, .wtype = wt->dtype, .ldw = k,
+                       .x = x->data, .ldx = k, .c = y, .group = m, .cs = n, .rs = 1,
+                       .accumulate = b != NULL};
+        return sdc_cpu_wgemm(be, &g, err) ? sdc_err_wrap(err, "linear") : SDC_OK;
+    }
+    /* One GEMM per batch item, in tiles (gemm_tiles.h): a sample's result
+     * must not depend on what it is batched with. */
     /* A big half-precision weight is widened a block of output features at a
      * time (each block is used by every batch item before the next). */
     int64_t blk = sdc_cpu_row_block(wt, n, k);
