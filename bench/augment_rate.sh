@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/augment_rate.sh — images per hour of `sdc augment` as a user runs it:
-# --method prompt (txt2img from CLIP templates), 25 steps, CFG 7.5, euler_a
-# (augment's default sampler), one class, at each size and --batch.
+# --method prompt (txt2img from CLIP templates), 25 steps, CFG 7.5, augment's
+# default sampler (the model's own scheduler), one class, at each size and
+# --batch. Each step is one UNet call on 2 x batch latents (CFG).
 #
 #   bash bench/augment_rate.sh SDC MODEL [SIZES [BATCHES [IMAGES]]]
 #     SDC      the sdc binary (e.g. build/sdc)

@@ -247,22 +247,15 @@ void sdc_wgemm_kernel_avx2(int64_t kc, const float *ap, const float *const *b, f
         for (int64_t k = 0; k < kc; k++, a += MR) {
             __m256 x0 = _mm256_broadcast_ss(b0 + k), x1 = _mm256_broadcast_ss(b1 + k),
                    x2 = _mm256_broadcast_ss(b2 + k);
-            __m256 a0 = _mm256_load_ps(a);
-            c00 = _mm256_fmadd_ps(a0, x0, c00);
-            c10 = _mm256_fmadd_ps(a0, x1, c10);
-            c20 = _mm256_fmadd_ps(a0, x2, c20);
-            __m256 a1 = _mm256_load_ps(a + 8);
-            c01 = _mm256_fmadd_ps(a1, x0, c01);
-            c11 = _mm256_fmadd_ps(a1, x1, c11);
-            c21 = _mm256_fmadd_ps(a1, x2, c21);
-            __m256 a2 = _mm256_load_ps(a + 16);
-            c02 = _mm256_fmadd_ps(a2, x0, c02);
-            c12 = _mm256_fmadd_ps(a2, x1, c12);
-            c22 = _mm256_fmadd_ps(a2, x2, c22);
-            __m256 a3 = _mm256_load_ps(a + 24);
-            c03 = _mm256_fmadd_ps(a3, x0, c03);
-            c13 = _mm256_fmadd_ps(a3, x1, c13);
-            c23 = _mm256_fmadd_ps(a3, x2, c23);
+#define WG_QUARTER(q)                                    \
+    {                                                    \
+        __m256 aq = _mm256_load_ps(a + 8 * (q));         \
+        c0##q = _mm256_fmadd_ps(aq, x0, c0##q);          \
+        c1##q = _mm256_fmadd_ps(aq, x1, c1##q);          \
+        c2##q = _mm256_fmadd_ps(aq, x2, c2##q);          \
+    }
+            WG_QUARTER(0) WG_QUARTER(1) WG_QUARTER(2) WG_QUARTER(3)
+#undef WG_QUARTER
         }
         _mm256_storeu_ps(c, c00), _mm256_storeu_ps(c + 8, c01);
         _mm256_storeu_ps(c + 16, c02), _mm256_storeu_ps(c + 24, c03);
