@@ -1,7 +1,9 @@
 /* conv2d.c — CPU 2-D convolution as im2col + OpenBLAS sgemm:
  * Y[n] [OC, OH·OW] = W [OC, C·KH·KW] · col [C·KH·KW, OH·OW] + b.
  * 1×1 stride-1 unpadded convs skip im2col (X[n] already is [C, H·W]); most
- * 3×3 stride-1 pad-1 convs go to Winograd (conv_winograd.c, see wino_tile). */
+ * 3×3 stride-1 pad-1 convs go to Winograd (conv_winograd.c, see wino_tile);
+ * small images with a half-precision weight go to sdc's own GEMM on patch
+ * rows of every image at once (wgemm.h, conv_wgemm). */
 #include "cpu_ops.h"
 #include "gemm_tiles.h"
 #include "wgemm.h"

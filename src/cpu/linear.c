@@ -1,7 +1,8 @@
 /* linear.c — CPU linear layer: y [M, N] = x [M, K] · wᵀ + b through OpenBLAS
- * sgemm. The bias is written into y first and sgemm accumulates onto it
- * (beta = 1), so no separate epilogue pass over y is needed. The products run
- * in fixed tiles on sdc's pool (gemm_tiles.h). */
+ * sgemm, or through sdc's own GEMM when the weight is half precision and a
+ * sample has few rows (wgemm.h). The bias is written into y first and the
+ * product accumulates onto it, so no separate epilogue pass over y is
+ * needed. The products run in fixed tiles on sdc's pool (gemm_tiles.h). */
 #include "cpu_ops.h"
 #include "gemm_tiles.h"
 #include "wgemm.h"
