@@ -36,4 +36,8 @@ void sdc_attn_accumulate_avx512(const float *p, int64_t ldp, const float *v, int
                                 float *acc, int64_t dp, const float *alpha, int64_t nr,
                                 int64_t nc);
 
+/* wgemm_avx512.c: wgemm.c's micro-kernel, acc [12][32] += the kc-deep
+ * product of a packed panel ap [kc][32] and twelve rows b[j][0, kc). */
+void sdc_wgemm_kernel_avx512(int64_t kc, const float *ap, const float *const *b, float *acc);
+
 #endif

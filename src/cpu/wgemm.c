@@ -8,6 +8,7 @@
  * the task's `part` buffer between slices. C is read once (the start
  * values) and written once per element. */
 #include "wgemm.h"
+#include "cpu_avx512.h"
 #include "cpu_isa.h"
 #include "cpu_ops.h"
 
@@ -16,13 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MR SDC_WGEMM_MR
-#define NR SDC_WGEMM_NR
+#define MR 32         /* panel rows (features); the kernels' accumulator height */
+#define NR 12         /* tile columns; the kernels' accumulator width */
 #define MC (4 * MR)   /* features per task: 4 panels */
 #define NC (16 * NR)  /* columns per task */
 #define KC 384        /* k per slice: a panel is 48 KiB, a tile's 12 rows 18 KiB */
 
+/* acc [NR][MR] += the kc-deep product of a packed panel ap [kc][MR] and NR
+ * rows b[j][0, kc): AVX2 here, AVX-512 in wgemm_avx512.c. */
 typedef void (*kernel_fn)(int64_t kc, const float *ap, const float *const *b, float *acc);
+static void kernel_avx2(int64_t kc, const float *ap, const float *const *b, float *acc);
 
 typedef struct wctx {
     const sdc_wgemm *g;
@@ -217,7 +221,7 @@ sdc_status sdc_cpu_wgemm(sdc_backend *be, const sdc_wgemm *g, sdc_err *err) {
     }
     wctx cx = {.g = g,
                .kernel = sdc_cpu_isa_active() == SDC_CPU_ISA_AVX512 ? sdc_wgemm_kernel_avx512
-                                                                    : sdc_wgemm_kernel_avx2,
+                                                                    : kernel_avx2,
                .ncb = (g->n + NC - 1) / NC};
     cx.ntasks = (g->m + MC - 1) / MC * cx.ncb;
     int64_t lanes = sdc_get_threads();
@@ -233,7 +237,7 @@ sdc_status sdc_cpu_wgemm(sdc_backend *be, const sdc_wgemm *g, sdc_err *err) {
 #ifdef __AVX2__
 /* 32 × 12 in three-column passes (12 accumulators of 8 floats: AVX2 has 16
  * registers). Each element: acc = fma(a, b, acc) in k order. */
-void sdc_wgemm_kernel_avx2(int64_t kc, const float *ap, const float *const *b, float *acc) {
+static void kernel_avx2(int64_t kc, const float *ap, const float *const *b, float *acc) {
     for (int j = 0; j < NR; j += 3) {
         const float *b0 = b[j], *b1 = b[j + 1], *b2 = b[j + 2];
         float *c = acc + j * MR;
@@ -267,7 +271,7 @@ void sdc_wgemm_kernel_avx2(int64_t kc, const float *ap, const float *const *b, f
 }
 #else
 /* Builds without AVX2: the same order, one element at a time. */
-void sdc_wgemm_kernel_avx2(int64_t kc, const float *ap, const float *const *b, float *acc) {
+static void kernel_avx2(int64_t kc, const float *ap, const float *const *b, float *acc) {
     for (int j = 0; j < NR; j++)
         for (int i = 0; i < MR; i++) {
             float s = acc[j * MR + i];

@@ -58,11 +58,4 @@ bool sdc_wgemm_pays(sdc_dtype wtype, int64_t cols, int64_t k, bool transpose_onl
 /* Runs g on sdc's pool, with per-thread scratch in the backend's slot 3. */
 sdc_status sdc_cpu_wgemm(sdc_backend *be, const sdc_wgemm *g, sdc_err *err);
 
-/* The micro-kernels (wgemm.c, wgemm_avx512.c): acc [12][32] += the kc-deep
- * product of a packed panel ap [kc][32] and twelve rows b[j][0, kc). */
-#define SDC_WGEMM_MR 32
-#define SDC_WGEMM_NR 12
-void sdc_wgemm_kernel_avx2(int64_t kc, const float *ap, const float *const *b, float *acc);
-void sdc_wgemm_kernel_avx512(int64_t kc, const float *ap, const float *const *b, float *acc);
-
 #endif

@@ -1,7 +1,7 @@
 /* wgemm_avx512.c — wgemm's 32 × 12 micro-kernel in one pass: 24 accumulators
  * of 16 floats, two panel loads and twelve broadcasts per k. Each element is
  * acc = fma(a, b, acc) in k order, as in the AVX2 kernel (same bits). */
-#include "wgemm.h"
+#include "cpu_avx512.h"
 
 #include <immintrin.h>
 
