@@ -209,6 +209,10 @@ struct sdc_backend {
                            sdc_err *err);
     /* Waits for queued work; reports asynchronous failures. */
     sdc_status (*synchronize)(sdc_backend *be, sdc_err *err);
+    /* Optional (NULL: nothing cached). Gives the scratch the ops keep between
+     * calls back to the device; called between model phases, never while a
+     * graph is recorded. The next op that needs scratch allocates it again. */
+    void (*trim)(sdc_backend *be);
     /* True if the backend computes `kind` with activations of dtype t. */
     bool (*supports)(const sdc_backend *be, sdc_op_kind kind, sdc_dtype t);
     void (*destroy)(sdc_backend *be);

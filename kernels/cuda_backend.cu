@@ -185,6 +185,18 @@ static bool cu_supports_fn(const sdc_backend *be, sdc_op_kind kind, sdc_dtype t)
     return t == SDC_F32 || t == SDC_F16 || t == SDC_BF16;
 }
 
+/* cudaFree waits for queued work, so no kernel still reads the scratch. A
+ * recording keeps it: the graph holds its addresses. */
+static void cu_trim_fn(sdc_backend *be) {
+    cuda_impl *c = cu_impl(be);
+    if (c->capturing) return;
+    for (int i = 0; i < CU_NSLOTS; i++) {
+        cu_free_fn(be, c->slot[i]);
+        c->slot[i] = NULL;
+        c->slot_bytes[i] = 0;
+    }
+}
+
 static void cu_destroy_fn(sdc_backend *be) {
     if (!be) return;
     cuda_impl *c = cu_impl(be);
@@ -306,6 +318,7 @@ extern "C" sdc_backend *sdc_cuda_backend_create(int device_index, sdc_err *err) 
     be->upload = cu_upload_fn;
     be->download = cu_download_fn;
     be->synchronize = cu_sync_fn;
+    be->trim = cu_trim_fn;
     be->supports = cu_supports_fn;
     be->destroy = cu_destroy_fn;
     return be;

@@ -169,6 +169,43 @@ START_TEST(arena_alloc_release_coalesce) {
 }
 END_TEST
 
+/* Trim frees exactly the empty blocks; live data stays where it was. */
+START_TEST(arena_trim_frees_empty_blocks_only) {
+    sdc_err err = {0};
+    sdc_backend *be = sdc_cpu_backend_create(&err);
+    ck_assert_ptr_nonnull(be);
+    sdc_arena *a = sdc_arena_create(be, 1 << 16, &err);
+    ck_assert_ptr_nonnull(a);
+    enum { K = 12 };
+    unsigned char *p[K];
+    size_t sz[K];
+    for (int i = 0; i < K; i++) { /* each fills most of a block, so K blocks */
+        sz[i] = (1 << 16) - 64 * (1 + rng_u32() % 16);
+        p[i] = sdc_arena_alloc(a, sz[i], &err);
+        ck_assert_ptr_nonnull(p[i]);
+        memset(p[i], 1 + i, sz[i]);
+    }
+    ck_assert_uint_eq(sdc_arena_capacity(a), (size_t)K << 16);
+    for (int i = 0; i < K; i += 3) sdc_arena_release(a, p[i]);
+    ck_assert_uint_eq(sdc_arena_trim(a), (size_t)(K / 3) << 16);
+    ck_assert_uint_eq(sdc_arena_capacity(a), (size_t)(K - K / 3) << 16);
+    ck_assert_uint_eq(sdc_arena_trim(a), 0);
+    for (int i = 0; i < K; i++) {
+        if (i % 3 == 0) continue;
+        for (size_t j = 0; j < sz[i]; j++) ck_assert_uint_eq(p[i][j], (unsigned char)(1 + i));
+        sdc_arena_release(a, p[i]); /* the kept blocks are still found after the compaction */
+    }
+    ck_assert_uint_eq(sdc_arena_in_use(a), 0);
+    ck_assert_uint_eq(sdc_arena_trim(a), (size_t)(K - K / 3) << 16);
+    ck_assert_uint_eq(sdc_arena_capacity(a), 0);
+    void *q = sdc_arena_alloc(a, 100, &err); /* an empty arena grows again */
+    ck_assert_ptr_nonnull(q);
+    sdc_arena_release(a, q);
+    sdc_arena_destroy(a);
+    sdc_backend_destroy(be);
+}
+END_TEST
+
 typedef struct {
     atomic_int *hits;
     int64_t n;
@@ -262,6 +299,7 @@ Suite *suite_core(void) {
     tcase_add_test(tc, bulk_convert_matches_scalar);
     tcase_add_test(tc, tensor_init_rejects_bad_shapes);
     tcase_add_test(tc, arena_alloc_release_coalesce);
+    tcase_add_test(tc, arena_trim_frees_empty_blocks_only);
     tcase_add_test(tc, parallel_for_covers_each_index_once);
     tcase_add_test(tc, sha256_known_answers);
     suite_add_tcase(s, tc);

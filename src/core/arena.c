@@ -185,6 +185,22 @@ sdc_status sdc_arena_reset(sdc_arena *a, sdc_err *err) {
     return SDC_OK;
 }
 
+size_t sdc_arena_trim(sdc_arena *a) {
+    size_t freed = 0, kept = 0;
+    for (size_t i = 0; i < a->nblocks; i++) {
+        block *b = &a->blocks[i];
+        if (b->nseg == 1 && !b->seg[0].used) {
+            freed += b->size;
+            a->be->free(a->be, b->base);
+            free(b->seg);
+        } else {
+            a->blocks[kept++] = *b;
+        }
+    }
+    a->nblocks = kept;
+    return freed;
+}
+
 size_t sdc_arena_in_use(const sdc_arena *a) { return a->in_use; }
 size_t sdc_arena_peak(const sdc_arena *a) { return a->peak; }
 size_t sdc_arena_capacity(const sdc_arena *a) {

@@ -2,7 +2,8 @@
  * first-fit allocator with coalescing, so that a model forward does no
  * per-op malloc. Bookkeeping lives on the host, so it works for device
  * memory too. After the first forward at a resolution the arena has grown
- * to its peak; sdc_arena_reset() then merges its blocks into one. */
+ * to its peak; sdc_arena_reset() then merges its blocks into one, and
+ * sdc_arena_trim() gives the empty ones back between phases. */
 #ifndef SDC_ARENA_H
 #define SDC_ARENA_H
 
@@ -22,6 +23,10 @@ sdc_status sdc_arena_tensor(sdc_arena *a, sdc_tensor *t, sdc_dtype dtype, int nd
                             const int64_t *shape, sdc_err *err);
 /* Releases every allocation; merges blocks into one of the total size. */
 sdc_status sdc_arena_reset(sdc_arena *a, sdc_err *err);
+/* Gives every block with nothing allocated in it back to the backend, so
+ * that one phase's peak (the VAE's at 512²: ~0.8 GB) is not carried into
+ * the next; returns the bytes freed. Live allocations keep their blocks. */
+size_t sdc_arena_trim(sdc_arena *a);
 size_t sdc_arena_in_use(const sdc_arena *a);
 size_t sdc_arena_peak(const sdc_arena *a);
 size_t sdc_arena_capacity(const sdc_arena *a);

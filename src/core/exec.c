@@ -109,6 +109,23 @@ sdc_tensor sdc_x_reshape(sdc_exec *ex, sdc_tensor t, int ndim, const int64_t *sh
     return r;
 }
 
+sdc_tensor sdc_x_rows(sdc_exec *ex, sdc_tensor t, int64_t r0, int64_t n) {
+    if (ex->status) return empty();
+    int64_t cols = t.ndim ? t.shape[t.ndim - 1] : 1;
+    int64_t rows = cols ? sdc_tensor_numel(&t) / cols : 0;
+    if (r0 < 0 || n < 1 || r0 > rows - n) {
+        ex->status = sdc_err_set(ex->err, SDC_ERR_SHAPE, "rows: [%lld, %lld) of %lld rows",
+                                 (long long)r0, (long long)(r0 + n), (long long)rows);
+        return empty();
+    }
+    char *base = (char *)t.data + (size_t)(r0 * cols) * sdc_dtype_size(t.dtype);
+    sdc_tensor r;
+    ex->status = sdc_tensor_init(&r, t.dtype, 2, (const int64_t[]){n, cols}, base, ex->err);
+    if (ex->status) return empty();
+    r.device = t.device;
+    return r;
+}
+
 /* Infers dst, allocates it from the arena, runs. */
 static sdc_tensor run(sdc_exec *ex, sdc_op *op, sdc_dtype dst_dtype) {
     if (ex->status) return empty();

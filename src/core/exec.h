@@ -33,6 +33,11 @@ typedef struct sdc_exec {
     /* Low-memory mode: a file-mapped weight's pages are dropped right after
      * the op that read it, so only the layer at work stays resident. */
     bool drop_weights;
+    /* Nonzero: token-wise layers (the transformer feed-forward) run over row
+     * chunks whose widest intermediate is at most this many bytes. It bounds
+     * the arena's peak where host memory is what runs out; each row's result
+     * does not depend on the chunk it is in. */
+    size_t chunk_bytes;
 } sdc_exec;
 
 /* FLOPs of one op (2 per multiply-add of conv2d, linear and attention; 0 for
@@ -43,6 +48,10 @@ double sdc_op_flops(const sdc_op *op);
 void sdc_x_dump(sdc_exec *ex, const char *name, const sdc_tensor *t);
 
 sdc_exec sdc_exec_begin(sdc_backend *be, sdc_arena *arena, sdc_err *err);
+
+/* Rows [r0, r0 + n) of t seen as [n, last dim]: a view into t's storage
+ * (never freed; t must outlive it). */
+sdc_tensor sdc_x_rows(sdc_exec *ex, sdc_tensor t, int64_t r0, int64_t n);
 
 /* An arena tensor of the given shape (uninitialized). */
 sdc_tensor sdc_x_new(sdc_exec *ex, sdc_dtype dtype, int ndim, const int64_t *shape);

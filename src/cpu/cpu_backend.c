@@ -100,10 +100,18 @@ static bool cpu_supports(const sdc_backend *be, sdc_op_kind kind, sdc_dtype t) {
     return t == SDC_F32 || (kind == SDC_OP_CONVERT && (t == SDC_F16 || t == SDC_BF16));
 }
 
-static void cpu_destroy(sdc_backend *be) {
+static void cpu_trim(sdc_backend *be) {
     cpu_impl *impl = be->impl;
-    for (int i = 0; i < NSLOTS; i++) free(impl->slot[i]);
-    free(impl);
+    for (int i = 0; i < NSLOTS; i++) {
+        free(impl->slot[i]);
+        impl->slot[i] = NULL;
+        impl->slot_cap[i] = 0;
+    }
+}
+
+static void cpu_destroy(sdc_backend *be) {
+    cpu_trim(be);
+    free(be->impl);
     free(be);
 }
 
@@ -126,6 +134,7 @@ sdc_backend *sdc_cpu_backend_create(sdc_err *err) {
     be->upload = cpu_copy;
     be->download = cpu_copy;
     be->synchronize = cpu_sync;
+    be->trim = cpu_trim;
     be->supports = cpu_supports;
     be->destroy = cpu_destroy;
     be->impl = impl;

@@ -181,6 +181,34 @@ static sdc_tensor attn_forward(sdc_exec *ex, int heads, sdc_tensor q_in, sdc_ten
     return o;
 }
 
+/* h += ff(ln3(h)) over rows [r0, r0 + n) of h [B, HW, C]. */
+static void feed_forward_rows(sdc_exec *ex, const unet_transformer *t, sdc_tensor h, int64_t r0,
+                              int64_t n) {
+    sdc_tensor rows = sdc_x_rows(ex, h, r0, n);                 /* [n, C] */
+    sdc_tensor ln = sdc_x_layer_norm(ex, rows, &t->ln3_w, &t->ln3_b, 1e-5f);
+    sdc_tensor f = sdc_x_linear(ex, ln, &t->ff1_w, &t->ff1_b);  /* [n, 8C] */
+    sdc_x_free(ex, &ln);
+    sdc_tensor g = sdc_x_geglu(ex, f);                          /* [n, 4C] */
+    sdc_x_free(ex, &f);
+    sdc_tensor o = sdc_x_linear(ex, g, &t->ff2_w, &t->ff2_b);   /* [n, C] */
+    sdc_x_free(ex, &g);
+    sdc_x_add_inplace(ex, rows, o);
+    sdc_x_free(ex, &o);
+}
+
+/* The feed-forward's [rows, 8C] projection is the UNet's widest tensor (84 MB
+ * at 512², CFG, F32), so under ex->chunk_bytes it runs over row chunks. */
+static void feed_forward(sdc_exec *ex, const unet_transformer *t, sdc_tensor h /* [B, HW, C] */) {
+    int64_t rows = h.shape[0] * h.shape[1], chunk = rows;
+    size_t row_bytes = (size_t)t->ff1_w.shape[0] * sdc_dtype_size(h.dtype);
+    if (ex->chunk_bytes && row_bytes) {
+        int64_t fit = (int64_t)(ex->chunk_bytes / row_bytes);
+        chunk = fit < 64 ? 64 : fit / 64 * 64; /* whole GEMM row tiles */
+    }
+    for (int64_t r0 = 0; r0 < rows && !ex->status; r0 += chunk)
+        feed_forward_rows(ex, t, h, r0, chunk < rows - r0 ? chunk : rows - r0);
+}
+
 /* x: [B, C, H, W], ctx: [B, 77, context] -> [B, C, H, W] (x + transformer(x)) */
 sdc_tensor sdc_unet_transformer_forward(sdc_exec *ex, const unet_transformer *t,
                                         const sdc_unet_config *c, sdc_tensor x, sdc_tensor ctx) {
@@ -204,15 +232,7 @@ sdc_tensor sdc_unet_transformer_forward(sdc_exec *ex, const unet_transformer *t,
     sdc_x_add_inplace(ex, h, o);
     sdc_x_free(ex, &o);
 
-    n = sdc_x_layer_norm(ex, h, &t->ln3_w, &t->ln3_b, 1e-5f);
-    sdc_tensor f = sdc_x_linear(ex, n, &t->ff1_w, &t->ff1_b); /* [B, HW, 8C] */
-    sdc_x_free(ex, &n);
-    sdc_tensor g = sdc_x_geglu(ex, f);                          /* [B, HW, 4C] */
-    sdc_x_free(ex, &f);
-    o = sdc_x_linear(ex, g, &t->ff2_w, &t->ff2_b);
-    sdc_x_free(ex, &g);
-    sdc_x_add_inplace(ex, h, o);
-    sdc_x_free(ex, &o);
+    feed_forward(ex, t, h);
 
     sdc_tensor back = sdc_x_transpose(ex, h); /* [B, C, HW] */
     sdc_x_free(ex, &h);

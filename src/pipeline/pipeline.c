@@ -67,11 +67,15 @@ void sdc_generate_result_free(sdc_generate_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* An op sequence on the pipeline's backend with activations of dtype act;
- * in low-memory mode each weight's pages are dropped after use. */
-static sdc_exec begin_as(sdc_pipeline *p, sdc_dtype act, sdc_err *err) {
+/* 16 MiB: the 512² CFG feed-forward (8192 rows) in chunks of 1600 rows, at
+ * the same speed;
+ * a GPU keeps whole-tensor GEMMs unless memory is asked for. */
+#define CHUNK_BYTES ((size_t)16 << 20)
+
+sdc_exec sdc_pipeline_exec(const sdc_pipeline *p, sdc_dtype act, sdc_err *err) {
     sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
     ex.drop_weights = p->low_memory;
+    ex.chunk_bytes = p->low_memory || p->be->device == SDC_DEVICE_CPU ? CHUNK_BYTES : 0;
     ex.act = act;
     return ex;
 }
@@ -133,7 +137,7 @@ static sdc_status encode(sdc_pipeline *p, const sdc_generate_opts *o, sdc_dtype 
         s = sdc_err_set(err, SDC_ERR_SHAPE, "embeddings have %d dimensions but the text encoder "
                         "has %d", dim, D);
     if (!s) {
-        sdc_exec ex = begin_as(p, act, err);
+        sdc_exec ex = sdc_pipeline_exec(p, act, err);
         sdc_tensor h = sdc_clip_text_forward(&ex, &p->clip, plan.ids, plan.n_chunks, o->clip_skip,
                                              extra, (int)n_extra);
         sdc_x_to_host(&ex, &h, out->z);
@@ -193,7 +197,7 @@ static sdc_status make_context(sdc_pipeline *p, const sdc_generate_opts *o, sdc_
                             cond[r].n_tokens / 77, cond[0].n_tokens / 77);
     }
     int D = p->clip.cfg.width, T = s ? 0 : cond[0].n_tokens, rows = (cfg ? 2 : 1) * B;
-    sdc_exec ex = begin_as(p, act, err);
+    sdc_exec ex = sdc_pipeline_exec(p, act, err);
     sdc_tensor c32 = {0};
     if (!s) c32 = sdc_x_new(&ex, SDC_F32, 3, (const int64_t[]){rows, T, D});
     s = s ? s : ex.status;
@@ -241,7 +245,7 @@ static sdc_status encode_image(sdc_pipeline *p, const sdc_generate_opts *o, int 
                                float *mu, float *lv, sdc_err *err) {
     int h = o->height / 8, w = o->width / 8;
     size_t per = (size_t)4 * h * w;
-    sdc_exec ex = begin_as(p, act, err);
+    sdc_exec ex = sdc_pipeline_exec(p, act, err);
     sdc_tensor img = sdc_x_from_host(&ex, init_image_of(o, b), act, 4,
                                      (const int64_t[]){1, 3, o->height, o->width});
     sdc_tensor mean = {0}, logvar = {0};
@@ -329,7 +333,7 @@ static sdc_status predict(sdc_unet_call *uc, const sdc_generate_opts *o, bool cf
 static sdc_status decode_one(sdc_pipeline *p, const sdc_generate_opts *o, const float *z,
                              sdc_dtype act, float *img, sdc_err *err) {
     int h = o->height / 8, w = o->width / 8;
-    sdc_exec ex = begin_as(p, act, err);
+    sdc_exec ex = sdc_pipeline_exec(p, act, err);
     sdc_tensor zt = sdc_x_from_host(&ex, z, act, 4, (const int64_t[]){1, 4, h, w});
     sdc_tensor y = sdc_vae_decode(&ex, &p->vae, zt);
     sdc_x_to_host(&ex, &y, img);
@@ -389,6 +393,18 @@ static sdc_status check_opts(const sdc_generate_opts *o, sdc_err *err) {
     return SDC_OK;
 }
 
+/* Ends a model's phase. Its weight pages are dropped (mmap'ed weights come
+ * back from the page cache on the next image), and the memory its
+ * activations grew goes back: the arena's empty blocks and the backend's
+ * scratch. So the peak is one model's weights plus its own activations, on
+ * every image of a run, not the UNet's weights plus the VAE's 0.8 GB of
+ * activations from the image before. */
+static void end_phase(sdc_pipeline *p, const sdc_params *weights) {
+    sdc_params_release_pages(weights);
+    sdc_arena_trim(p->arena);
+    if (p->be->trim) p->be->trim(p->be);
+}
+
 sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generate_result *r,
                         sdc_err *err) {
     memset(r, 0, sizeof *r);
@@ -418,10 +434,7 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
         goto done;
     }
     if ((s = make_context(p, o, act, cfg, &ctx, &r->truncated, err))) goto done;
-    /* Each model's weight pages are dropped when its phase ends (mmap'ed
-     * weights come back from the page cache on the next image): the peak is
-     * one model's weights plus its activations, not all three models. */
-    sdc_params_release_pages(&p->clip.params);
+    end_phase(p, &p->clip.params);
     sdc_sampler_opts so = o->sampler;
     if (!so.config) so.config = p->sched;
     if (!(smp = sdc_sampler_create(&so, n, err))) {
@@ -445,6 +458,7 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
         if ((s = sdc_sampler_set_strength(smp, o->strength, err)) ||
             (s = img2img_latents(p, o, vae_act, smp, rngs, n_rngs, x, &r->vae_upcasts, err)))
             goto done;
+        end_phase(p, &p->vae.params);
     } else {
         if (o->init_noise) memcpy(x, o->init_noise, sizeof *x * n);
         else sdc_rng_randn_rows(rngs, n_rngs, x, n);
@@ -462,16 +476,19 @@ sdc_status sdc_generate(sdc_pipeline *p, const sdc_generate_opts *o, sdc_generat
         if (o->progress) o->progress(o->progress_ctx, i + 1, iters);
     }
     r->graph_replays = uc.replays;
-    /* The graph's output and inputs go back to the arena before the VAE runs. */
+    /* The graph's output and inputs, and the context, go back to the arena
+     * before the VAE runs. */
     sdc_unet_call_free(&uc);
+    sdc_arena_release(p->arena, ctx.data);
+    ctx.data = NULL;
     if (!all_finite(x, n)) {
         s = sdc_err_set(err, SDC_ERR_NUMERIC, "generate: the latents hold NaN or Inf after "
                         "sampling (refusing to decode a broken image)");
         goto done;
     }
-    sdc_params_release_pages(&p->unet.params);
+    end_phase(p, &p->unet.params);
     s = decode(p, o, vae_act, x, r->rgb, &r->vae_upcasts, err);
-    sdc_params_release_pages(&p->vae.params);
+    end_phase(p, &p->vae.params);
 done:
     sdc_unet_call_free(&uc);
     if (ctx.data) sdc_arena_release(p->arena, ctx.data);
@@ -494,7 +511,7 @@ sdc_status sdc_pipeline_time_unet(sdc_pipeline *p, sdc_precision precision, int 
     if (!buf) return sdc_err_set(err, SDC_ERR_OOM, "timing: out of memory");
     for (size_t i = 0; i < nx + nc; i++) buf[i] = sinf(0.37f * (float)i); /* never zeros */
     for (int r = 0; r < rows; r++) buf[nx + nc + r] = 500.0f;
-    sdc_exec ex = begin_as(p, act, err);
+    sdc_exec ex = sdc_pipeline_exec(p, act, err);
     sdc_tensor x = sdc_x_from_host(&ex, buf, act, 4, (const int64_t[]){rows, 4, h, w});
     sdc_tensor c = sdc_x_from_host(&ex, buf + nx, act, 3, (const int64_t[]){rows, 77, C});
     sdc_tensor t = sdc_x_from_host(&ex, buf + nx + nc, SDC_F32, 1, (const int64_t[]){rows});

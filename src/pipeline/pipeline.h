@@ -49,6 +49,10 @@ sdc_pipeline *sdc_pipeline_open(const char *model, const char *vocab_path, sdc_b
 sdc_pipeline *sdc_pipeline_open_opts(const char *model, const char *vocab_path, sdc_backend *be,
                                      int clip_heads, sdc_err *err);
 void sdc_pipeline_free(sdc_pipeline *p);
+/* An op sequence on p's backend with activations of dtype act: in low-memory
+ * mode each weight's pages are dropped after use; on the CPU (and in
+ * low-memory mode) the UNet's feed-forward runs over row chunks. */
+sdc_exec sdc_pipeline_exec(const sdc_pipeline *p, sdc_dtype act, sdc_err *err);
 
 /* One image of a batch with its own prompt, generator and init image. A row
  * gives the same image whatever batch it runs in, so unrelated items (the

@@ -32,9 +32,7 @@ void sdc_unet_call_free(sdc_unet_call *c) {
 /* The forward on c's inputs: *y [rows, 4, h, w] F32 from the arena. */
 static sdc_status forward(sdc_unet_call *c, sdc_tensor *y, sdc_err *err) {
     sdc_pipeline *p = c->p;
-    sdc_exec ex = sdc_exec_begin(p->be, p->arena, err);
-    ex.drop_weights = p->low_memory;
-    ex.act = c->act;
+    sdc_exec ex = sdc_pipeline_exec(p, c->act, err);
     bool f32 = c->act == SDC_F32;
     sdc_tensor xa = f32 ? c->x : sdc_x_convert(&ex, c->x, c->act);
     sdc_tensor ya = sdc_unet_forward(&ex, &p->unet, xa, c->t, c->ctx);
