@@ -68,8 +68,7 @@ void sdc_generate_result_free(sdc_generate_result *r) {
 }
 
 /* 16 MiB: the 512² CFG feed-forward (8192 rows) in chunks of 1600 rows, at
- * the same speed;
- * a GPU keeps whole-tensor GEMMs unless memory is asked for. */
+ * the same speed; a GPU keeps whole-tensor GEMMs unless memory is asked for. */
 #define CHUNK_BYTES ((size_t)16 << 20)
 
 sdc_exec sdc_pipeline_exec(const sdc_pipeline *p, sdc_dtype act, sdc_err *err) {
