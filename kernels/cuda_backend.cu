@@ -109,6 +109,13 @@ static void cu_free_fn(sdc_backend *be, void *p) {
     if (track_remove(cu_impl(be), p)) cudaFree(p);
 }
 
+static void release_slot(sdc_backend *be, int slot) {
+    cuda_impl *c = cu_impl(be);
+    cu_free_fn(be, c->slot[slot]);
+    c->slot[slot] = NULL;
+    c->slot_bytes[slot] = 0;
+}
+
 void *cu_scratch(sdc_backend *be, int slot, size_t bytes, sdc_err *err) {
     cuda_impl *c = cu_impl(be);
     if (c->slot_bytes[slot] >= bytes && c->slot[slot]) return c->slot[slot];
@@ -120,9 +127,7 @@ void *cu_scratch(sdc_backend *be, int slot, size_t bytes, sdc_err *err) {
         return NULL;
     }
     /* cudaFree waits for queued work, so the old buffer is no longer in use. */
-    cu_free_fn(be, c->slot[slot]);
-    c->slot[slot] = NULL;
-    c->slot_bytes[slot] = 0;
+    release_slot(be, slot);
     size_t size = (bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1); /* whole MiB */
     void *p = cu_alloc_fn(be, size);
     if (!p) {
@@ -188,20 +193,15 @@ static bool cu_supports_fn(const sdc_backend *be, sdc_op_kind kind, sdc_dtype t)
 /* cudaFree waits for queued work, so no kernel still reads the scratch. A
  * recording keeps it: the graph holds its addresses. */
 static void cu_trim_fn(sdc_backend *be) {
-    cuda_impl *c = cu_impl(be);
-    if (c->capturing) return;
-    for (int i = 0; i < CU_NSLOTS; i++) {
-        cu_free_fn(be, c->slot[i]);
-        c->slot[i] = NULL;
-        c->slot_bytes[i] = 0;
-    }
+    if (cu_impl(be)->capturing) return;
+    for (int i = 0; i < CU_NSLOTS; i++) release_slot(be, i);
 }
 
 static void cu_destroy_fn(sdc_backend *be) {
     if (!be) return;
     cuda_impl *c = cu_impl(be);
     if (c) {
-        for (int i = 0; i < CU_NSLOTS; i++) cu_free_fn(be, c->slot[i]);
+        for (int i = 0; i < CU_NSLOTS; i++) release_slot(be, i);
         if (c->capturing) { /* a recording left open: end it, drop the graph */
             cudaGraph_t g = NULL;
             if (cudaStreamEndCapture(cu_stream, &g) == cudaSuccess && g) cudaGraphDestroy(g);

@@ -39,11 +39,13 @@ sdc_arena *sdc_arena_create(sdc_backend *be, size_t block_bytes, sdc_err *err) {
     return a;
 }
 
+static void free_block(sdc_arena *a, block *b) {
+    a->be->free(a->be, b->base);
+    free(b->seg);
+}
+
 static void free_blocks(sdc_arena *a) {
-    for (size_t i = 0; i < a->nblocks; i++) {
-        a->be->free(a->be, a->blocks[i].base);
-        free(a->blocks[i].seg);
-    }
+    for (size_t i = 0; i < a->nblocks; i++) free_block(a, &a->blocks[i]);
     free(a->blocks);
     a->blocks = NULL;
     a->nblocks = 0;
@@ -191,8 +193,7 @@ size_t sdc_arena_trim(sdc_arena *a) {
         block *b = &a->blocks[i];
         if (b->nseg == 1 && !b->seg[0].used) {
             freed += b->size;
-            a->be->free(a->be, b->base);
-            free(b->seg);
+            free_block(a, b);
         } else {
             a->blocks[kept++] = *b;
         }
