@@ -120,7 +120,7 @@ sdc_tensor sdc_x_rows(sdc_exec *ex, sdc_tensor t, int64_t r0, int64_t n) {
     }
     char *base = (char *)t.data + (size_t)(r0 * cols) * sdc_dtype_size(t.dtype);
     sdc_tensor r;
-    ex->status = sdc_tensor_init(&r, t.dtype, 2, (const int64_t[]){n, cols}, base, ex->err);
+    ex->status = sdc_tensor_init(&r, t.dtype, 3, (const int64_t[]){1, n, cols}, base, ex->err);
     if (ex->status) return empty();
     r.device = t.device;
     return r;

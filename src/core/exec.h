@@ -49,8 +49,9 @@ void sdc_x_dump(sdc_exec *ex, const char *name, const sdc_tensor *t);
 
 sdc_exec sdc_exec_begin(sdc_backend *be, sdc_arena *arena, sdc_err *err);
 
-/* Rows [r0, r0 + n) of t seen as [n, last dim]: a view into t's storage
- * (never freed; t must outlive it). */
+/* Rows [r0, r0 + n) of t [..., C] seen as one batch item [1, n, C] (ops that
+ * batch per item, like the CPU linear, see one item of n rows): a view into
+ * t's storage (never freed; t must outlive it). */
 sdc_tensor sdc_x_rows(sdc_exec *ex, sdc_tensor t, int64_t r0, int64_t n);
 
 /* An arena tensor of the given shape (uninitialized). */

@@ -181,32 +181,45 @@ static sdc_tensor attn_forward(sdc_exec *ex, int heads, sdc_tensor q_in, sdc_ten
     return o;
 }
 
-/* h += ff(ln3(h)) over rows [r0, r0 + n) of h [B, HW, C]. */
-static void feed_forward_rows(sdc_exec *ex, const unet_transformer *t, sdc_tensor h, int64_t r0,
-                              int64_t n) {
-    sdc_tensor rows = sdc_x_rows(ex, h, r0, n);                 /* [n, C] */
-    sdc_tensor ln = sdc_x_layer_norm(ex, rows, &t->ln3_w, &t->ln3_b, 1e-5f);
-    sdc_tensor f = sdc_x_linear(ex, ln, &t->ff1_w, &t->ff1_b);  /* [n, 8C] */
+/* h += ff(ln3(h)) for h [B, n, C] (a whole tensor or a view of rows). */
+static void feed_forward_on(sdc_exec *ex, const unet_transformer *t, sdc_tensor h) {
+    sdc_tensor ln = sdc_x_layer_norm(ex, h, &t->ln3_w, &t->ln3_b, 1e-5f);
+    sdc_tensor f = sdc_x_linear(ex, ln, &t->ff1_w, &t->ff1_b); /* [B, n, 8C] */
     sdc_x_free(ex, &ln);
-    sdc_tensor g = sdc_x_geglu(ex, f);                          /* [n, 4C] */
+    sdc_tensor g = sdc_x_geglu(ex, f);                         /* [B, n, 4C] */
     sdc_x_free(ex, &f);
-    sdc_tensor o = sdc_x_linear(ex, g, &t->ff2_w, &t->ff2_b);   /* [n, C] */
+    sdc_tensor o = sdc_x_linear(ex, g, &t->ff2_w, &t->ff2_b);  /* [B, n, C] */
     sdc_x_free(ex, &g);
-    sdc_x_add_inplace(ex, rows, o);
+    sdc_x_add_inplace(ex, h, o);
     sdc_x_free(ex, &o);
 }
 
-/* The feed-forward's [rows, 8C] projection is the UNet's widest tensor (84 MB
- * at 512², CFG, F32), so under ex->chunk_bytes it runs over row chunks. */
+/* A chunk keeps at least this many rows: the CPU linear picks its path by the
+ * rows of one batch item (wgemm up to 256), and a chunk must take the whole
+ * tensor's path to give its bits. */
+#define FF_MIN_CHUNK_ROWS 512
+
+/* The feed-forward's [B, HW, 8C] projection is the UNet's widest tensor
+ * (84 MB at 512², CFG, F32), so under ex->chunk_bytes it runs one batch item
+ * at a time, in equal parts within the budget but of at least
+ * FF_MIN_CHUNK_ROWS rows. */
 static void feed_forward(sdc_exec *ex, const unet_transformer *t, sdc_tensor h /* [B, HW, C] */) {
-    int64_t rows = h.shape[0] * h.shape[1], chunk = rows;
-    size_t row_bytes = (size_t)t->ff1_w.shape[0] * sdc_dtype_size(h.dtype);
-    if (ex->chunk_bytes && row_bytes) {
-        int64_t fit = (int64_t)(ex->chunk_bytes / row_bytes);
-        chunk = fit < 64 ? 64 : fit / 64 * 64; /* whole GEMM row tiles */
+    if (!ex->chunk_bytes) {
+        feed_forward_on(ex, t, h);
+        return;
     }
-    for (int64_t r0 = 0; r0 < rows && !ex->status; r0 += chunk)
-        feed_forward_rows(ex, t, h, r0, chunk < rows - r0 ? chunk : rows - r0);
+    int64_t B = h.shape[0], HW = h.shape[1];
+    size_t row_bytes = (size_t)t->ff1_w.shape[0] * sdc_dtype_size(h.dtype);
+    int64_t fit = (int64_t)(ex->chunk_bytes / (row_bytes ? row_bytes : 1));
+    if (fit < FF_MIN_CHUNK_ROWS) fit = FF_MIN_CHUNK_ROWS;
+    int64_t parts = (HW + fit - 1) / fit; /* each within the budget ... */
+    if (parts > HW / FF_MIN_CHUNK_ROWS) parts = HW / FF_MIN_CHUNK_ROWS; /* ... unless too small */
+    if (parts < 1) parts = 1;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t p = 0; p < parts && !ex->status; p++) {
+            int64_t r0 = HW * p / parts, r1 = HW * (p + 1) / parts;
+            feed_forward_on(ex, t, sdc_x_rows(ex, h, b * HW + r0, r1 - r0));
+        }
 }
 
 /* x: [B, C, H, W], ctx: [B, 77, context] -> [B, C, H, W] (x + transformer(x)) */
