@@ -34,9 +34,10 @@ typedef struct sdc_exec {
      * the op that read it, so only the layer at work stays resident. */
     bool drop_weights;
     /* Nonzero: token-wise layers (the transformer feed-forward) run over row
-     * chunks whose widest intermediate is at most this many bytes. It bounds
-     * the arena's peak where host memory is what runs out; each row's result
-     * does not depend on the chunk it is in. */
+     * chunks whose widest intermediate is about this many bytes (a chunk
+     * keeps a minimum of rows, so it can be more). It bounds the arena's peak
+     * where host memory is what runs out; each row's result does not depend
+     * on the chunk it is in. */
     size_t chunk_bytes;
 } sdc_exec;
 
