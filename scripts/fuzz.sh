@@ -9,6 +9,9 @@
 #   FUZZ_SECONDS=20 scripts/fuzz.sh
 #   FUZZ_KEEP_GOING=1 scripts/fuzz.sh    run every target even after a crash
 #                                        (still exits 1 at the end)
+#   FUZZ_SEED=1 scripts/fuzz.sh          libFuzzer's -seed: the same inputs
+#                                        on every run (CI's gate); unset, a
+#                                        fresh seed per run (for discovery)
 #   scripts/fuzz.sh --fetch-cjson        only fetch cJSON's source
 #
 # New corpus entries go to build/fuzz/corpus/<target> (the committed seeds in
@@ -96,7 +99,7 @@ for t in "${targets[@]}"; do
     before=$(ls "$FB/crashes" | wc -l)
     rc=0
     "$bin" -max_total_time="$FUZZ_SECONDS" -max_len="$(max_len "$t")" -timeout=10 \
-        -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
+        -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
         ${d:+-dict="$d"} -artifact_prefix="$FB/crashes/$t-" \
         "$FB/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
     grep -E "DONE +cov:" "$log" | tail -1 || true

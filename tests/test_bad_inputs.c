@@ -458,6 +458,8 @@ static const bad_case cases[] = {
     IMG("image_bmp", mk_text, "b.png=BM\x3a\x01\x01\x01", "b.png", "BMP"),
     IMG("image_jpeg_bad_huffman", mk_copy, "tests/fuzz/crashes/fuzz_image-jpeg-dht-over-256-codes>h.jpg",
         "h.jpg", "Huffman"),
+    IMG("image_jpeg_undefined_huffman", mk_copy,
+        "tests/fuzz/crashes/fuzz_image-jpeg-scan-uses-undefined-huffman-table>u.jpg", "u.jpg", "never defines"),
     IMG("image_missing", NULL, NULL, "none.png", "No such file"),
     IMG("image_is_folder", mk_dir, "d.png", "d.png", "not a regular file"),
 

@@ -58,12 +58,29 @@ START_TEST(jpeg_scan_runs_out_of_bits) {
 }
 END_TEST
 
+/* A scan naming DC/AC Huffman table 2, which no DHT segment defines: stb
+ * 2.27 decodes with its uninitialized heap state as the table and indexes
+ * its 257-entry arrays far out of bounds (UBSan, CI's fuzz run). The file is
+ * the PIL baseline JPEG of test_image.c with that one selector changed. */
+START_TEST(jpeg_scan_uses_undefined_huffman_table) {
+    size_t len;
+    uint8_t *buf = load(CRASHES "fuzz_image-jpeg-scan-uses-undefined-huffman-table", &len);
+    sdc_image im;
+    sdc_err err = {0};
+    ck_assert_int_eq(sdc_image_decode(buf, len, "undef.jpg", NULL, &im, &err), SDC_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "undef.jpg") && strstr(err.msg, "Huffman table 2, which the file never defines"),
+                  "%s", err.msg);
+    free(buf);
+}
+END_TEST
+
 Suite *suite_fuzz_regressions(void) {
     Suite *s = suite_create("fuzz_regressions");
     TCase *tc = tcase_create("fuzz_regressions");
     tcase_add_test(tc, jpeg_huffman_table_over_256_codes);
     tcase_add_test(tc, gzip_empty_member);
     tcase_add_test(tc, jpeg_scan_runs_out_of_bits);
+    tcase_add_test(tc, jpeg_scan_uses_undefined_huffman_table);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -314,6 +314,51 @@ START_TEST(test_load_progressive_and_cmyk) {
 }
 END_TEST
 
+/* Scans naming tables the file never defined (stb 2.27 would decode with
+ * uninitialized heap bytes as the tables and index far out of bounds): one
+ * byte changed in a PIL file per row. Offsets are those of the files above. */
+START_TEST(test_load_jpeg_undefined_tables) {
+    static const struct {
+        const char *name, *hex;
+        size_t at;
+        uint8_t was, now;
+        const char *needle; /* NULL: still decodes to the same pixels */
+    } rows[] = {
+        /* baseline: the scan's first selector, DC 0 / AC 0 */
+        {"dc2.jpg", BASE_JPG, 615, 0x00, 0x22, "DC Huffman table 2, which the file never defines"},
+        {"ac3.jpg", BASE_JPG, 615, 0x00, 0x03, "AC Huffman table 3, which the file never defines"},
+        /* baseline: component 1's quantization table in the frame header */
+        {"quant2.jpg", BASE_JPG, 170, 0x00, 0x02, "quantization table 2, which the file never defines"},
+        {"comp9.jpg", BASE_JPG, 614, 0x01, 0x09, "component 9, not in the frame"},
+        /* progressive: the first DHT defines DC 2 instead of DC 0 */
+        {"prog_dc0.jpg", PROG_JPG, 181, 0x00, 0x02, "DC Huffman table 0, which the file never defines"},
+        /* progressive: the first AC table is defined as AC 2 instead of AC 0 */
+        {"prog_ac0.jpg", PROG_JPG, 245, 0x10, 0x12, "AC Huffman table 0, which the file never defines"},
+        /* progressive DC refinement: stb reads raw bits, no table; not refused */
+        {"prog_refine.jpg", PROG_JPG, 412, 0x00, 0x30, NULL},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        bytes b = from_hex(rows[r].hex);
+        ck_assert_msg(b.p[rows[r].at] == rows[r].was, "%s: byte %zu is 0x%02X", rows[r].name, rows[r].at,
+                      b.p[rows[r].at]);
+        sdc_image ref, im;
+        sdc_err err = {0};
+        ck_assert_msg(load_bytes("ref.jpg", &b, NULL, &ref, &err) == SDC_OK, "%s", err.msg);
+        b.p[rows[r].at] = rows[r].now;
+        if (rows[r].needle) {
+            expect_fail(rows[r].name, &b, SDC_ERR_FORMAT, rows[r].needle);
+        } else {
+            ck_assert_msg(load_bytes(rows[r].name, &b, NULL, &im, &err) == SDC_OK, "%s", err.msg);
+            ck_assert(im.w == ref.w && im.h == ref.h);
+            ck_assert(memcmp(im.rgb, ref.rgb, (size_t)im.w * im.h * 3) == 0);
+            sdc_image_free(&im);
+        }
+        sdc_image_free(&ref);
+        free(b.p);
+    }
+}
+END_TEST
+
 START_TEST(test_load_refusals) {
     bytes empty = {0};
     expect_fail("empty.png", &empty, SDC_ERR_FORMAT, "empty");
@@ -650,6 +695,7 @@ Suite *suite_image(void) {
     tcase_add_test(tc, test_load_16bit_and_palette);
     tcase_add_test(tc, test_load_jpeg);
     tcase_add_test(tc, test_load_progressive_and_cmyk);
+    tcase_add_test(tc, test_load_jpeg_undefined_tables);
     tcase_add_test(tc, test_load_refusals);
     tcase_add_test(tc, test_load_truncated_and_corrupt_png);
     tcase_add_test(tc, test_load_limits);

@@ -42,14 +42,60 @@ static img_format sniff(const uint8_t *b, size_t n, const char **name) {
 
 /* ---------------------------------------------------------------- JPEG structure */
 
+/* A scan's table references, checked against the tables defined so far.
+ * stb 2.27 mallocs its decoder state without clearing it, so a scan naming
+ * a Huffman table no DHT segment defined decodes with leftover heap bytes as
+ * the code tables: the symbol index then runs far past its 257-entry arrays
+ * (found by fuzz_image in CI). An undefined quantization table is only
+ * garbage pixels, but they change from run to run, so it is refused too. */
+typedef struct {
+    unsigned dc, ac, quant;           /* bit t: table t defined */
+    bool progressive;
+    int components;                   /* in the frame header, 1 to 4 */
+    uint8_t id[4], tq[4];             /* per frame component */
+} jpeg_tables;
+
+static sdc_status check_scan(const uint8_t *s, size_t len, const jpeg_tables *t, const char *what,
+                             sdc_err *err) {
+    size_t ns = len ? s[0] : 0;
+    if (ns < 1 || ns > 4 || len != 4 + 2 * ns)
+        return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG scan header", what);
+    int spectral_start = s[1 + 2 * ns], high_bit = s[3 + 2 * ns] >> 4;
+    /* which tables stb decodes this scan with: a baseline scan uses both;
+     * a progressive scan uses the DC table for a first DC pass, else AC */
+    bool uses_dc = !t->progressive || (spectral_start == 0 && high_bit == 0);
+    bool uses_ac = !t->progressive || spectral_start != 0;
+    for (size_t i = 0; i < ns; i++) {
+        int id = s[1 + 2 * i], dc = s[2 + 2 * i] >> 4, ac = s[2 + 2 * i] & 15, c = 0;
+        while (c < t->components && t->id[c] != id) c++;
+        if (c == t->components)
+            return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG (scan names component %d, not in the frame)",
+                               what, id);
+        if (uses_dc && (dc > 3 || !(t->dc >> dc & 1)))
+            return sdc_err_set(err, SDC_ERR_FORMAT,
+                               "%s: corrupt JPEG (a scan uses DC Huffman table %d, which the file never defines)",
+                               what, dc);
+        if (uses_ac && (ac > 3 || !(t->ac >> ac & 1)))
+            return sdc_err_set(err, SDC_ERR_FORMAT,
+                               "%s: corrupt JPEG (a scan uses AC Huffman table %d, which the file never defines)",
+                               what, ac);
+        if (t->tq[c] > 3 || !(t->quant >> t->tq[c] & 1))
+            return sdc_err_set(err, SDC_ERR_FORMAT,
+                               "%s: corrupt JPEG (a scan uses quantization table %d, which the file never defines)",
+                               what, t->tq[c]);
+    }
+    return SDC_OK;
+}
+
 /* Walks the markers from SOI to EOI (through every scan of a progressive
  * file): stb pads a truncated stream with zeros and would succeed, and it
  * decodes a 4-component frame without an Adobe APP14 marker as YCbCr,
- * ignoring the 4th channel (wrong colours), so both are refused here. */
+ * ignoring the 4th channel (wrong colours), so both are refused here. Every
+ * scan must name tables defined before it (check_scan). */
 static sdc_status check_jpeg(const uint8_t *b, size_t n, const char *what, int *w, int *h,
                              sdc_err *err) {
     size_t p = 2;
-    int components = 0;
+    jpeg_tables tables = {0};
     bool adobe = false, frame = false;
     for (;;) {
         while (p < n && b[p] != 0xFF) p++; /* entropy-coded data (or junk) */
@@ -65,15 +111,19 @@ static sdc_status check_jpeg(const uint8_t *b, size_t n, const char *what, int *
             return sdc_err_set(err, SDC_ERR_FORMAT, "%s: truncated or corrupt JPEG (segment 0x%02X of %zu bytes)", what, m, L);
         const uint8_t *s = b + p + 2;
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
-            if (L < 8) return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG frame header", what);
+            if (L < 8 || s[5] < 1 || s[5] > 4 || L < 8 + 3 * (size_t)s[5])
+                return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG frame header", what);
             if (m != 0xC0 && m != 0xC1 && m != 0xC2)
                 return sdc_err_set(err, SDC_ERR_UNSUPPORTED,
                                    "%s: unsupported JPEG coding (SOF%d: lossless, hierarchical or arithmetic)",
                                    what, m - 0xC0);
+            if (frame) return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG (second frame header)", what);
             frame = true;
             *h = s[1] << 8 | s[2];
             *w = s[3] << 8 | s[4];
-            components = s[5];
+            tables.components = s[5];
+            tables.progressive = m == 0xC2;
+            for (int c = 0; c < s[5]; c++) tables.id[c] = s[6 + 3 * c], tables.tq[c] = s[8 + 3 * c];
         } else if (m == 0xC4) {
             /* Huffman tables: stb 2.27 trusts the 16 code counts and writes
              * past its 257-entry arrays when they add up to more than 256
@@ -87,15 +137,33 @@ static sdc_status check_jpeg(const uint8_t *b, size_t n, const char *what, int *
                 if (codes > 256 || q + 17 + codes > len)
                     return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG Huffman table (%zu codes)",
                                        what, codes);
+                int class = s[q] >> 4, id = s[q] & 15;
+                if (class > 1 || id > 3)
+                    return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG Huffman table (class %d, id %d)",
+                                       what, class, id);
+                *(class ? &tables.ac : &tables.dc) |= 1u << id;
                 q += 17 + codes;
             }
+        } else if (m == 0xDB) {
+            for (size_t q = 0, len = L - 2; q < len;) {
+                int precision = s[q] >> 4, id = s[q] & 15;
+                size_t bytes = precision ? 128 : 64;
+                if (precision > 1 || id > 3 || q + 1 + bytes > len)
+                    return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG quantization table", what);
+                tables.quant |= 1u << id;
+                q += 1 + bytes;
+            }
+        } else if (m == 0xDA) {
+            if (!frame) return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG (a scan before the frame header)", what);
+            sdc_status st = check_scan(s, L - 2, &tables, what, err);
+            if (st) return st;
         } else if (m == 0xEE && L >= 14 && memcmp(s, "Adobe", 6) == 0) {
             adobe = true;
         }
         p += L;
     }
     if (!frame) return sdc_err_set(err, SDC_ERR_FORMAT, "%s: corrupt JPEG (no frame header)", what);
-    if (components == 4 && !adobe)
+    if (tables.components == 4 && !adobe)
         return sdc_err_set(err, SDC_ERR_UNSUPPORTED,
                            "%s: 4-channel JPEG without an Adobe marker (CMYK or YCCK cannot be told apart)", what);
     return SDC_OK;
