@@ -142,6 +142,12 @@ $(BUILD)/%.o: %.c $(CC_STAMP) | $(SETUP_STAMP)
 AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq
 $(BUILD)/%_avx512.o: CFLAGS += $(AVX512_FLAGS)
 
+# stb_image 2.27 multiplies a JPEG's running DC sum by its quantizer in int:
+# a 229-byte file overflows it (signed overflow, UB; later stb releases
+# check). -fwrapv makes that arithmetic defined, wrapping, in stb's unit only.
+STB_CFLAGS := -fwrapv
+$(BUILD)/src/image/stb_impl.o: CFLAGS += $(STB_CFLAGS)
+
 # The install prefix's share/sdc is one place the CLI looks for the vocabulary.
 $(BUILD)/src/cli/preflight.o: CFLAGS += -DSDC_PREFIX='"$(PREFIX)"'
 

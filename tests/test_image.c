@@ -359,6 +359,27 @@ START_TEST(test_load_jpeg_undefined_tables) {
 }
 END_TEST
 
+/* A valid-syntax JPEG whose DC sum times its 16-bit quantizer overflows
+ * stb 2.27's int (tests/fuzz/make_corpus.py, jpeg_dc_overflow): stb_impl.c
+ * is compiled with -fwrapv, so it decodes, the same bytes each time, and
+ * clang's UBSan in the fuzz build (which replays the corpus) stays quiet. */
+START_TEST(test_load_jpeg_dc_overflow) {
+    uint8_t *buf;
+    size_t len;
+    sdc_err err = {0};
+    ck_assert_msg(sdc_read_file_capped("tests/fuzz/corpus/fuzz_image/jpeg_dc_overflow", 1 << 16, &buf, &len, &err) ==
+                      SDC_OK, "%s", err.msg);
+    sdc_image a, b;
+    ck_assert_msg(sdc_image_decode(buf, len, "dc.jpg", NULL, &a, &err) == SDC_OK, "%s", err.msg);
+    ck_assert_msg(sdc_image_decode(buf, len, "dc.jpg", NULL, &b, &err) == SDC_OK, "%s", err.msg);
+    ck_assert(a.w == 64 && a.h == 8 && b.w == 64 && b.h == 8);
+    ck_assert(memcmp(a.rgb, b.rgb, 64 * 8 * 3) == 0);
+    sdc_image_free(&a);
+    sdc_image_free(&b);
+    free(buf);
+}
+END_TEST
+
 START_TEST(test_load_refusals) {
     bytes empty = {0};
     expect_fail("empty.png", &empty, SDC_ERR_FORMAT, "empty");
@@ -696,6 +717,7 @@ Suite *suite_image(void) {
     tcase_add_test(tc, test_load_jpeg);
     tcase_add_test(tc, test_load_progressive_and_cmyk);
     tcase_add_test(tc, test_load_jpeg_undefined_tables);
+    tcase_add_test(tc, test_load_jpeg_dc_overflow);
     tcase_add_test(tc, test_load_refusals);
     tcase_add_test(tc, test_load_truncated_and_corrupt_png);
     tcase_add_test(tc, test_load_limits);

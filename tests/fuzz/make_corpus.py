@@ -137,6 +137,25 @@ A1111 = ("a (red:1.3) cat, [blue] sky\nNegative prompt: blurry, lowres\n"
          "Clip skip: 2")
 
 
+def jpeg_dc_overflow():
+    """64x8 gray baseline JPEG whose 8 blocks each add +32767 to the DC sum,
+    with a 16-bit quantizer of 65535: stb 2.27's int product dc * q overflows
+    at the second block (defined only because stb_impl.c has -fwrapv)."""
+    def seg(m, body):
+        return b"\xff" + bytes([m]) + struct.pack(">H", len(body) + 2) + body
+    bits = ("0" + "1" * 15 + "0") * 8        # DC code (t=15), 15 one-bits, EOB
+    bits += "1" * (-len(bits) % 8)
+    scan = b""
+    for i in range(0, len(bits), 8):
+        v = int(bits[i:i + 8], 2)
+        scan += bytes([v]) + (b"\x00" if v == 0xFF else b"")
+    return (b"\xff\xd8" + seg(0xDB, b"\x10" + struct.pack(">64H", *[65535] * 64))
+            + seg(0xC0, b"\x08" + struct.pack(">HH", 8, 64) + b"\x01\x01\x11\x00")
+            + seg(0xC4, b"\x00\x01" + b"\x00" * 15 + b"\x0f")   # DC: one 1-bit code, t=15
+            + seg(0xC4, b"\x10\x01" + b"\x00" * 15 + b"\x00")   # AC: one 1-bit code, EOB
+            + seg(0xDA, b"\x01\x01\x00\x00\x3f\x00") + scan + b"\xff\xd9")
+
+
 def corpus_image():
     t = "fuzz_image"
     put(t, "rgb_2x2", png(2, 2, 2, 8, b"\x00" + b"\xff\x00\x00" * 2 + b"\x00" + b"\x00\xff\x00" * 2,
@@ -154,6 +173,7 @@ def corpus_image():
     dht_ac = b"\xff\xc4\x00\x14\x10" + b"\x01" + b"\x00" * 15 + b"\x00"
     sos = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
     put(t, "jpeg_gray_8x8", b"\xff\xd8" + dqt + sof + dht_dc + dht_ac + sos + b"\x00\x00" + b"\xff\xd9")
+    put(t, "jpeg_dc_overflow", jpeg_dc_overflow())
     put(t, "gif_header", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
     put(t, "empty", b"")
 
