@@ -490,14 +490,19 @@ START_TEST(augment_contact_sheet_over_methods) {
 }
 END_TEST
 
-/* SIGINT stops augment with the resume hint; the rerun finishes the job. */
+/* SIGINT stops augment with the resume hint; the rerun finishes the job.
+ * The signal goes as soon as the first manifest line is there, 39 items
+ * before the end, not after a fixed delay: on a fast machine the whole job
+ * took 1.2 s, and a 1.5 s delay let it finish (CI, 2026-12-06). */
 START_TEST(augment_interrupt_says_rerun) {
     const char *dir = test_tmpdir();
     const char *cls[] = {"cat"};
     char *root = strdup(make_dataset(dir, cls, 1, 2)), cmd[3000], path[1200];
-    snprintf(cmd, sizeof cmd, "%s augment %s " MODEL " --method prompt --per-class 30 --size 64 "
-             "--steps 4 --out %s/o 2>%s/err.txt & pid=$!; sleep 1.5; kill -INT $pid; wait $pid",
-             test_sdc_bin(), root, dir, dir);
+    snprintf(cmd, sizeof cmd, "%s augment %s " MODEL " --method prompt --per-class 40 --size 64 "
+             "--steps 4 --out %s/o 2>%s/err.txt & pid=$!; i=0; "
+             "while [ ! -s %s/o/manifest.jsonl ] && [ $i -lt 6000 ]; do sleep 0.01; i=$((i + 1)); done; "
+             "kill -INT $pid; wait $pid",
+             test_sdc_bin(), root, dir, dir, dir);
     int st = system(cmd);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
     snprintf(path, sizeof path, "%s/err.txt", dir);
@@ -505,7 +510,7 @@ START_TEST(augment_interrupt_says_rerun) {
     char *err = tu_slurp(path, &len);
     ck_assert_msg(strstr(err, "interrupted; rerun the same command to resume"), "%s", err);
     free(err);
-    const cli_result *r = cli_run("augment %s " MODEL " --method prompt --per-class 30 --size 64 "
+    const cli_result *r = cli_run("augment %s " MODEL " --method prompt --per-class 40 --size 64 "
                                   "--steps 4 -q --json --out %s/o", root, dir);
     ck_assert_msg(r->code == 0 && strstr(r->out, "\"failed\": 0"), "%s%s", r->out, r->err);
     free(root);
