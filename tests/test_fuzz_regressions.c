@@ -6,6 +6,7 @@
 #include "../src/image/image.h"
 #include "../src/text/inflate.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,16 +19,24 @@ static uint8_t *load(const char *name, size_t *len) {
     return buf;
 }
 
+/* The JPEG in CRASHES/file, decoded as `name`, is refused as malformed with
+ * a message naming it and containing `needle`. */
+static void expect_jpeg_refused(const char *file, const char *name, const char *needle) {
+    size_t len;
+    char path[256];
+    snprintf(path, sizeof path, CRASHES "%s", file);
+    uint8_t *buf = load(path, &len);
+    sdc_image im;
+    sdc_err err = {0};
+    ck_assert_int_eq(sdc_image_decode(buf, len, name, NULL, &im, &err), SDC_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, name) && strstr(err.msg, needle), "%s", err.msg);
+    free(buf);
+}
+
 /* A JPEG whose Huffman table claims more than 256 codes: stb 2.27 would
  * write past its arrays; the marker walk refuses it first. */
 START_TEST(jpeg_huffman_table_over_256_codes) {
-    size_t len;
-    uint8_t *buf = load(CRASHES "fuzz_image-jpeg-dht-over-256-codes", &len);
-    sdc_image im;
-    sdc_err err = {0};
-    ck_assert_int_eq(sdc_image_decode(buf, len, "dht.jpg", NULL, &im, &err), SDC_ERR_FORMAT);
-    ck_assert_msg(strstr(err.msg, "dht.jpg") && strstr(err.msg, "Huffman"), "%s", err.msg);
-    free(buf);
+    expect_jpeg_refused("fuzz_image-jpeg-dht-over-256-codes", "dht.jpg", "Huffman");
 }
 END_TEST
 
@@ -48,13 +57,7 @@ END_TEST
  * (clang's UBSan stops the fuzzer; see tests/fuzz/Makefile.inc). It must
  * end in a clean error naming the file. */
 START_TEST(jpeg_scan_runs_out_of_bits) {
-    size_t len;
-    uint8_t *buf = load(CRASHES "fuzz_image-jpeg-scan-runs-out-of-bits", &len);
-    sdc_image im;
-    sdc_err err = {0};
-    ck_assert_int_eq(sdc_image_decode(buf, len, "short.jpg", NULL, &im, &err), SDC_ERR_FORMAT);
-    ck_assert_msg(strstr(err.msg, "short.jpg") && strstr(err.msg, "corrupt JPEG"), "%s", err.msg);
-    free(buf);
+    expect_jpeg_refused("fuzz_image-jpeg-scan-runs-out-of-bits", "short.jpg", "corrupt JPEG");
 }
 END_TEST
 
@@ -63,14 +66,8 @@ END_TEST
  * its 257-entry arrays far out of bounds (UBSan, CI's fuzz run). The file is
  * the PIL baseline JPEG of test_image.c with that one selector changed. */
 START_TEST(jpeg_scan_uses_undefined_huffman_table) {
-    size_t len;
-    uint8_t *buf = load(CRASHES "fuzz_image-jpeg-scan-uses-undefined-huffman-table", &len);
-    sdc_image im;
-    sdc_err err = {0};
-    ck_assert_int_eq(sdc_image_decode(buf, len, "undef.jpg", NULL, &im, &err), SDC_ERR_FORMAT);
-    ck_assert_msg(strstr(err.msg, "undef.jpg") && strstr(err.msg, "Huffman table 2, which the file never defines"),
-                  "%s", err.msg);
-    free(buf);
+    expect_jpeg_refused("fuzz_image-jpeg-scan-uses-undefined-huffman-table", "undef.jpg",
+                        "Huffman table 2, which the file never defines");
 }
 END_TEST
 
